@@ -1,0 +1,83 @@
+# herd -- a proxy herd in C.  See README.md.
+#
+#   make              build bin/herd-node (and the other programs)
+#   make test         install missing Debian packages, build, run all tests
+#   make SANITIZE=1   build with AddressSanitizer + UBSan
+#   make CC=clang     build with clang
+
+CC	?= cc
+PREFIX	?= /usr/local
+DESTDIR	?=
+
+PKGS	:= libevent libcurl libcjson inih
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
+
+OPT	?= -O2 -g
+WARN	:= -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+	   -Wmissing-prototypes -Wpointer-arith -Wcast-qual -Wformat=2 \
+	   -Wno-format-nonliteral
+ifeq ($(SANITIZE),1)
+OPT	+= -fsanitize=address,undefined -fno-omit-frame-pointer \
+	   -fno-sanitize-recover=undefined
+BUILD	:= build/sanitize
+else
+BUILD	:= build/normal
+endif
+
+CFLAGS	+= $(OPT) $(WARN)
+CPPFLAGS += -D_GNU_SOURCE -Iinclude $(PKG_CFLAGS)
+LDFLAGS	+= $(filter -fsanitize=%,$(OPT))
+LDLIBS	+= $(PKG_LIBS)
+
+LIB_SRCS := $(wildcard src/*.c)
+LIB_OBJS := $(LIB_SRCS:src/%.c=$(BUILD)/src/%.o)
+LIB	 := $(BUILD)/libherd.a
+PROGS	 := herd-node
+BINS	 := $(PROGS:%=bin/%)
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+PYTEST	?= /usr/bin/python3 -m pytest
+
+.SECONDARY:
+.PHONY: all deps test check unit system clean install uninstall
+
+all: $(BINS)
+
+# The binaries in bin/ are always from the last build flavour.
+bin/%: $(BUILD)/cmd/%/main.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(LIB): $(LIB_OBJS)
+	$(AR) rcs $@ $^
+
+$(BUILD)/%.o: %.c $(wildcard include/herd/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs cmocka)
+
+deps:
+	@tests/deps.sh
+
+# make test: install what is missing, then build and run everything in a
+# fresh make so that pkg-config sees the freshly installed packages.
+test: deps
+	@$(MAKE) --no-print-directory check
+
+check: all unit system
+
+unit: $(UNIT_BINS)
+	@fail=0; for t in $(UNIT_BINS); do \
+		echo "== $$t"; $$t || fail=1; \
+	done; exit $$fail
+
+system: all
+	HERD_BIN=$(CURDIR)/bin $(PYTEST) -q tests/system $(PYTEST_ARGS)
+
+clean:
+	rm -rf build bin

@@ -1,0 +1,85 @@
+/*
+ * herd-node -- one server of the herd, in the foreground.
+ *
+ * argv -> config -> node_run().  Everything else lives in src/.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "herd/config.h"
+#include "herd/log.h"
+#include "herd/node.h"
+
+static void	usage(FILE *, int) __attribute__((noreturn));
+
+static void
+usage(FILE *fp, int code)
+{
+	fprintf(fp,
+"usage: herd-node [-c FILE] [--stderr] [--verbose] NAME\n"
+"\n"
+"Run the server NAME of the herd topology in the foreground.\n"
+"\n"
+"  -c, --config FILE   topology INI (default: $HERD_CONFIG, else %s)\n"
+"  -s, --stderr        copy log lines to stderr as well as syslog\n"
+"  -v, --verbose       log debug lines too\n"
+"  -h, --help          show this help\n"
+"\n"
+"Signals: TERM/INT stop gracefully, HUP re-reads the INI (neighbours,\n"
+"places), USR1 logs a stats line.\n"
+"Environment: HERD_CONFIG (config path), HERD_READY_FD (write READY\n"
+"there once listening), HERD_PLACES_KEY (places API key).\n"
+"Exit status: 0 stopped by signal, 64 usage, 69 cannot listen,\n"
+"78 configuration error, 1 other fatal error.\n", HERD_DEFAULT_CONFIG);
+	exit(code);
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{ "config",	required_argument,	NULL, 'c' },
+		{ "stderr",	no_argument,		NULL, 's' },
+		{ "verbose",	no_argument,		NULL, 'v' },
+		{ "help",	no_argument,		NULL, 'h' },
+		{ NULL,		0,			NULL, 0 }
+	};
+	const char *config = NULL, *env;
+	struct node *n;
+	int ch, to_stderr = 0, verbose = 0, ready_fd = -1, code;
+	char *end;
+
+	while ((ch = getopt_long(argc, argv, "c:svh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			config = optarg;
+			break;
+		case 's':
+			to_stderr = 1;
+			break;
+		case 'v':
+			verbose = 1;
+			break;
+		case 'h':
+			usage(stdout, 0);
+		default:
+			usage(stderr, HERD_EXIT_USAGE);
+		}
+	}
+	if (argc - optind != 1)
+		usage(stderr, HERD_EXIT_USAGE);
+	if ((env = getenv("HERD_READY_FD")) != NULL && *env != '\0') {
+		ready_fd = (int)strtol(env, &end, 10);
+		if (*end != '\0' || ready_fd < 0)
+			ready_fd = -1;
+		unsetenv("HERD_READY_FD");
+	}
+	log_init("herd-node", to_stderr);
+	log_set_verbose(verbose);
+	n = node_new(config_default_path(config), argv[optind], ready_fd);
+	code = node_run(n);
+	node_free(n);
+	return code;
+}

@@ -1,0 +1,86 @@
+/*
+ * config.h -- the herd topology and settings, loaded from an INI file.
+ *
+ * config_load() parses and validates the whole file and returns either a
+ * complete configuration or NULL with every error found, each formatted
+ * "file:line: message".  The caller owns both and frees them with
+ * config_free() / config_errors_free().  herd-node and herdctl share it.
+ */
+#ifndef HERD_CONFIG_H
+#define HERD_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define HERD_NAME_MAX		63
+#define HERD_ADDR_MAX		64
+#define HERD_DEFAULT_CONFIG	"/etc/herd/herd.ini"
+
+struct herd_server {
+	char		  name[HERD_NAME_MAX + 1];
+	char		  host[HERD_ADDR_MAX];	/* address neighbours dial */
+	char		  bind[HERD_ADDR_MAX];	/* address to listen on */
+	uint16_t	  port;
+	int		  line;		/* line of the [server:NAME] header */
+	int		  nbr_line;	/* line of the neighbors key, or 0 */
+	char		**declared;	/* neighbour names as written */
+	size_t		  ndeclared;
+	size_t		 *links;	/* linked servers (indices), sorted */
+	size_t		  nlinks;
+};
+
+enum places_api {
+	PLACES_API_NEW = 0,	/* Places API (New) searchNearby */
+	PLACES_API_LEGACY,	/* Nearby Search (legacy) */
+};
+
+struct herd_places {
+	enum places_api	  api;
+	char		 *key;		/* NULL when unset */
+	char		 *url;		/* NULL = Google's default */
+	long		  timeout_ms;
+	long		  cache_ttl_s;
+};
+
+/* [herd]: process-wide settings with documented defaults. */
+struct herd_settings {
+	char		*run_dir;	/* NULL = per-user default */
+	char		*log_socket;	/* syslog datagram socket */
+	size_t		 max_line;	/* bytes in one client line */
+	size_t		 max_output;	/* unsent reply bytes per client */
+};
+
+struct herd_config {
+	char			*path;
+	struct herd_server	*servers;
+	size_t			 nservers;
+	size_t			 nlinks;	/* undirected links */
+	struct herd_settings	 herd;
+	struct herd_places	 places;
+};
+
+struct config_errors {
+	char		**msgs;		/* "file:line: message" */
+	size_t		  count;
+};
+
+/* Load and validate path; NULL on any error (all of them in errs). */
+struct herd_config	*config_load(const char *path, struct config_errors *errs);
+void			 config_free(struct herd_config *);
+void			 config_errors_free(struct config_errors *);
+
+/* The server called name, or NULL. */
+const struct herd_server *config_server(const struct herd_config *,
+			    const char *name);
+
+/* True when servers a and b (indices) are linked. */
+int			 config_linked(const struct herd_config *, size_t a,
+			    size_t b);
+
+/* The config file to use: -c argument, else $HERD_CONFIG, else default. */
+const char		*config_default_path(const char *arg);
+
+/* The default endpoint URL for an api. */
+const char		*config_places_default_url(enum places_api);
+
+#endif

@@ -1,0 +1,97 @@
+/*
+ * node.h -- one herd server: its event loop, clients, peers and store.
+ *
+ * struct node is shared by node.c (listener, client sessions, signals)
+ * and peer.c (neighbour links); nothing else looks inside it.  The node
+ * owns its configuration, store, clients and peer links, and frees them
+ * all in node_free().
+ */
+#ifndef HERD_NODE_H
+#define HERD_NODE_H
+
+#include <sys/queue.h>
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "herd/config.h"
+#include "herd/proto.h"
+#include "herd/store.h"
+
+struct event_base;
+struct event;
+struct evconnlistener;
+struct bufferevent;
+struct peer_link;
+struct places;
+struct client;
+
+/* Process exit codes (sysexits.h values, documented in the README). */
+#define HERD_EXIT_OK		0
+#define HERD_EXIT_FATAL		1
+#define HERD_EXIT_USAGE		64
+#define HERD_EXIT_UNAVAILABLE	69	/* cannot listen */
+#define HERD_EXIT_CONFIG	78
+
+struct node_stats {
+	uint64_t	lines_in;	/* client lines received */
+	uint64_t	replies;	/* replies sent (AT, WHATSAT, ?) */
+	uint64_t	invalid;	/* "?" replies */
+	uint64_t	flood_in;	/* AT lines received from peers */
+	uint64_t	flood_out;	/* AT lines sent to peers */
+	uint64_t	accepted;	/* client connections accepted */
+};
+
+TAILQ_HEAD(client_list, client);
+
+struct node {
+	struct event_base	*base;
+	char			*config_path;
+	struct herd_config	*cfg;
+	const struct herd_server *self;		/* inside cfg */
+	char			 name[HERD_NAME_MAX + 1];
+	size_t			 name_len;
+
+	struct evconnlistener	*listener;
+	struct store		*store;
+	struct places		*places;
+
+	struct peer_link	**links;	/* one per neighbour */
+	size_t			  nlinks;
+
+	struct client_list	  clients;
+	size_t			  nclients;
+	uint64_t		  next_client_id;
+
+	char			 *scratch;	/* formatting buffer */
+	size_t			  scratch_size;
+
+	struct event		 *sig_ev[5];
+	int			  stopping;
+	int			  exit_code;
+	struct node_stats	  stats;
+};
+
+/* Parse the config, bind the listener; exits on failure (with a
+ * documented exit code).  ready_fd >= 0 gets "READY\n" once listening. */
+struct node	*node_new(const char *config_path, const char *name,
+		    int ready_fd);
+/* Run the loop until SIGTERM/SIGINT; returns the exit code. */
+int		 node_run(struct node *);
+void		 node_free(struct node *);
+
+/* Offer a record from any source; floods it when it changed the store.
+ * from: the link it came from (not flooded back), or NULL. */
+enum store_result node_merge(struct node *, struct peer_link *from,
+		    const char *client, size_t client_len,
+		    const struct herd_time *sent,
+		    const struct herd_location *loc, const char *line,
+		    size_t line_len, const struct herd_record **out);
+
+/* Re-read the config file and apply it (SIGHUP). */
+void		 node_reload(struct node *);
+
+/* The number of neighbour links that are up. */
+size_t		 node_links_up(const struct node *);
+
+#endif

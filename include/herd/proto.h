@@ -1,0 +1,117 @@
+/*
+ * proto.h -- the client wire protocol and the peer AT line, as pure
+ * functions: bytes in, structs out; structs in, bytes out.  No I/O, no
+ * clock, no allocation.  See MISSION.md "Client protocol".
+ */
+#ifndef HERD_PROTO_H
+#define HERD_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PROTO_MAX_FIELDS	8
+#define PROTO_TIME_DIFF_MAX	48	/* bytes for a formatted time_diff */
+
+/* A byte range inside a caller-owned buffer; never NUL-terminated. */
+struct proto_span {
+	const char	*p;
+	size_t		 len;
+};
+
+/* An exact POSIX time: seconds plus nanoseconds, never a double. */
+struct herd_time {
+	int64_t		 sec;
+	int32_t		 nsec;		/* 0..999999999 */
+};
+
+/* A parsed ISO 6709 location; the text itself stays in the line. */
+struct herd_location {
+	double		 lat;
+	double		 lon;
+};
+
+enum proto_kind {
+	PROTO_INVALID = 0,	/* reply "? <line>" */
+	PROTO_EMPTY,		/* nothing but whitespace */
+	PROTO_IAMAT,
+	PROTO_WHATSAT,
+};
+
+/* One parsed client line; spans point into the caller's line. */
+struct proto_request {
+	enum proto_kind		 kind;
+	struct proto_span	 line;		/* trimmed line, for "? " replies */
+	struct proto_span	 client;
+	struct proto_span	 location;	/* IAMAT */
+	struct proto_span	 time_sent;	/* IAMAT */
+	struct herd_location	 loc;		/* IAMAT */
+	struct herd_time	 sent;		/* IAMAT */
+	double			 radius_km;	/* WHATSAT */
+	int			 max_results;	/* WHATSAT */
+};
+
+/* A parsed "AT server diff client location time" line (peer flood). */
+struct proto_at {
+	struct proto_span	 server;
+	struct proto_span	 time_diff;
+	struct proto_span	 client;
+	struct proto_span	 location;
+	struct proto_span	 time_sent;
+	struct herd_location	 loc;
+	struct herd_time	 sent;
+};
+
+/* True for the six protocol whitespace bytes: space \t \r \n \f \v. */
+int	proto_is_space(unsigned char c);
+
+/* Strip protocol whitespace from both ends of [p, p+len). */
+struct proto_span proto_trim(const char *p, size_t len);
+
+/* Split into at most max fields; returns the field count, or max+1 when
+ * there are more fields than max. */
+size_t	proto_split(const char *p, size_t len, struct proto_span *f,
+	    size_t max);
+
+/* Parse "+34.068930-118.445127"; 0 on success, -1 if invalid. */
+int	proto_parse_location(const char *p, size_t len,
+	    struct herd_location *out);
+
+/* Parse "1621464827.959498503" (non-negative, <= 9 fraction digits). */
+int	proto_parse_time(const char *p, size_t len, struct herd_time *out);
+
+/* Parse a WHATSAT radius: a decimal number in (0, 50]. */
+int	proto_parse_radius(const char *p, size_t len, double *km);
+
+/* Parse a WHATSAT bound: a decimal integer in 1..20. */
+int	proto_parse_bound(const char *p, size_t len, int *n);
+
+/* Parse one client line (without its newline) into req. */
+void	proto_parse_request(const char *p, size_t len,
+	    struct proto_request *req);
+
+/* Parse a peer AT line (exactly six fields, all validated). */
+int	proto_parse_at(const char *p, size_t len, struct proto_at *out);
+
+/* The peer handshake (see peer.c): "HELLO herd/1 FROM TO" from the
+ * dialer, "WELCOME herd/1 FROM" from the acceptor. */
+#define PROTO_PEER_VERSION	"herd/1"
+int	proto_parse_hello(const char *p, size_t len, struct proto_span *from,
+	    struct proto_span *to);
+int	proto_parse_welcome(const char *p, size_t len, struct proto_span *from);
+/* True when the line's first field is HELLO (a peer, not a client). */
+int	proto_is_hello(const char *p, size_t len);
+
+/* Compare two times: <0, 0, >0. */
+int	time_cmp(const struct herd_time *a, const struct herd_time *b);
+
+/* Format now - sent as "+S.NNNNNNNNN" / "-S.NNNNNNNNN"; returns length. */
+size_t	proto_format_diff(const struct herd_time *now,
+	    const struct herd_time *sent, char *buf, size_t size);
+
+/* Format an AT line (no newline) into buf; returns the length it needs
+ * (which may be >= size, like snprintf). */
+size_t	proto_format_at(char *buf, size_t size, const char *server,
+	    size_t server_len, const char *diff, size_t diff_len,
+	    const struct proto_request *req);
+
+#endif

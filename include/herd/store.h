@@ -1,0 +1,78 @@
+/*
+ * store.h -- the record store: one record per client id, newest wins.
+ *
+ * Pure: no I/O, no clock.  A record is one allocation holding the client
+ * id and the AT line that announced it; the store owns every record and
+ * frees it when replaced or when the store is freed.  Pointers returned
+ * by lookups stay valid until the next store_merge() of the same client.
+ */
+#ifndef HERD_STORE_H
+#define HERD_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "herd/proto.h"
+
+struct herd_record {
+	struct herd_time	 sent;
+	struct herd_location	 loc;
+	uint64_t		 hash;
+	uint32_t		 client_len;
+	uint32_t		 line_len;
+	char			 data[];	/* client id, then AT line + NUL */
+};
+
+/* The client id of a record (not NUL-terminated; see client_len). */
+#define record_client(r)	((r)->data)
+/* The AT line of a record, NUL-terminated, without newline. */
+#define record_line(r)		((r)->data + (r)->client_len)
+
+enum store_result {
+	STORE_CHANGED,		/* new client, or newer than what we held */
+	STORE_KEPT,		/* identical to the stored record */
+	STORE_STALE,		/* the stored record wins; nothing changed */
+	STORE_FULL,		/* new client id refused: store at its limit */
+	STORE_NOMEM,
+};
+
+struct store;
+
+/* A new empty store; seed keys the hash against collision floods. */
+struct store	*store_new(uint64_t seed0, uint64_t seed1);
+void		 store_free(struct store *);
+
+/* Refuse new client ids once this many are held (0 = no limit). */
+void		 store_set_limit(struct store *, size_t max_records);
+
+size_t		 store_count(const struct store *);
+
+/* Approximate bytes held by the store (table plus records). */
+size_t		 store_bytes(const struct store *);
+
+/* The record for a client id, or NULL. */
+const struct herd_record *store_get(const struct store *, const char *client,
+		    size_t client_len);
+
+/*
+ * Offer a record.  It wins over the stored one when its time_sent is
+ * newer, or on equal time_sent when its AT line sorts after the stored
+ * one's (a total order, so every server converges on the same record).
+ * *out is set to the record held afterwards (NULL on FULL/NOMEM).
+ */
+enum store_result store_merge(struct store *, const char *client,
+		    size_t client_len, const struct herd_time *sent,
+		    const struct herd_location *loc, const char *line,
+		    size_t line_len, const struct herd_record **out);
+
+/* Which of two (time, line) versions wins: <0 if a loses, 0 same, >0. */
+int		 store_order(const struct herd_time *a_sent, const char *a_line,
+		    size_t a_len, const struct herd_time *b_sent,
+		    const char *b_line, size_t b_len);
+
+/* Iterate: start with *cursor = 0; returns NULL when done.  Safe to
+ * resume across event-loop turns; records merged meanwhile may be
+ * seen or not, none is seen twice unless the table grew. */
+const struct herd_record *store_next(const struct store *, size_t *cursor);
+
+#endif

@@ -1,0 +1,780 @@
+/*
+ * config.c -- INI (inih) -> struct herd_config, with file:line errors.
+ *
+ * inih does the tokenising; we feed it lines through our own reader so
+ * that we know the physical line number of every key and every section
+ * header (inih only reports the first syntax error, and never tells the
+ * handler about empty sections or line numbers).  Validation that needs
+ * the whole file (neighbours, port clashes) runs after parsing.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+
+#include "herd/config.h"
+
+#define CONFIG_MAX_BYTES	(4 * 1024 * 1024)
+#define CONFIG_MAX_SERVERS	4096
+#define READER_LINE_MAX		200	/* inih's compiled-in line buffer */
+
+#define DEFAULT_MAX_LINE	8192
+#define DEFAULT_MAX_OUTPUT	(1024 * 1024)
+#define DEFAULT_TIMEOUT_MS	8000
+#define DEFAULT_CACHE_TTL_S	30
+#define DEFAULT_LOG_SOCKET	"/dev/log"
+
+enum section {
+	SEC_NONE,	/* before the first header */
+	SEC_HERD,
+	SEC_PLACES,
+	SEC_SERVER,
+	SEC_BAD,	/* unknown or invalid: its keys are skipped */
+};
+
+struct loader {
+	const char		*path;
+	char			*buf;		/* whole file, NUL-terminated */
+	size_t			 len;
+	size_t			 off;
+	int			 lineno;
+	int			 last_error_line;
+	enum section		 sec;
+	long			 cur;		/* current server index */
+	unsigned		 seen;		/* keys seen in this section */
+	struct herd_config	*cfg;
+	struct config_errors	*errs;
+};
+
+/* A key of a section, with the bit that detects duplicates. */
+struct key_def {
+	enum section	  sec;
+	const char	 *name;
+	int		(*set)(struct loader *, const char *);
+};
+
+static void	cerr(struct loader *, int, const char *, ...)
+		    __attribute__((format(printf, 3, 4)));
+static char	*reader(char *, int, void *);
+static void	section_begin(struct loader *, const char *, size_t);
+static int	handler(void *, const char *, const char *, const char *);
+static int	parse_long(const char *, long, long, long *);
+static int	parse_addr(const char *, char *, int);
+static int	valid_name(const char *, size_t);
+static int	set_port(struct loader *, const char *);
+static int	set_host(struct loader *, const char *);
+static int	set_bind(struct loader *, const char *);
+static int	set_neighbors(struct loader *, const char *);
+static int	set_run_dir(struct loader *, const char *);
+static int	set_log_socket(struct loader *, const char *);
+static int	set_max_line(struct loader *, const char *);
+static int	set_max_output(struct loader *, const char *);
+static int	set_api(struct loader *, const char *);
+static int	set_key(struct loader *, const char *);
+static int	set_url(struct loader *, const char *);
+static int	set_timeout(struct loader *, const char *);
+static int	set_cache_ttl(struct loader *, const char *);
+static void	finish_servers(struct loader *);
+static void	resolve_links(struct loader *);
+static void	check_ports(struct loader *);
+static char	*read_file(const char *, size_t *, struct loader *);
+
+static const struct key_def keys[] = {
+	{ SEC_SERVER,	"port",		set_port },
+	{ SEC_SERVER,	"host",		set_host },
+	{ SEC_SERVER,	"bind",		set_bind },
+	{ SEC_SERVER,	"neighbors",	set_neighbors },
+	{ SEC_SERVER,	"neighbours",	set_neighbors },
+	{ SEC_HERD,	"run_dir",	set_run_dir },
+	{ SEC_HERD,	"log_socket",	set_log_socket },
+	{ SEC_HERD,	"max_line",	set_max_line },
+	{ SEC_HERD,	"max_output",	set_max_output },
+	{ SEC_PLACES,	"api",		set_api },
+	{ SEC_PLACES,	"key",		set_key },
+	{ SEC_PLACES,	"url",		set_url },
+	{ SEC_PLACES,	"timeout_ms",	set_timeout },
+	{ SEC_PLACES,	"cache_ttl_s",	set_cache_ttl },
+};
+
+/* Record "path:line: message"; line 0 means the file as a whole. */
+static void
+cerr(struct loader *ld, int line, const char *fmt, ...)
+{
+	char msg[512], *full, **n;
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (line > 0)
+		r = asprintf(&full, "%s:%d: %s", ld->path, line, msg);
+	else
+		r = asprintf(&full, "%s: %s", ld->path, msg);
+	if (r == -1)
+		return;
+	n = realloc(ld->errs->msgs, (ld->errs->count + 1) * sizeof(*n));
+	if (n == NULL) {
+		free(full);
+		return;
+	}
+	n[ld->errs->count++] = full;
+	ld->errs->msgs = n;
+	ld->last_error_line = line;
+}
+
+/*
+ * inih's line reader: hand out one physical line per call, count it, and
+ * notice section headers before inih does, so empty sections and
+ * duplicates are seen with their line numbers.
+ */
+static char *
+reader(char *out, int num, void *stream)
+{
+	struct loader *ld = stream;
+	const char *p, *nl, *q;
+	size_t len, n;
+
+	if (ld->off >= ld->len)
+		return NULL;
+	p = ld->buf + ld->off;
+	nl = memchr(p, '\n', ld->len - ld->off);
+	len = nl ? (size_t)(nl - p) + 1 : ld->len - ld->off;
+	ld->off += len;
+	ld->lineno++;
+	n = len;
+	if (n > (size_t)num - 1) {
+		cerr(ld, ld->lineno, "line too long (more than %d bytes)",
+		    num - 3);
+		n = (size_t)num - 1;
+	}
+	memcpy(out, p, n);
+	out[n] = '\0';
+
+	for (q = p; q < p + len && (*q == ' ' || *q == '\t'); q++)
+		;
+	if (q < p + len && *q == '[') {
+		const char *end = memchr(q, ']', (size_t)(p + len - q));
+
+		if (end == NULL)
+			cerr(ld, ld->lineno, "section header without ']'");
+		else
+			section_begin(ld, q + 1, (size_t)(end - q - 1));
+	}
+	return out;
+}
+
+/* A new [section] starts at the current line. */
+static void
+section_begin(struct loader *ld, const char *name, size_t len)
+{
+	struct herd_config *cfg = ld->cfg;
+	struct herd_server *s;
+	size_t i;
+
+	ld->seen = 0;
+	ld->sec = SEC_BAD;
+	if (len == 4 && memcmp(name, "herd", 4) == 0) {
+		ld->sec = SEC_HERD;
+		return;
+	}
+	if (len == 6 && memcmp(name, "places", 6) == 0) {
+		ld->sec = SEC_PLACES;
+		return;
+	}
+	if (len < 7 || memcmp(name, "server:", 7) != 0) {
+		cerr(ld, ld->lineno, "unknown section [%.*s] (expected [herd],"
+		    " [places] or [server:NAME])", (int)len, name);
+		return;
+	}
+	name += 7;
+	len -= 7;
+	if (!valid_name(name, len)) {
+		cerr(ld, ld->lineno, "invalid server name '%.*s' (1 to %d of"
+		    " A-Z a-z 0-9 . _ -)", (int)len, name, HERD_NAME_MAX);
+		return;
+	}
+	for (i = 0; i < cfg->nservers; i++) {
+		if (strlen(cfg->servers[i].name) == len &&
+		    memcmp(cfg->servers[i].name, name, len) == 0) {
+			cerr(ld, ld->lineno, "duplicate server '%.*s' (first"
+			    " defined at line %d)", (int)len, name,
+			    cfg->servers[i].line);
+			return;
+		}
+	}
+	if (cfg->nservers >= CONFIG_MAX_SERVERS) {
+		cerr(ld, ld->lineno, "too many servers (at most %d)",
+		    CONFIG_MAX_SERVERS);
+		return;
+	}
+	s = realloc(cfg->servers, (cfg->nservers + 1) * sizeof(*s));
+	if (s == NULL) {
+		cerr(ld, ld->lineno, "out of memory");
+		return;
+	}
+	cfg->servers = s;
+	s = &cfg->servers[cfg->nservers];
+	memset(s, 0, sizeof(*s));
+	memcpy(s->name, name, len);
+	s->line = ld->lineno;
+	ld->cur = (long)cfg->nservers++;
+	ld->sec = SEC_SERVER;
+}
+
+/* inih callback: one key = value in the current section. */
+static int
+handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct loader *ld = user;
+	size_t i;
+
+	(void)section;		/* we track sections ourselves */
+	if (ld->sec == SEC_BAD)
+		return 1;
+	if (ld->sec == SEC_NONE) {
+		cerr(ld, ld->lineno, "key '%s' outside any section", name);
+		return 1;
+	}
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if (keys[i].sec != ld->sec || strcmp(keys[i].name, name) != 0)
+			continue;
+		/* neighbors may continue on indented lines or repeat. */
+		if ((ld->seen & (1u << i)) && keys[i].set != set_neighbors) {
+			cerr(ld, ld->lineno, "duplicate key '%s'", name);
+			return 1;
+		}
+		ld->seen |= 1u << i;
+		if (keys[i].set(ld, value) == -1)
+			return 1;
+		return 1;
+	}
+	cerr(ld, ld->lineno, "unknown key '%s' in [%s]", name, section);
+	return 1;
+}
+
+/* Strict decimal in [min, max]. */
+static int
+parse_long(const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* A numeric IPv4/IPv6 address, normalised into out. */
+static int
+parse_addr(const char *s, char *out, int allow_any)
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+
+	if (allow_any && strcmp(s, "*") == 0)
+		s = "0.0.0.0";
+	if (inet_pton(AF_INET, s, &a4) == 1)
+		return inet_ntop(AF_INET, &a4, out, HERD_ADDR_MAX) ? 0 : -1;
+	if (inet_pton(AF_INET6, s, &a6) == 1)
+		return inet_ntop(AF_INET6, &a6, out, HERD_ADDR_MAX) ? 0 : -1;
+	return -1;
+}
+
+static int
+valid_name(const char *s, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || len > HERD_NAME_MAX)
+		return 0;
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+#define CUR(ld)	(&(ld)->cfg->servers[(ld)->cur])
+
+static int
+set_port(struct loader *ld, const char *v)
+{
+	long port;
+
+	if (parse_long(v, 1, 65535, &port) == -1) {
+		cerr(ld, ld->lineno, "bad port '%s' (expected 1..65535)", v);
+		return -1;
+	}
+	CUR(ld)->port = (uint16_t)port;
+	return 0;
+}
+
+static int
+set_host(struct loader *ld, const char *v)
+{
+	if (parse_addr(v, CUR(ld)->host, 0) == -1) {
+		cerr(ld, ld->lineno, "bad host '%s' (expected a numeric IPv4"
+		    " or IPv6 address)", v);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+set_bind(struct loader *ld, const char *v)
+{
+	if (parse_addr(v, CUR(ld)->bind, 1) == -1) {
+		cerr(ld, ld->lineno, "bad bind '%s' (expected a numeric IPv4"
+		    " or IPv6 address, or *)", v);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+set_neighbors(struct loader *ld, const char *v)
+{
+	struct herd_server *s = CUR(ld);
+	const char *p = v, *start;
+	size_t len, i;
+	char **d;
+
+	s->nbr_line = ld->lineno;
+	for (;;) {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if (*p == '\0')
+			return 0;
+		start = p;
+		while (*p != '\0' && *p != ' ' && *p != '\t' && *p != ',')
+			p++;
+		len = (size_t)(p - start);
+		if (!valid_name(start, len)) {
+			cerr(ld, ld->lineno, "invalid neighbour name '%.*s'",
+			    (int)len, start);
+			continue;
+		}
+		for (i = 0; i < s->ndeclared; i++)
+			if (strlen(s->declared[i]) == len &&
+			    memcmp(s->declared[i], start, len) == 0)
+				break;
+		if (i < s->ndeclared) {
+			cerr(ld, ld->lineno, "neighbour '%.*s' listed twice",
+			    (int)len, start);
+			continue;
+		}
+		d = realloc(s->declared, (s->ndeclared + 1) * sizeof(*d));
+		if (d == NULL || (d[s->ndeclared] = strndup(start, len)) ==
+		    NULL) {
+			if (d != NULL)
+				s->declared = d;
+			cerr(ld, ld->lineno, "out of memory");
+			return -1;
+		}
+		s->declared = d;
+		s->ndeclared++;
+	}
+}
+
+/* Replace *slot with a copy of v; -1 on failure (reported). */
+static int
+set_string(struct loader *ld, char **slot, const char *v)
+{
+	char *c;
+
+	if ((c = strdup(v)) == NULL) {
+		cerr(ld, ld->lineno, "out of memory");
+		return -1;
+	}
+	free(*slot);
+	*slot = c;
+	return 0;
+}
+
+static int
+set_path(struct loader *ld, char **slot, const char *key, const char *v)
+{
+	if (v[0] != '/') {
+		cerr(ld, ld->lineno, "%s must be an absolute path", key);
+		return -1;
+	}
+	return set_string(ld, slot, v);
+}
+
+static int
+set_run_dir(struct loader *ld, const char *v)
+{
+	return set_path(ld, &ld->cfg->herd.run_dir, "run_dir", v);
+}
+
+static int
+set_log_socket(struct loader *ld, const char *v)
+{
+	return set_path(ld, &ld->cfg->herd.log_socket, "log_socket", v);
+}
+
+static int
+set_max_line(struct loader *ld, const char *v)
+{
+	long n;
+
+	if (parse_long(v, 256, 1024 * 1024, &n) == -1) {
+		cerr(ld, ld->lineno, "bad max_line '%s' (expected bytes,"
+		    " 256..1048576)", v);
+		return -1;
+	}
+	ld->cfg->herd.max_line = (size_t)n;
+	return 0;
+}
+
+static int
+set_max_output(struct loader *ld, const char *v)
+{
+	long n;
+
+	if (parse_long(v, 4096, 1024L * 1024 * 1024, &n) == -1) {
+		cerr(ld, ld->lineno, "bad max_output '%s' (expected bytes,"
+		    " 4096..1073741824)", v);
+		return -1;
+	}
+	ld->cfg->herd.max_output = (size_t)n;
+	return 0;
+}
+
+static int
+set_api(struct loader *ld, const char *v)
+{
+	if (strcmp(v, "new") == 0)
+		ld->cfg->places.api = PLACES_API_NEW;
+	else if (strcmp(v, "legacy") == 0)
+		ld->cfg->places.api = PLACES_API_LEGACY;
+	else {
+		cerr(ld, ld->lineno, "bad api '%s' (expected new or legacy)",
+		    v);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+set_key(struct loader *ld, const char *v)
+{
+	if (*v == '\0')
+		return 0;	/* "key =" means unset */
+	return set_string(ld, &ld->cfg->places.key, v);
+}
+
+static int
+set_url(struct loader *ld, const char *v)
+{
+	if (*v == '\0')
+		return 0;
+	if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0) {
+		cerr(ld, ld->lineno, "bad url '%s' (expected http:// or"
+		    " https://)", v);
+		return -1;
+	}
+	return set_string(ld, &ld->cfg->places.url, v);
+}
+
+static int
+set_timeout(struct loader *ld, const char *v)
+{
+	if (parse_long(v, 100, 600000, &ld->cfg->places.timeout_ms) == -1) {
+		cerr(ld, ld->lineno, "bad timeout_ms '%s' (expected"
+		    " 100..600000)", v);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+set_cache_ttl(struct loader *ld, const char *v)
+{
+	if (parse_long(v, 0, 86400, &ld->cfg->places.cache_ttl_s) == -1) {
+		cerr(ld, ld->lineno, "bad cache_ttl_s '%s' (expected"
+		    " 0..86400)", v);
+		return -1;
+	}
+	return 0;
+}
+
+/* Defaults and required keys of every server. */
+static void
+finish_servers(struct loader *ld)
+{
+	struct herd_config *cfg = ld->cfg;
+	size_t i;
+
+	if (cfg->nservers == 0)
+		cerr(ld, 0, "no [server:NAME] section");
+	for (i = 0; i < cfg->nservers; i++) {
+		struct herd_server *s = &cfg->servers[i];
+
+		if (s->port == 0)
+			cerr(ld, s->line, "server '%s' has no port", s->name);
+		if (s->host[0] == '\0')
+			strcpy(s->host, "127.0.0.1");
+		if (s->bind[0] == '\0')
+			strcpy(s->bind, s->host);
+	}
+}
+
+/* Turn declared neighbour names into undirected links. */
+static void
+resolve_links(struct loader *ld)
+{
+	struct herd_config *cfg = ld->cfg;
+	size_t n = cfg->nservers, i, j, k;
+	unsigned char *adj;
+
+	if (n == 0 || (adj = calloc(n, n)) == NULL)
+		return;
+	for (i = 0; i < n; i++) {
+		struct herd_server *s = &cfg->servers[i];
+
+		for (k = 0; k < s->ndeclared; k++) {
+			for (j = 0; j < n; j++)
+				if (strcmp(cfg->servers[j].name,
+				    s->declared[k]) == 0)
+					break;
+			if (j == n)
+				cerr(ld, s->nbr_line, "server '%s': unknown"
+				    " neighbour '%s'", s->name, s->declared[k]);
+			else if (j == i)
+				cerr(ld, s->nbr_line, "server '%s' lists"
+				    " itself as a neighbour", s->name);
+			else
+				adj[i * n + j] = adj[j * n + i] = 1;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		struct herd_server *s = &cfg->servers[i];
+
+		for (j = 0; j < n; j++)
+			if (adj[i * n + j])
+				s->nlinks++;
+		if (s->nlinks == 0)
+			continue;
+		if ((s->links = calloc(s->nlinks, sizeof(*s->links))) == NULL) {
+			cerr(ld, s->line, "out of memory");
+			s->nlinks = 0;
+			continue;
+		}
+		for (j = 0, k = 0; j < n; j++)
+			if (adj[i * n + j])
+				s->links[k++] = j;
+	}
+	for (i = 0; i < n; i++)
+		for (j = i + 1; j < n; j++)
+			cfg->nlinks += adj[i * n + j];
+	free(adj);
+}
+
+static int
+is_any(const char *addr)
+{
+	return strcmp(addr, "0.0.0.0") == 0 || strcmp(addr, "::") == 0;
+}
+
+/* Two servers may not listen on the same port of the same address. */
+static void
+check_ports(struct loader *ld)
+{
+	struct herd_config *cfg = ld->cfg;
+	size_t i, j;
+
+	for (j = 0; j < cfg->nservers; j++) {
+		struct herd_server *b = &cfg->servers[j];
+
+		for (i = 0; i < j && b->port != 0; i++) {
+			struct herd_server *a = &cfg->servers[i];
+
+			if (a->port != b->port)
+				continue;
+			if (strcmp(a->bind, b->bind) == 0 ||
+			    is_any(a->bind) || is_any(b->bind)) {
+				cerr(ld, b->line, "server '%s': port %u on %s"
+				    " is already used by server '%s' (line %d)",
+				    b->name, b->port, b->bind, a->name,
+				    a->line);
+				break;
+			}
+		}
+	}
+}
+
+static char *
+read_file(const char *path, size_t *lenp, struct loader *ld)
+{
+	FILE *fp;
+	char *buf;
+	size_t len;
+
+	if ((fp = fopen(path, "r")) == NULL) {
+		cerr(ld, 0, "cannot open: %s", strerror(errno));
+		return NULL;
+	}
+	if ((buf = malloc(CONFIG_MAX_BYTES + 1)) == NULL) {
+		fclose(fp);
+		cerr(ld, 0, "out of memory");
+		return NULL;
+	}
+	len = fread(buf, 1, CONFIG_MAX_BYTES + 1, fp);
+	if (ferror(fp)) {
+		cerr(ld, 0, "read error: %s", strerror(errno));
+		len = 0;
+		free(buf);
+		buf = NULL;
+	} else if (len > CONFIG_MAX_BYTES) {
+		cerr(ld, 0, "file larger than %d bytes", CONFIG_MAX_BYTES);
+		free(buf);
+		buf = NULL;
+	} else if (memchr(buf, '\0', len) != NULL) {
+		cerr(ld, 0, "file contains a NUL byte");
+		free(buf);
+		buf = NULL;
+	} else
+		buf[len] = '\0';
+	fclose(fp);
+	*lenp = len;
+	return buf;
+}
+
+struct herd_config *
+config_load(const char *path, struct config_errors *errs)
+{
+	struct loader ld;
+	struct herd_config *cfg;
+	int r;
+
+	memset(errs, 0, sizeof(*errs));
+	memset(&ld, 0, sizeof(ld));
+	ld.path = path;
+	ld.errs = errs;
+	if ((cfg = calloc(1, sizeof(*cfg))) == NULL ||
+	    (cfg->path = strdup(path)) == NULL) {
+		free(cfg);
+		cerr(&ld, 0, "out of memory");
+		return NULL;
+	}
+	cfg->herd.max_line = DEFAULT_MAX_LINE;
+	cfg->herd.max_output = DEFAULT_MAX_OUTPUT;
+	cfg->places.api = PLACES_API_NEW;
+	cfg->places.timeout_ms = DEFAULT_TIMEOUT_MS;
+	cfg->places.cache_ttl_s = DEFAULT_CACHE_TTL_S;
+	ld.cfg = cfg;
+	if ((ld.buf = read_file(path, &ld.len, &ld)) != NULL) {
+		r = ini_parse_stream(reader, &ld, handler, &ld);
+		if (r > 0 && r != ld.last_error_line)
+			cerr(&ld, r, "syntax error (expected [section],"
+			    " key = value, or a ; comment)");
+		free(ld.buf);
+		finish_servers(&ld);
+		resolve_links(&ld);
+		check_ports(&ld);
+	}
+	if (cfg->herd.log_socket == NULL && errs->count == 0 &&
+	    (cfg->herd.log_socket = strdup(DEFAULT_LOG_SOCKET)) == NULL)
+		cerr(&ld, 0, "out of memory");
+	if (errs->count > 0) {
+		config_free(cfg);
+		return NULL;
+	}
+	return cfg;
+}
+
+void
+config_free(struct herd_config *cfg)
+{
+	size_t i, k;
+
+	if (cfg == NULL)
+		return;
+	for (i = 0; i < cfg->nservers; i++) {
+		for (k = 0; k < cfg->servers[i].ndeclared; k++)
+			free(cfg->servers[i].declared[k]);
+		free(cfg->servers[i].declared);
+		free(cfg->servers[i].links);
+	}
+	free(cfg->servers);
+	free(cfg->herd.run_dir);
+	free(cfg->herd.log_socket);
+	free(cfg->places.key);
+	free(cfg->places.url);
+	free(cfg->path);
+	free(cfg);
+}
+
+void
+config_errors_free(struct config_errors *errs)
+{
+	size_t i;
+
+	for (i = 0; i < errs->count; i++)
+		free(errs->msgs[i]);
+	free(errs->msgs);
+	errs->msgs = NULL;
+	errs->count = 0;
+}
+
+const struct herd_server *
+config_server(const struct herd_config *cfg, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->nservers; i++)
+		if (strcmp(cfg->servers[i].name, name) == 0)
+			return &cfg->servers[i];
+	return NULL;
+}
+
+int
+config_linked(const struct herd_config *cfg, size_t a, size_t b)
+{
+	const struct herd_server *s = &cfg->servers[a];
+	size_t k;
+
+	for (k = 0; k < s->nlinks; k++)
+		if (s->links[k] == b)
+			return 1;
+	return 0;
+}
+
+const char *
+config_default_path(const char *arg)
+{
+	const char *env;
+
+	if (arg != NULL)
+		return arg;
+	if ((env = getenv("HERD_CONFIG")) != NULL && *env != '\0')
+		return env;
+	return HERD_DEFAULT_CONFIG;
+}
+
+const char *
+config_places_default_url(enum places_api api)
+{
+	if (api == PLACES_API_LEGACY)
+		return "https://maps.googleapis.com/maps/api/place/nearbysearch/json";
+	return "https://places.googleapis.com/v1/places:searchNearby";
+}

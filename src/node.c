@@ -1,0 +1,737 @@
+/*
+ * node.c -- the herd server's event loop: listener, client sessions,
+ * signals, and the merge-then-flood step every record goes through.
+ *
+ * A client session reads lines, answers each in order, and closes after
+ * the last reply once the client has half-closed.  The first line of a
+ * connection may instead be a peer HELLO, in which case peer.c takes the
+ * connection over.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "herd/log.h"
+#include "herd/node.h"
+#include "herd/peer.h"
+#include "herd/places.h"
+
+#define CLIENT_WRITE_TIMEOUT_S	60	/* drop a client that stops reading */
+#define CLIENT_LINGER_S		1	/* wait for EOF after our last reply */
+
+struct client {
+	TAILQ_ENTRY(client)	 entry;
+	struct node		*node;
+	struct bufferevent	*bev;
+	uint64_t		 id;
+	char			 addr[INET6_ADDRSTRLEN + 8];
+	int			 eof;		/* client half-closed */
+	int			 closing;	/* close once output drains */
+	int			 first_line;	/* may still be a peer HELLO */
+	int			 paused;	/* reading stopped: output full */
+	int			 lingering;	/* our side shut, draining theirs */
+	struct places_queue	 queue;		/* replies waiting for places */
+};
+
+static void	accept_cb(struct evconnlistener *, evutil_socket_t,
+		    struct sockaddr *, int, void *);
+static void	accept_error_cb(struct evconnlistener *, void *);
+static void	client_read_cb(struct bufferevent *, void *);
+static void	client_write_cb(struct bufferevent *, void *);
+static void	client_event_cb(struct bufferevent *, short, void *);
+static void	client_free(struct client *);
+static int	client_process(struct client *);
+static int	client_line(struct client *, const char *, size_t);
+static void	client_reply(struct client *, const char *, size_t);
+static void	client_invalid(struct client *, const struct proto_span *);
+static void	client_iamat(struct client *, const struct proto_request *);
+static void	client_whatsat(struct client *, const struct proto_request *);
+static void	client_maybe_close(struct client *);
+static void	whatsat_done(void *, const char *, size_t);
+static void	signal_cb(evutil_socket_t, short, void *);
+static void	node_stats_log(struct node *);
+static int	node_listen(struct node *);
+static void	node_apply_links(struct node *);
+static void	sockaddr_str(const struct sockaddr *, char *, size_t);
+
+/* --- records ----------------------------------------------------------- */
+
+enum store_result
+node_merge(struct node *n, struct peer_link *from, const char *client,
+    size_t clen, const struct herd_time *sent, const struct herd_location *loc,
+    const char *line, size_t llen, const struct herd_record **out)
+{
+	enum store_result r;
+
+	r = store_merge(n->store, client, clen, sent, loc, line, llen, out);
+	switch (r) {
+	case STORE_CHANGED:
+		peer_flood(n, from, *out);
+		break;
+	case STORE_FULL:
+		log_warnx("store full (%zu records): refused a new client id",
+		    store_count(n->store));
+		break;
+	case STORE_NOMEM:
+		log_warnx("out of memory storing a record");
+		break;
+	default:
+		break;
+	}
+	return r;
+}
+
+/* --- client sessions --------------------------------------------------- */
+
+static void
+accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+    int salen, void *arg)
+{
+	struct node *n = arg;
+	struct client *c;
+	struct timeval wto = { CLIENT_WRITE_TIMEOUT_S, 0 };
+	int one = 1;
+
+	(void)l;
+	(void)salen;
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		log_warn("accept: calloc");
+		evutil_closesocket(fd);
+		return;
+	}
+	c->bev = bufferevent_socket_new(n->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL) {
+		log_warnx("accept: bufferevent_socket_new failed");
+		evutil_closesocket(fd);
+		free(c);
+		return;
+	}
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->node = n;
+	c->id = ++n->next_client_id;
+	c->first_line = 1;
+	places_queue_init(&c->queue, whatsat_done, c);
+	sockaddr_str(sa, c->addr, sizeof(c->addr));
+	TAILQ_INSERT_TAIL(&n->clients, c, entry);
+	n->nclients++;
+	n->stats.accepted++;
+	bufferevent_setcb(c->bev, client_read_cb, client_write_cb,
+	    client_event_cb, c);
+	bufferevent_set_timeouts(c->bev, NULL, &wto);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	log_info("client %llu connected from %s", (unsigned long long)c->id,
+	    c->addr);
+}
+
+static void
+accept_error_cb(struct evconnlistener *l, void *arg)
+{
+	(void)l;
+	(void)arg;
+	/* EMFILE and friends: libevent retries on the next readiness. */
+	log_warn("accept");
+}
+
+static void
+client_free(struct client *c)
+{
+	struct node *n = c->node;
+
+	log_info("client %llu disconnected", (unsigned long long)c->id);
+	places_queue_cancel(&c->queue);
+	TAILQ_REMOVE(&n->clients, c, entry);
+	n->nclients--;
+	if (c->bev != NULL)
+		bufferevent_free(c->bev);
+	free(c);
+	if (n->stopping && n->nclients == 0)
+		event_base_loopbreak(n->base);	/* every reply flushed */
+}
+
+/*
+ * Close when the client half-closed and every reply has been written.
+ * When we close first (line too long, shutdown), shut our side and read
+ * and discard until the client's EOF: closing a socket with unread input
+ * sends a reset, which can destroy replies still in flight.
+ */
+static void
+client_maybe_close(struct client *c)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct timeval linger = { CLIENT_LINGER_S, 0 };
+
+	if (!(c->eof || c->closing) || !places_queue_empty(&c->queue) ||
+	    evbuffer_get_length(out) != 0)
+		return;
+	if (c->eof) {
+		client_free(c);
+		return;
+	}
+	if (c->lingering)
+		return;
+	c->lingering = 1;
+	(void)shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+	evbuffer_drain(bufferevent_get_input(c->bev),
+	    evbuffer_get_length(bufferevent_get_input(c->bev)));
+	bufferevent_set_timeouts(c->bev, &linger, NULL);
+	bufferevent_enable(c->bev, EV_READ);
+}
+
+static void
+client_reply(struct client *c, const char *p, size_t len)
+{
+	c->node->stats.replies++;
+	if (!places_queue_empty(&c->queue))
+		places_queue_append(&c->queue, p, len);	/* keep order */
+	else
+		bufferevent_write(c->bev, p, len);
+}
+
+static void
+client_invalid(struct client *c, const struct proto_span *line)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	char q[256];
+
+	c->node->stats.invalid++;
+	log_info("client %llu: invalid: %s", (unsigned long long)c->id,
+	    log_quote(q, sizeof(q), line->p, line->len));
+	if (!places_queue_empty(&c->queue)) {
+		places_queue_append(&c->queue, "? ", 2);
+		places_queue_append(&c->queue, line->p, line->len);
+		places_queue_append(&c->queue, "\n", 1);
+		c->node->stats.replies++;
+		return;
+	}
+	c->node->stats.replies++;
+	evbuffer_add(out, "? ", 2);
+	evbuffer_add(out, line->p, line->len);
+	evbuffer_add(out, "\n", 1);
+}
+
+static void
+client_iamat(struct client *c, const struct proto_request *req)
+{
+	struct node *n = c->node;
+	const struct herd_record *old, *rec;
+	struct herd_time now;
+	struct timespec ts;
+	char diff[PROTO_TIME_DIFF_MAX], q[256];
+	size_t dlen, len;
+	enum store_result r;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now.sec = ts.tv_sec;
+	now.nsec = (int32_t)ts.tv_nsec;
+
+	/* A newer record already held wins: answer with it, store nothing. */
+	old = store_get(n->store, req->client.p, req->client.len);
+	if (old != NULL && time_cmp(&old->sent, &req->sent) > 0) {
+		log_info("client %llu: stale IAMAT, replying with newer: %s",
+		    (unsigned long long)c->id,
+		    log_quote(q, sizeof(q), record_line(old), old->line_len));
+		n->scratch[0] = '\0';
+		memcpy(n->scratch, record_line(old), old->line_len);
+		n->scratch[old->line_len] = '\n';
+		client_reply(c, n->scratch, old->line_len + 1);
+		return;
+	}
+	dlen = proto_format_diff(&now, &req->sent, diff, sizeof(diff));
+	len = proto_format_at(n->scratch, n->scratch_size - 1, n->name,
+	    n->name_len, diff, dlen, req);
+	r = node_merge(n, NULL, req->client.p, req->client.len, &req->sent,
+	    &req->loc, n->scratch, len, &rec);
+	if (r == STORE_FULL || r == STORE_NOMEM) {
+		client_invalid(c, &req->line);
+		return;
+	}
+	log_info("client %llu: %s", (unsigned long long)c->id,
+	    log_quote(q, sizeof(q), n->scratch, len));
+	n->scratch[len] = '\n';
+	client_reply(c, n->scratch, len + 1);
+}
+
+static void
+client_whatsat(struct client *c, const struct proto_request *req)
+{
+	struct node *n = c->node;
+	const struct herd_record *rec;
+
+	rec = store_get(n->store, req->client.p, req->client.len);
+	if (rec == NULL) {
+		client_invalid(c, &req->line);
+		return;
+	}
+	n->stats.replies++;
+	places_query(n->places, &c->queue, rec, req->radius_km,
+	    req->max_results);
+}
+
+/* The places queue of c has replies ready at its head: write them. */
+static void
+whatsat_done(void *arg, const char *p, size_t len)
+{
+	struct client *c = arg;
+
+	/* The write callback closes a half-closed client once drained. */
+	bufferevent_write(c->bev, p, len);
+}
+
+/* Handle one line (without its newline); -1 when the client was freed
+ * or must not be read further. */
+static int
+client_line(struct client *c, const char *p, size_t len)
+{
+	struct node *n = c->node;
+	struct proto_request req;
+	char q[256];
+
+	n->stats.lines_in++;
+	if (c->first_line) {
+		c->first_line = 0;
+		if (proto_is_hello(p, len)) {
+			struct bufferevent *bev = c->bev;
+
+			/* Hand the connection to peer.c, or refuse it. */
+			bufferevent_disable(bev, EV_READ);
+			if (peer_accept(n, bev, p, len, c->addr) == 0) {
+				c->bev = NULL;
+				client_free(c);
+				return -1;
+			}
+			req.line = proto_trim(p, len);
+			client_invalid(c, &req.line);
+			c->closing = 1;
+			return -1;
+		}
+	}
+	proto_parse_request(p, len, &req);
+	log_info("client %llu: received %s", (unsigned long long)c->id,
+	    log_quote(q, sizeof(q), req.line.p, req.line.len));
+	switch (req.kind) {
+	case PROTO_IAMAT:
+		client_iamat(c, &req);
+		break;
+	case PROTO_WHATSAT:
+		client_whatsat(c, &req);
+		break;
+	default:
+		client_invalid(c, &req.line);
+		break;
+	}
+	return 0;
+}
+
+/*
+ * Answer every complete line in the input buffer.  Stops early when the
+ * client's unsent output passes max_output (reading resumes from the
+ * write callback) or when a line is too long (answered, then closed).
+ */
+static int
+client_process(struct client *c)
+{
+	struct node *n = c->node;
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct evbuffer_ptr eol;
+	size_t max = n->cfg->herd.max_line, avail, len;
+	struct proto_span line;
+	const char *p;
+
+	if (c->lingering) {
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return 0;
+	}
+	while (!c->closing) {
+		if (evbuffer_get_length(out) + places_queue_bytes(&c->queue) >
+		    n->cfg->herd.max_output) {
+			c->paused = 1;
+			bufferevent_disable(c->bev, EV_READ);
+			return 0;
+		}
+		avail = evbuffer_get_length(in);
+		if (avail == 0)
+			return 0;
+		eol = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_LF);
+		if (eol.pos == -1 && !c->eof) {
+			if (avail <= max)
+				return 0;	/* wait for the rest */
+			len = avail;
+		} else
+			len = eol.pos == -1 ? avail : (size_t)eol.pos;
+		if (len > max) {
+			/* Too long: answer "?" with the line cut, then close. */
+			p = (const char *)evbuffer_pullup(in, (ev_ssize_t)max);
+			line = proto_trim(p, max);
+			log_warnx("client %llu: line longer than %zu bytes,"
+			    " closing", (unsigned long long)c->id, max);
+			client_invalid(c, &line);
+			c->closing = 1;
+			bufferevent_disable(c->bev, EV_READ);
+			evbuffer_drain(in, avail);
+			return 0;
+		}
+		p = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
+		if (eol.pos == -1 && proto_trim(p, len).len == 0) {
+			/* Whitespace after the last newline is not a line. */
+			evbuffer_drain(in, len);
+			return 0;
+		}
+		if (client_line(c, p, len) == -1)
+			return -1;
+		evbuffer_drain(in, eol.pos == -1 ? len : len + 1);
+	}
+	return 0;
+}
+
+static void
+client_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct client *c = arg;
+
+	(void)bev;
+	if (client_process(c) == 0)
+		client_maybe_close(c);
+}
+
+static void
+client_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct client *c = arg;
+
+	if (c->paused) {
+		c->paused = 0;
+		bufferevent_enable(bev, EV_READ);
+		if (client_process(c) == -1)
+			return;
+	}
+	client_maybe_close(c);
+}
+
+static void
+client_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct client *c = arg;
+
+	(void)bev;
+	if (c->lingering) {
+		client_free(c);		/* EOF, error or linger timeout */
+		return;
+	}
+	if (what & BEV_EVENT_EOF) {
+		/* Half-close: the last line may lack its newline. */
+		c->eof = 1;
+		if (client_process(c) == -1)
+			return;
+		client_maybe_close(c);
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT)
+		log_warnx("client %llu: not reading its replies, dropped",
+		    (unsigned long long)c->id);
+	else if (what & BEV_EVENT_ERROR)
+		log_info("client %llu: %s", (unsigned long long)c->id,
+		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	client_free(c);
+}
+
+/* --- node lifecycle ---------------------------------------------------- */
+
+static void
+sockaddr_str(const struct sockaddr *sa, char *buf, size_t size)
+{
+	char a[INET6_ADDRSTRLEN] = "?";
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)
+		    (const void *)sa;
+
+		inet_ntop(AF_INET, &s4->sin_addr, a, sizeof(a));
+		snprintf(buf, size, "%s:%u", a, ntohs(s4->sin_port));
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)
+		    (const void *)sa;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, a, sizeof(a));
+		snprintf(buf, size, "[%s]:%u", a, ntohs(s6->sin6_port));
+	} else
+		snprintf(buf, size, "?");
+}
+
+static int
+node_listen(struct node *n)
+{
+	struct sockaddr_storage ss;
+	int sslen = sizeof(ss);
+	char addr[HERD_ADDR_MAX + 16];
+
+	if (strchr(n->self->bind, ':') != NULL)
+		snprintf(addr, sizeof(addr), "[%s]:%u", n->self->bind,
+		    n->self->port);
+	else
+		snprintf(addr, sizeof(addr), "%s:%u", n->self->bind,
+		    n->self->port);
+	if (evutil_parse_sockaddr_port(addr, (struct sockaddr *)&ss,
+	    &sslen) == -1) {
+		log_warnx("cannot parse listen address %s", addr);
+		return -1;
+	}
+	n->listener = evconnlistener_new_bind(n->base, accept_cb, n,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+	    1024, (struct sockaddr *)&ss, sslen);
+	if (n->listener == NULL) {
+		log_warn("cannot listen on %s", addr);
+		return -1;
+	}
+	evconnlistener_set_error_cb(n->listener, accept_error_cb);
+	log_info("listening on %s", addr);
+	return 0;
+}
+
+/* Make the set of peer links match self's neighbours in n->cfg. */
+static void
+node_apply_links(struct node *n)
+{
+	const struct herd_server *self = n->self;
+	struct peer_link **nl;
+	size_t i, k;
+
+	nl = calloc(self->nlinks ? self->nlinks : 1, sizeof(*nl));
+	if (nl == NULL)
+		fatal("calloc");
+	for (k = 0; k < self->nlinks; k++) {
+		const struct herd_server *nb = &n->cfg->servers[self->links[k]];
+
+		for (i = 0; i < n->nlinks; i++) {
+			if (n->links[i] != NULL &&
+			    strcmp(peer_link_name(n->links[i]), nb->name) == 0)
+				break;
+		}
+		if (i < n->nlinks) {
+			nl[k] = n->links[i];
+			n->links[i] = NULL;
+			peer_link_update(nl[k], nb);
+		} else
+			nl[k] = peer_link_new(n, nb);
+	}
+	for (i = 0; i < n->nlinks; i++) {
+		if (n->links[i] != NULL) {
+			log_info("neighbour %s removed",
+			    peer_link_name(n->links[i]));
+			peer_link_free(n->links[i]);
+		}
+	}
+	free(n->links);
+	n->links = nl;
+	n->nlinks = self->nlinks;
+}
+
+size_t
+node_links_up(const struct node *n)
+{
+	size_t i, up = 0;
+
+	for (i = 0; i < n->nlinks; i++)
+		up += peer_link_is_up(n->links[i]) ? 1 : 0;
+	return up;
+}
+
+void
+node_reload(struct node *n)
+{
+	struct config_errors errs;
+	struct herd_config *cfg;
+	const struct herd_server *self;
+	size_t i;
+
+	log_info("reloading %s", n->config_path);
+	if ((cfg = config_load(n->config_path, &errs)) == NULL) {
+		for (i = 0; i < errs.count; i++)
+			log_warnx("reload: %s", errs.msgs[i]);
+		log_warnx("reload failed: keeping the running configuration");
+		config_errors_free(&errs);
+		return;
+	}
+	if ((self = config_server(cfg, n->name)) == NULL) {
+		log_warnx("reload: server %s is no longer in %s: keeping the"
+		    " running configuration", n->name, n->config_path);
+		config_free(cfg);
+		return;
+	}
+	if (self->port != n->self->port || strcmp(self->bind,
+	    n->self->bind) != 0)
+		log_warnx("reload: the listen address changed; it takes"
+		    " effect only after a restart");
+	config_free(n->cfg);
+	n->cfg = cfg;
+	n->self = self;
+	log_set_socket(cfg->herd.log_socket);
+	places_configure(n->places, &cfg->places);
+	node_apply_links(n);
+	log_info("reloaded: %zu neighbours", n->nlinks);
+}
+
+static void
+node_stats_log(struct node *n)
+{
+	log_info("stats: records=%zu clients=%zu peers_up=%zu/%zu lines_in=%llu"
+	    " replies=%llu invalid=%llu flood_in=%llu flood_out=%llu"
+	    " accepted=%llu log_dropped=%lu", store_count(n->store),
+	    n->nclients, node_links_up(n), n->nlinks,
+	    (unsigned long long)n->stats.lines_in,
+	    (unsigned long long)n->stats.replies,
+	    (unsigned long long)n->stats.invalid,
+	    (unsigned long long)n->stats.flood_in,
+	    (unsigned long long)n->stats.flood_out,
+	    (unsigned long long)n->stats.accepted, log_dropped());
+}
+
+static void
+signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct node *n = arg;
+	struct client *c, *t;
+
+	(void)what;
+	switch (sig) {
+	case SIGHUP:
+		node_reload(n);
+		break;
+	case SIGUSR1:
+		node_stats_log(n);
+		break;
+	case SIGTERM:
+	case SIGINT:
+		if (n->stopping)
+			break;
+		log_info("received %s, stopping", sig == SIGTERM ? "SIGTERM" :
+		    "SIGINT");
+		n->stopping = 1;
+		evconnlistener_disable(n->listener);
+		/* Let pending replies flush, then exit the loop. */
+		for (c = TAILQ_FIRST(&n->clients); c != NULL; c = t) {
+			t = TAILQ_NEXT(c, entry);
+			c->closing = 1;
+			bufferevent_disable(c->bev, EV_READ);
+			places_queue_cancel(&c->queue);
+			client_maybe_close(c);
+		}
+		if (n->nclients == 0)
+			event_base_loopbreak(n->base);
+		else {
+			struct timeval grace = { 2, 0 };
+
+			event_base_loopexit(n->base, &grace);
+		}
+		break;
+	}
+}
+
+struct node *
+node_new(const char *config_path, const char *name, int ready_fd)
+{
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2 };
+	struct config_errors errs;
+	struct node *n;
+	uint64_t seed[2];
+	size_t i;
+
+	if ((n = calloc(1, sizeof(*n))) == NULL)
+		fatal("calloc");
+	TAILQ_INIT(&n->clients);
+	if ((n->config_path = strdup(config_path)) == NULL)
+		fatal("strdup");
+	if ((n->cfg = config_load(config_path, &errs)) == NULL) {
+		for (i = 0; i < errs.count; i++)
+			fprintf(stderr, "%s\n", errs.msgs[i]);
+		config_errors_free(&errs);
+		exit(HERD_EXIT_CONFIG);
+	}
+	if ((n->self = config_server(n->cfg, name)) == NULL) {
+		fprintf(stderr, "%s: no [server:%s] section\n", config_path,
+		    name);
+		exit(HERD_EXIT_CONFIG);
+	}
+	snprintf(n->name, sizeof(n->name), "%s", name);
+	n->name_len = strlen(n->name);
+	log_set_prefix(n->name);
+	log_set_socket(n->cfg->herd.log_socket);
+
+	if ((n->base = event_base_new()) == NULL)
+		fatalx("event_base_new failed");
+	log_set_event_base(n->base);
+	if (node_listen(n) == -1)
+		exit(HERD_EXIT_UNAVAILABLE);
+	if (ready_fd >= 0) {
+		(void)write(ready_fd, "READY\n", 6);
+		close(ready_fd);
+	}
+
+	n->scratch_size = n->cfg->herd.max_line + 256;
+	if ((n->scratch = malloc(n->scratch_size)) == NULL)
+		fatal("malloc");
+	evutil_secure_rng_get_bytes(seed, sizeof(seed));
+	if ((n->store = store_new(seed[0], seed[1])) == NULL)
+		fatal("store_new");
+	if ((n->places = places_new(n->base, &n->cfg->places)) == NULL)
+		fatalx("places_new failed");
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		n->sig_ev[i] = evsignal_new(n->base, sigs[i], signal_cb, n);
+		if (n->sig_ev[i] == NULL || evsignal_add(n->sig_ev[i], NULL))
+			fatalx("evsignal_new failed");
+	}
+	node_apply_links(n);
+	log_info("started: %zu neighbours, config %s", n->nlinks,
+	    config_path);
+	return n;
+}
+
+int
+node_run(struct node *n)
+{
+	event_base_dispatch(n->base);
+	node_stats_log(n);
+	log_info("stopped");
+	return n->exit_code;
+}
+
+void
+node_free(struct node *n)
+{
+	struct client *c;
+	size_t i;
+
+	while ((c = TAILQ_FIRST(&n->clients)) != NULL)
+		client_free(c);
+	for (i = 0; i < n->nlinks; i++)
+		peer_link_free(n->links[i]);
+	free(n->links);
+	for (i = 0; i < sizeof(n->sig_ev) / sizeof(n->sig_ev[0]); i++)
+		if (n->sig_ev[i] != NULL)
+			event_free(n->sig_ev[i]);
+	places_free(n->places);
+	if (n->listener != NULL)
+		evconnlistener_free(n->listener);
+	store_free(n->store);
+	free(n->scratch);
+	config_free(n->cfg);
+	free(n->config_path);
+	log_flush(1000);
+	event_base_free(n->base);
+	free(n);
+}

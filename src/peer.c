@@ -1,0 +1,514 @@
+/*
+ * peer.c -- neighbour links: dial, handshake, flood, catch-up sync.
+ *
+ * The peer protocol is line based, on the same port as clients:
+ *
+ *	dialer:   HELLO herd/1 <from> <to>
+ *	acceptor: WELCOME herd/1 <from>
+ *	then, both ways: AT <server> <time_diff> <client> <location> <time>
+ *
+ * A connection is a peer only after a HELLO naming a configured
+ * neighbour; an ordinary client that sends AT lines gets "?".  When a
+ * link comes up, each side streams its whole store to the other from
+ * the write callback, a chunk at a time, so the loop keeps serving.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/util.h>
+
+#include "herd/log.h"
+#include "herd/node.h"
+#include "herd/peer.h"
+
+#define BACKOFF_MIN_MS		100
+#define BACKOFF_MAX_MS		5000
+#define HANDSHAKE_TIMEOUT_S	5
+#define PEER_WRITE_TIMEOUT_S	30
+#define PEER_MAX_OUTPUT		(64 * 1024 * 1024)
+#define SYNC_CHUNK_BYTES	(256 * 1024)
+#define SYNC_LOW_WATER		(64 * 1024)
+
+enum conn_state {
+	CONN_IDLE,
+	CONN_CONNECTING,
+	CONN_HANDSHAKE,		/* HELLO sent, waiting for WELCOME */
+	CONN_UP,
+};
+
+struct peer_conn {
+	struct peer_link	*link;
+	struct bufferevent	*bev;
+	enum conn_state		 state;
+	int			 outbound;
+	int			 syncing;	/* streaming the store */
+	size_t			 cursor;	/* store_next() position */
+	size_t			 synced;	/* records sent by the sync */
+};
+
+struct peer_link {
+	struct node		*node;
+	char			 name[HERD_NAME_MAX + 1];
+	char			 host[HERD_ADDR_MAX];
+	uint16_t		 port;
+	struct peer_conn	 out;		/* our dial */
+	struct peer_conn	 in;		/* their dial */
+	struct event		*redial;
+	unsigned		 backoff_ms;
+	int			 up;		/* as last logged */
+};
+
+static void	dial(struct peer_link *);
+static void	redial_cb(evutil_socket_t, short, void *);
+static void	schedule_redial(struct peer_link *);
+static void	conn_attach(struct peer_conn *, struct bufferevent *);
+static void	conn_close(struct peer_conn *, const char *);
+static void	conn_read_cb(struct bufferevent *, void *);
+static void	conn_write_cb(struct bufferevent *, void *);
+static void	conn_event_cb(struct bufferevent *, short, void *);
+static int	conn_line(struct peer_conn *, const char *, size_t);
+static void	conn_up(struct peer_conn *);
+static void	link_changed(struct peer_link *);
+static struct peer_conn *link_conn(struct peer_link *);
+static void	sync_start(struct peer_conn *);
+static void	sync_fill(struct peer_conn *);
+static void	set_keepalive(evutil_socket_t);
+
+struct peer_link *
+peer_link_new(struct node *n, const struct herd_server *srv)
+{
+	struct peer_link *l;
+
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		fatal("calloc");
+	l->node = n;
+	snprintf(l->name, sizeof(l->name), "%s", srv->name);
+	snprintf(l->host, sizeof(l->host), "%s", srv->host);
+	l->port = srv->port;
+	l->out.link = l->in.link = l;
+	l->out.outbound = 1;
+	l->backoff_ms = BACKOFF_MIN_MS;
+	if ((l->redial = evtimer_new(n->base, redial_cb, l)) == NULL)
+		fatalx("evtimer_new failed");
+	log_info("neighbour %s at %s port %u", l->name, l->host, l->port);
+	dial(l);
+	return l;
+}
+
+void
+peer_link_free(struct peer_link *l)
+{
+	conn_close(&l->out, NULL);
+	conn_close(&l->in, NULL);
+	link_changed(l);
+	event_free(l->redial);
+	free(l);
+}
+
+void
+peer_link_update(struct peer_link *l, const struct herd_server *srv)
+{
+	if (strcmp(l->host, srv->host) == 0 && l->port == srv->port)
+		return;
+	log_info("neighbour %s moved to %s port %u", l->name, srv->host,
+	    srv->port);
+	snprintf(l->host, sizeof(l->host), "%s", srv->host);
+	l->port = srv->port;
+	conn_close(&l->out, "address changed");
+	evtimer_del(l->redial);
+	l->backoff_ms = BACKOFF_MIN_MS;
+	dial(l);
+	link_changed(l);
+}
+
+const char *
+peer_link_name(const struct peer_link *l)
+{
+	return l->name;
+}
+
+int
+peer_link_is_up(const struct peer_link *l)
+{
+	return l->out.state == CONN_UP || l->in.state == CONN_UP;
+}
+
+/* The connection records go out on: ours if up, else theirs. */
+static struct peer_conn *
+link_conn(struct peer_link *l)
+{
+	if (l->out.state == CONN_UP)
+		return &l->out;
+	if (l->in.state == CONN_UP)
+		return &l->in;
+	return NULL;
+}
+
+/* Log up/down transitions and start a catch-up sync on the way up. */
+static void
+link_changed(struct peer_link *l)
+{
+	struct peer_conn *c = link_conn(l);
+
+	if (c != NULL && !l->up) {
+		l->up = 1;
+		log_info("peer %s up", l->name);
+		sync_start(c);
+	} else if (c == NULL && l->up) {
+		l->up = 0;
+		log_info("peer %s down", l->name);
+	}
+}
+
+static void
+set_keepalive(evutil_socket_t fd)
+{
+	int on = 1, idle = 10, intvl = 5, cnt = 3;
+
+	(void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl,
+	    sizeof(intvl));
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+}
+
+/* Start a non-blocking connect to the neighbour. */
+static void
+dial(struct peer_link *l)
+{
+	struct node *n = l->node;
+	struct sockaddr_storage ss;
+	int sslen = sizeof(ss);
+	struct bufferevent *bev;
+	struct timeval hto = { HANDSHAKE_TIMEOUT_S, 0 };
+	char addr[HERD_ADDR_MAX + 16];
+
+	if (strchr(l->host, ':') != NULL)
+		snprintf(addr, sizeof(addr), "[%s]:%u", l->host, l->port);
+	else
+		snprintf(addr, sizeof(addr), "%s:%u", l->host, l->port);
+	if (evutil_parse_sockaddr_port(addr, (struct sockaddr *)&ss,
+	    &sslen) == -1) {
+		log_warnx("peer %s: bad address %s", l->name, addr);
+		return;
+	}
+	bev = bufferevent_socket_new(n->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL) {
+		log_warnx("peer %s: bufferevent_socket_new failed", l->name);
+		schedule_redial(l);
+		return;
+	}
+	conn_attach(&l->out, bev);
+	l->out.state = CONN_CONNECTING;
+	bufferevent_set_timeouts(bev, &hto, &hto);
+	if (bufferevent_socket_connect(bev, (struct sockaddr *)&ss,
+	    sslen) == -1) {
+		conn_close(&l->out, "connect failed");
+		schedule_redial(l);
+		return;
+	}
+	log_debug("peer %s: dialling %s", l->name, addr);
+}
+
+static void
+redial_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	dial(arg);
+}
+
+/* Retry later: exponential backoff with +-25% jitter, capped. */
+static void
+schedule_redial(struct peer_link *l)
+{
+	struct timeval tv;
+	unsigned ms = l->backoff_ms, r;
+
+	evutil_secure_rng_get_bytes(&r, sizeof(r));
+	ms = ms * 3 / 4 + r % (ms / 2 + 1);
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	evtimer_add(l->redial, &tv);
+	if (l->backoff_ms < BACKOFF_MAX_MS)
+		l->backoff_ms = l->backoff_ms * 2 > BACKOFF_MAX_MS ?
+		    BACKOFF_MAX_MS : l->backoff_ms * 2;
+}
+
+static void
+conn_attach(struct peer_conn *c, struct bufferevent *bev)
+{
+	c->bev = bev;
+	c->syncing = 0;
+	c->cursor = 0;
+	c->synced = 0;
+	bufferevent_setcb(bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	bufferevent_setwatermark(bev, EV_WRITE, SYNC_LOW_WATER, 0);
+}
+
+/* Drop a connection (why: logged, or NULL to stay quiet). */
+static void
+conn_close(struct peer_conn *c, const char *why)
+{
+	struct peer_link *l = c->link;
+	struct peer_conn *other;
+
+	if (c->bev == NULL)
+		return;
+	if (why != NULL)
+		log_info("peer %s: %s connection closed: %s", l->name,
+		    c->outbound ? "outbound" : "inbound", why);
+	bufferevent_free(c->bev);
+	c->bev = NULL;
+	c->state = CONN_IDLE;
+	/* A sync cut short continues on the other connection. */
+	other = c->outbound ? &l->in : &l->out;
+	if (c->syncing && other->state == CONN_UP && !other->syncing)
+		sync_start(other);
+	c->syncing = 0;
+}
+
+static void
+conn_up(struct peer_conn *c)
+{
+	struct timeval wto = { PEER_WRITE_TIMEOUT_S, 0 };
+
+	c->state = CONN_UP;
+	bufferevent_set_timeouts(c->bev, NULL, &wto);
+	if (c->outbound)
+		c->link->backoff_ms = BACKOFF_MIN_MS;
+	log_info("peer %s: %s connection established", c->link->name,
+	    c->outbound ? "outbound" : "inbound");
+	link_changed(c->link);
+}
+
+int
+peer_accept(struct node *n, struct bufferevent *bev, const char *line,
+    size_t len, const char *addr)
+{
+	struct proto_span from, to;
+	struct peer_link *l = NULL;
+	struct evbuffer *in;
+	struct evbuffer_ptr eol;
+	size_t i;
+	char q[128];
+
+	if (proto_parse_hello(line, len, &from, &to) == -1) {
+		log_warnx("peer handshake from %s: malformed HELLO: %s", addr,
+		    log_quote(q, sizeof(q), line, len));
+		return -1;
+	}
+	if (to.len != n->name_len || memcmp(to.p, n->name, to.len) != 0) {
+		log_warnx("peer handshake from %s: addressed to %.*s, not us",
+		    addr, (int)(to.len > 64 ? 64 : to.len), to.p);
+		return -1;
+	}
+	for (i = 0; i < n->nlinks; i++) {
+		if (strlen(n->links[i]->name) == from.len &&
+		    memcmp(n->links[i]->name, from.p, from.len) == 0) {
+			l = n->links[i];
+			break;
+		}
+	}
+	if (l == NULL) {
+		log_warnx("peer handshake from %s: %s is not a neighbour",
+		    addr, log_quote(q, sizeof(q), from.p, from.len));
+		return -1;
+	}
+	/* The HELLO line is ours to consume now. */
+	in = bufferevent_get_input(bev);
+	eol = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_LF);
+	evbuffer_drain(in, eol.pos == -1 ? evbuffer_get_length(in) :
+	    (size_t)eol.pos + 1);
+	if (l->in.bev != NULL)
+		conn_close(&l->in, "replaced by a new connection");
+	conn_attach(&l->in, bev);
+	set_keepalive(bufferevent_getfd(bev));
+	bufferevent_write(bev, "WELCOME " PROTO_PEER_VERSION " ", 15);
+	bufferevent_write(bev, n->name, n->name_len);
+	bufferevent_write(bev, "\n", 1);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	log_info("peer %s: handshake from %s accepted", l->name, addr);
+	conn_up(&l->in);
+	if (l->in.bev != NULL && evbuffer_get_length(in) > 0)
+		conn_read_cb(bev, &l->in);
+	return 0;
+}
+
+/* One line from a peer; -1 when the connection was closed. */
+static int
+conn_line(struct peer_conn *c, const char *p, size_t len)
+{
+	struct peer_link *l = c->link;
+	struct node *n = l->node;
+	struct proto_span from;
+	struct proto_at at;
+	const struct herd_record *rec;
+	char q[128];
+
+	if (c->state == CONN_HANDSHAKE) {
+		if (proto_parse_welcome(p, len, &from) == -1 ||
+		    from.len != strlen(l->name) ||
+		    memcmp(from.p, l->name, from.len) != 0) {
+			log_warnx("peer %s: bad handshake reply: %s", l->name,
+			    log_quote(q, sizeof(q), p, len));
+			conn_close(c, "handshake failed");
+			schedule_redial(l);
+			return -1;
+		}
+		conn_up(c);
+		return 0;
+	}
+	if (proto_parse_at(p, len, &at) == -1) {
+		log_warnx("peer %s: invalid message: %s", l->name,
+		    log_quote(q, sizeof(q), p, len));
+		conn_close(c, "protocol error");
+		if (c->outbound)
+			schedule_redial(l);
+		return -1;
+	}
+	n->stats.flood_in++;
+	(void)node_merge(n, l, at.client.p, at.client.len, &at.sent, &at.loc,
+	    p, (size_t)(at.time_sent.p + at.time_sent.len - p), &rec);
+	return 0;
+}
+
+static void
+conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct peer_conn *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct evbuffer_ptr eol;
+	size_t max = c->link->node->cfg->herd.max_line + 256;
+	const char *p;
+
+	while (c->bev != NULL) {
+		eol = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_LF);
+		if (eol.pos == -1) {
+			if (evbuffer_get_length(in) > max) {
+				conn_close(c, "line too long");
+				if (c->outbound)
+					schedule_redial(c->link);
+			}
+			return;
+		}
+		if ((size_t)eol.pos > max) {
+			conn_close(c, "line too long");
+			if (c->outbound)
+				schedule_redial(c->link);
+			return;
+		}
+		p = (const char *)evbuffer_pullup(in, eol.pos + 1);
+		if (conn_line(c, p, (size_t)eol.pos) == -1)
+			return;
+		evbuffer_drain(in, (size_t)eol.pos + 1);
+	}
+}
+
+static void
+conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct peer_conn *c = arg;
+
+	(void)bev;
+	if (c->syncing)
+		sync_fill(c);
+}
+
+static void
+conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct peer_conn *c = arg;
+	struct peer_link *l = c->link;
+	const char *why;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		set_keepalive(bufferevent_getfd(bev));
+		c->state = CONN_HANDSHAKE;
+		evbuffer_add_printf(bufferevent_get_output(bev),
+		    "HELLO %s %s %s\n", PROTO_PEER_VERSION, l->node->name,
+		    l->name);
+		bufferevent_enable(bev, EV_READ | EV_WRITE);
+		return;
+	}
+	if (what & BEV_EVENT_EOF)
+		why = "closed by peer";
+	else if (what & BEV_EVENT_TIMEOUT)
+		why = c->state == CONN_UP ? "peer not reading" : "timed out";
+	else
+		why = evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR());
+	if (c->state == CONN_CONNECTING || c->state == CONN_HANDSHAKE)
+		log_debug("peer %s: dial failed: %s", l->name, why);
+	conn_close(c, c->state == CONN_UP ? why : NULL);
+	if (c->outbound)
+		schedule_redial(l);
+	link_changed(l);
+}
+
+/* Begin streaming every record to the peer on c. */
+static void
+sync_start(struct peer_conn *c)
+{
+	c->syncing = 1;
+	c->cursor = 0;
+	c->synced = 0;
+	sync_fill(c);
+}
+
+/* Queue records until the output holds a chunk; resumed on drain. */
+static void
+sync_fill(struct peer_conn *c)
+{
+	struct node *n = c->link->node;
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	const struct herd_record *r;
+
+	while (evbuffer_get_length(out) < SYNC_CHUNK_BYTES) {
+		if ((r = store_next(n->store, &c->cursor)) == NULL) {
+			c->syncing = 0;
+			log_info("peer %s: sync sent %zu records",
+			    c->link->name, c->synced);
+			return;
+		}
+		evbuffer_add(out, record_line(r), r->line_len);
+		evbuffer_add(out, "\n", 1);
+		c->synced++;
+	}
+}
+
+void
+peer_flood(struct node *n, struct peer_link *except,
+    const struct herd_record *r)
+{
+	struct peer_conn *c;
+	struct evbuffer *out;
+	size_t i;
+
+	for (i = 0; i < n->nlinks; i++) {
+		if (n->links[i] == except ||
+		    (c = link_conn(n->links[i])) == NULL)
+			continue;
+		out = bufferevent_get_output(c->bev);
+		if (evbuffer_get_length(out) > PEER_MAX_OUTPUT) {
+			/* It will catch up by sync when it reconnects. */
+			conn_close(c, "too far behind");
+			if (c->outbound)
+				schedule_redial(n->links[i]);
+			link_changed(n->links[i]);
+			continue;
+		}
+		evbuffer_add(out, record_line(r), r->line_len);
+		evbuffer_add(out, "\n", 1);
+		n->stats.flood_out++;
+	}
+}

@@ -1,0 +1,383 @@
+/*
+ * proto.c -- parse and format the client protocol and the AT line.
+ *
+ * Everything here is exact: numbers are checked digit by digit against
+ * their bounds (so "90.0000000000000001" is out of range even though it
+ * rounds to 90.0 as a double) and times stay integers.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "herd/proto.h"
+
+#define NSEC_PER_SEC	1000000000L
+#define MAX_SEC_DIGITS	18	/* keeps seconds well inside int64_t */
+
+/* A validated unsigned decimal "[0-9]+(\.[0-9]+)?" split into parts. */
+struct decimal {
+	const char	*ip;	/* integer digits */
+	size_t		 ilen;
+	const char	*fp;	/* fraction digits (may be empty) */
+	size_t		 flen;
+};
+
+static int	scan_decimal(const char *, size_t, struct decimal *);
+static int	decimal_int_cmp(const struct decimal *, unsigned long);
+static int	decimal_frac_zero(const struct decimal *);
+static double	decimal_value(const struct decimal *, int);
+static int	within(const struct decimal *, unsigned long);
+static int	span_eq(struct proto_span, const char *);
+static int	parse_diff(const char *, size_t);
+
+int
+proto_is_space(unsigned char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n' ||
+	    c == '\f' || c == '\v';
+}
+
+struct proto_span
+proto_trim(const char *p, size_t len)
+{
+	struct proto_span s;
+
+	while (len > 0 && proto_is_space((unsigned char)*p)) {
+		p++;
+		len--;
+	}
+	while (len > 0 && proto_is_space((unsigned char)p[len - 1]))
+		len--;
+	s.p = p;
+	s.len = len;
+	return s;
+}
+
+size_t
+proto_split(const char *p, size_t len, struct proto_span *f, size_t max)
+{
+	size_t i = 0, n = 0, start;
+
+	for (;;) {
+		while (i < len && proto_is_space((unsigned char)p[i]))
+			i++;
+		if (i == len)
+			return n;
+		if (n == max)
+			return max + 1;
+		start = i;
+		while (i < len && !proto_is_space((unsigned char)p[i]))
+			i++;
+		f[n].p = p + start;
+		f[n].len = i - start;
+		n++;
+	}
+}
+
+/* Accept exactly "[0-9]+(\.[0-9]+)?"; fill d; 0 or -1. */
+static int
+scan_decimal(const char *p, size_t len, struct decimal *d)
+{
+	size_t i = 0;
+
+	d->ip = p;
+	while (i < len && p[i] >= '0' && p[i] <= '9')
+		i++;
+	d->ilen = i;
+	d->fp = p + len;
+	d->flen = 0;
+	if (d->ilen == 0)
+		return -1;
+	if (i == len)
+		return 0;
+	if (p[i] != '.')
+		return -1;
+	d->fp = p + i + 1;
+	for (i++; i < len; i++)
+		if (p[i] < '0' || p[i] > '9')
+			return -1;
+	d->flen = len - (size_t)(d->fp - p);
+	return d->flen > 0 ? 0 : -1;
+}
+
+/* Compare the integer part of d with v exactly (leading zeros allowed). */
+static int
+decimal_int_cmp(const struct decimal *d, unsigned long v)
+{
+	size_t i = 0;
+	unsigned long acc = 0;
+
+	while (i < d->ilen && d->ip[i] == '0')
+		i++;
+	if (d->ilen - i > 18)
+		return 1;
+	for (; i < d->ilen; i++)
+		acc = acc * 10 + (unsigned long)(d->ip[i] - '0');
+	return acc < v ? -1 : acc > v;
+}
+
+static int
+decimal_frac_zero(const struct decimal *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->flen; i++)
+		if (d->fp[i] != '0')
+			return 0;
+	return 1;
+}
+
+/* True when |d| <= bound, exactly. */
+static int
+within(const struct decimal *d, unsigned long bound)
+{
+	int c = decimal_int_cmp(d, bound);
+
+	return c < 0 || (c == 0 && decimal_frac_zero(d));
+}
+
+/* The double nearest to the decimal (fraction digits past 30 ignored). */
+static double
+decimal_value(const struct decimal *d, int negative)
+{
+	char buf[96];
+	size_t ilen = d->ilen, flen = d->flen;
+
+	if (ilen > 40)
+		ilen = 40;
+	if (flen > 30)
+		flen = 30;
+	snprintf(buf, sizeof(buf), "%s%.*s.%.*s0", negative ? "-" : "",
+	    (int)ilen, d->ip + (d->ilen - ilen), (int)flen, d->fp);
+	return strtod(buf, NULL);
+}
+
+int
+proto_parse_location(const char *p, size_t len, struct herd_location *out)
+{
+	struct decimal lat, lon;
+	size_t i;
+
+	if (len < 4 || (p[0] != '+' && p[0] != '-'))
+		return -1;
+	/* The longitude starts at the second sign. */
+	for (i = 1; i < len; i++)
+		if (p[i] == '+' || p[i] == '-')
+			break;
+	if (i == len)
+		return -1;
+	if (scan_decimal(p + 1, i - 1, &lat) == -1 ||
+	    scan_decimal(p + i + 1, len - i - 1, &lon) == -1)
+		return -1;
+	if (!within(&lat, 90) || !within(&lon, 180))
+		return -1;
+	out->lat = decimal_value(&lat, p[0] == '-');
+	out->lon = decimal_value(&lon, p[i] == '-');
+	return 0;
+}
+
+int
+proto_parse_time(const char *p, size_t len, struct herd_time *out)
+{
+	struct decimal d;
+	size_t i;
+	int64_t sec = 0;
+	int32_t nsec = 0;
+
+	if (scan_decimal(p, len, &d) == -1 || d.flen > 9)
+		return -1;
+	for (i = 0; i < d.ilen && d.ip[i] == '0'; i++)
+		;
+	if (d.ilen - i > MAX_SEC_DIGITS)
+		return -1;
+	for (; i < d.ilen; i++)
+		sec = sec * 10 + (d.ip[i] - '0');
+	for (i = 0; i < 9; i++)
+		nsec = nsec * 10 + (i < d.flen ? d.fp[i] - '0' : 0);
+	out->sec = sec;
+	out->nsec = nsec;
+	return 0;
+}
+
+int
+proto_parse_radius(const char *p, size_t len, double *km)
+{
+	struct decimal d;
+
+	if (scan_decimal(p, len, &d) == -1 || !within(&d, 50))
+		return -1;
+	if (decimal_int_cmp(&d, 0) == 0 && decimal_frac_zero(&d))
+		return -1;	/* zero */
+	*km = decimal_value(&d, 0);
+	return 0;
+}
+
+int
+proto_parse_bound(const char *p, size_t len, int *n)
+{
+	struct decimal d;
+
+	if (scan_decimal(p, len, &d) == -1 || d.flen != 0)
+		return -1;
+	if (decimal_int_cmp(&d, 1) < 0 || decimal_int_cmp(&d, 20) > 0)
+		return -1;
+	*n = (int)decimal_value(&d, 0);
+	return 0;
+}
+
+static int
+span_eq(struct proto_span s, const char *lit)
+{
+	size_t n = strlen(lit);
+
+	return s.len == n && memcmp(s.p, lit, n) == 0;
+}
+
+void
+proto_parse_request(const char *p, size_t len, struct proto_request *req)
+{
+	struct proto_span f[PROTO_MAX_FIELDS];
+	size_t n;
+
+	memset(req, 0, sizeof(*req));
+	req->line = proto_trim(p, len);
+	req->kind = PROTO_INVALID;
+	if (req->line.len == 0) {
+		req->kind = PROTO_EMPTY;
+		return;
+	}
+	n = proto_split(req->line.p, req->line.len, f, PROTO_MAX_FIELDS);
+	if (n != 4)
+		return;
+	req->client = f[1];
+	if (span_eq(f[0], "IAMAT")) {
+		if (proto_parse_location(f[2].p, f[2].len, &req->loc) == -1 ||
+		    proto_parse_time(f[3].p, f[3].len, &req->sent) == -1)
+			return;
+		req->location = f[2];
+		req->time_sent = f[3];
+		req->kind = PROTO_IAMAT;
+	} else if (span_eq(f[0], "WHATSAT")) {
+		if (proto_parse_radius(f[2].p, f[2].len, &req->radius_km) == -1 ||
+		    proto_parse_bound(f[3].p, f[3].len, &req->max_results) == -1)
+			return;
+		req->kind = PROTO_WHATSAT;
+	}
+}
+
+/* Accept a time_diff as we print it: "[+-][0-9]+\.[0-9]+". */
+static int
+parse_diff(const char *p, size_t len)
+{
+	struct decimal d;
+
+	if (len < 2 || (p[0] != '+' && p[0] != '-'))
+		return -1;
+	if (scan_decimal(p + 1, len - 1, &d) == -1 || d.flen == 0)
+		return -1;
+	return 0;
+}
+
+int
+proto_parse_at(const char *p, size_t len, struct proto_at *at)
+{
+	struct proto_span f[PROTO_MAX_FIELDS];
+
+	if (proto_split(p, len, f, PROTO_MAX_FIELDS) != 6 ||
+	    !span_eq(f[0], "AT"))
+		return -1;
+	at->server = f[1];
+	at->time_diff = f[2];
+	at->client = f[3];
+	at->location = f[4];
+	at->time_sent = f[5];
+	if (parse_diff(f[2].p, f[2].len) == -1 ||
+	    proto_parse_location(f[4].p, f[4].len, &at->loc) == -1 ||
+	    proto_parse_time(f[5].p, f[5].len, &at->sent) == -1)
+		return -1;
+	return 0;
+}
+
+int
+proto_is_hello(const char *p, size_t len)
+{
+	struct proto_span f[1];
+
+	return proto_split(p, len, f, 1) >= 1 && span_eq(f[0], "HELLO");
+}
+
+int
+proto_parse_hello(const char *p, size_t len, struct proto_span *from,
+    struct proto_span *to)
+{
+	struct proto_span f[PROTO_MAX_FIELDS];
+
+	if (proto_split(p, len, f, PROTO_MAX_FIELDS) != 4 ||
+	    !span_eq(f[0], "HELLO") || !span_eq(f[1], PROTO_PEER_VERSION))
+		return -1;
+	*from = f[2];
+	*to = f[3];
+	return 0;
+}
+
+int
+proto_parse_welcome(const char *p, size_t len, struct proto_span *from)
+{
+	struct proto_span f[PROTO_MAX_FIELDS];
+
+	if (proto_split(p, len, f, PROTO_MAX_FIELDS) != 3 ||
+	    !span_eq(f[0], "WELCOME") || !span_eq(f[1], PROTO_PEER_VERSION))
+		return -1;
+	*from = f[2];
+	return 0;
+}
+
+int
+time_cmp(const struct herd_time *a, const struct herd_time *b)
+{
+	if (a->sec != b->sec)
+		return a->sec < b->sec ? -1 : 1;
+	if (a->nsec != b->nsec)
+		return a->nsec < b->nsec ? -1 : 1;
+	return 0;
+}
+
+size_t
+proto_format_diff(const struct herd_time *now, const struct herd_time *sent,
+    char *buf, size_t size)
+{
+	int64_t s = now->sec - sent->sec;
+	long ns = (long)now->nsec - (long)sent->nsec;
+	char sign = '+';
+	int n;
+
+	if (ns < 0) {
+		ns += NSEC_PER_SEC;
+		s--;
+	}
+	if (s < 0) {
+		/* Negative: magnitude of s + ns/1e9 without a double. */
+		sign = '-';
+		if (ns > 0) {
+			s = -s - 1;
+			ns = NSEC_PER_SEC - ns;
+		} else
+			s = -s;
+	}
+	n = snprintf(buf, size, "%c%lld.%09ld", sign, (long long)s, ns);
+	return n < 0 ? 0 : (size_t)n;
+}
+
+size_t
+proto_format_at(char *buf, size_t size, const char *server, size_t server_len,
+    const char *diff, size_t diff_len, const struct proto_request *req)
+{
+	int n;
+
+	n = snprintf(buf, size, "AT %.*s %.*s %.*s %.*s %.*s",
+	    (int)server_len, server, (int)diff_len, diff,
+	    (int)req->client.len, req->client.p,
+	    (int)req->location.len, req->location.p,
+	    (int)req->time_sent.len, req->time_sent.p);
+	return n < 0 ? 0 : (size_t)n;
+}

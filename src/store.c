@@ -1,0 +1,261 @@
+/*
+ * store.c -- client records in an open-addressing hash table.
+ *
+ * Linear probing over a power-of-two table of record pointers, grown at
+ * 3/4 load.  Records are never deleted (a client id, once known, stays
+ * known), so probing needs no tombstones.  Keys are hashed with SipHash
+ * and a per-process random seed so that hostile client ids cannot force
+ * collisions.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "herd/store.h"
+
+#define STORE_MIN_SLOTS	1024
+
+struct store {
+	struct herd_record	**slots;
+	size_t			  nslots;	/* power of two */
+	size_t			  count;
+	size_t			  limit;	/* 0 = unlimited */
+	size_t			  record_bytes;
+	uint64_t		  k0, k1;
+};
+
+static uint64_t	siphash(uint64_t, uint64_t, const void *, size_t);
+static size_t	find_slot(const struct store *, const char *, size_t,
+		    uint64_t);
+static int	grow(struct store *);
+static struct herd_record *record_new(const char *, size_t, uint64_t,
+		    const struct herd_time *, const struct herd_location *,
+		    const char *, size_t);
+
+#define ROTL(x, b)	(uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND do {							\
+	v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32);	\
+	v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2;				\
+	v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0;				\
+	v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32);	\
+} while (0)
+
+/* SipHash-2-4 of buf under the key (k0, k1). */
+static uint64_t
+siphash(uint64_t k0, uint64_t k1, const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+	uint64_t v0 = 0x736f6d6570736575ULL ^ k0;
+	uint64_t v1 = 0x646f72616e646f6dULL ^ k1;
+	uint64_t v2 = 0x6c7967656e657261ULL ^ k0;
+	uint64_t v3 = 0x7465646279746573ULL ^ k1;
+	uint64_t m, b = (uint64_t)len << 56;
+	size_t i, tail = len & 7;
+
+	for (; len >= 8; len -= 8, p += 8) {
+		m = 0;
+		for (i = 0; i < 8; i++)
+			m |= (uint64_t)p[i] << (8 * i);
+		v3 ^= m;
+		SIPROUND;
+		SIPROUND;
+		v0 ^= m;
+	}
+	for (i = 0; i < tail; i++)
+		b |= (uint64_t)p[i] << (8 * i);
+	v3 ^= b;
+	SIPROUND;
+	SIPROUND;
+	v0 ^= b;
+	v2 ^= 0xff;
+	SIPROUND;
+	SIPROUND;
+	SIPROUND;
+	SIPROUND;
+	return v0 ^ v1 ^ v2 ^ v3;
+}
+
+struct store *
+store_new(uint64_t seed0, uint64_t seed1)
+{
+	struct store *s;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	s->nslots = STORE_MIN_SLOTS;
+	if ((s->slots = calloc(s->nslots, sizeof(*s->slots))) == NULL) {
+		free(s);
+		return NULL;
+	}
+	s->k0 = seed0;
+	s->k1 = seed1;
+	return s;
+}
+
+void
+store_free(struct store *s)
+{
+	size_t i;
+
+	if (s == NULL)
+		return;
+	for (i = 0; i < s->nslots; i++)
+		free(s->slots[i]);
+	free(s->slots);
+	free(s);
+}
+
+void
+store_set_limit(struct store *s, size_t max_records)
+{
+	s->limit = max_records;
+}
+
+size_t
+store_count(const struct store *s)
+{
+	return s->count;
+}
+
+size_t
+store_bytes(const struct store *s)
+{
+	return sizeof(*s) + s->nslots * sizeof(*s->slots) + s->record_bytes;
+}
+
+/* The slot holding client, or the empty slot where it would go. */
+static size_t
+find_slot(const struct store *s, const char *client, size_t len, uint64_t h)
+{
+	size_t mask = s->nslots - 1, i = (size_t)h & mask;
+	const struct herd_record *r;
+
+	while ((r = s->slots[i]) != NULL) {
+		if (r->hash == h && r->client_len == len &&
+		    memcmp(record_client(r), client, len) == 0)
+			break;
+		i = (i + 1) & mask;
+	}
+	return i;
+}
+
+/* Double the table; -1 when out of memory (the old table stays). */
+static int
+grow(struct store *s)
+{
+	struct herd_record **old = s->slots, **nslots;
+	size_t oldn = s->nslots, i, j, mask;
+
+	if ((nslots = calloc(oldn * 2, sizeof(*nslots))) == NULL)
+		return -1;
+	mask = oldn * 2 - 1;
+	for (i = 0; i < oldn; i++) {
+		if (old[i] == NULL)
+			continue;
+		j = (size_t)old[i]->hash & mask;
+		while (nslots[j] != NULL)
+			j = (j + 1) & mask;
+		nslots[j] = old[i];
+	}
+	s->slots = nslots;
+	s->nslots = oldn * 2;
+	free(old);
+	return 0;
+}
+
+const struct herd_record *
+store_get(const struct store *s, const char *client, size_t len)
+{
+	uint64_t h = siphash(s->k0, s->k1, client, len);
+
+	return s->slots[find_slot(s, client, len, h)];
+}
+
+int
+store_order(const struct herd_time *a_sent, const char *a_line, size_t a_len,
+    const struct herd_time *b_sent, const char *b_line, size_t b_len)
+{
+	int c;
+
+	if ((c = time_cmp(a_sent, b_sent)) != 0)
+		return c;
+	c = memcmp(a_line, b_line, a_len < b_len ? a_len : b_len);
+	if (c != 0)
+		return c;
+	return a_len < b_len ? -1 : a_len > b_len;
+}
+
+static struct herd_record *
+record_new(const char *client, size_t clen, uint64_t h,
+    const struct herd_time *sent, const struct herd_location *loc,
+    const char *line, size_t llen)
+{
+	struct herd_record *r;
+
+	if ((r = malloc(sizeof(*r) + clen + llen + 1)) == NULL)
+		return NULL;
+	r->sent = *sent;
+	r->loc = *loc;
+	r->hash = h;
+	r->client_len = (uint32_t)clen;
+	r->line_len = (uint32_t)llen;
+	memcpy(r->data, client, clen);
+	memcpy(r->data + clen, line, llen);
+	r->data[clen + llen] = '\0';
+	return r;
+}
+
+enum store_result
+store_merge(struct store *s, const char *client, size_t clen,
+    const struct herd_time *sent, const struct herd_location *loc,
+    const char *line, size_t llen, const struct herd_record **out)
+{
+	uint64_t h = siphash(s->k0, s->k1, client, clen);
+	size_t i = find_slot(s, client, clen, h);
+	struct herd_record *old = s->slots[i], *r;
+	int c;
+
+	*out = old;
+	if (old != NULL) {
+		c = store_order(sent, line, llen, &old->sent,
+		    record_line(old), old->line_len);
+		if (c == 0)
+			return STORE_KEPT;
+		if (c < 0)
+			return STORE_STALE;
+	} else {
+		if (s->limit != 0 && s->count >= s->limit)
+			return STORE_FULL;
+		/* Grow before inserting; a failed grow only makes the table
+		 * fuller, but it must keep one empty slot for probing. */
+		if ((s->count + 1) * 4 > s->nslots * 3) {
+			if (grow(s) == 0)
+				i = find_slot(s, client, clen, h);
+			else if (s->count + 2 >= s->nslots)
+				return STORE_NOMEM;
+		}
+	}
+	if ((r = record_new(client, clen, h, sent, loc, line, llen)) == NULL)
+		return STORE_NOMEM;
+	if (old != NULL) {
+		s->record_bytes -= sizeof(*old) + old->client_len +
+		    old->line_len + 1;
+		free(old);
+	} else
+		s->count++;
+	s->record_bytes += sizeof(*r) + clen + llen + 1;
+	s->slots[i] = r;
+	*out = r;
+	return STORE_CHANGED;
+}
+
+const struct herd_record *
+store_next(const struct store *s, size_t *cursor)
+{
+	while (*cursor < s->nslots) {
+		const struct herd_record *r = s->slots[(*cursor)++];
+
+		if (r != NULL)
+			return r;
+	}
+	return NULL;
+}

@@ -1,0 +1,321 @@
+"""Shared fixtures for the system tests.
+
+Every test runs real herd-node processes on free loopback ports, each in
+its own temporary directory, with a real syslog receiver (a Unix datagram
+socket the nodes log to).  Fixtures stop exactly the processes they
+started, by PID, even when the test fails.
+"""
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BIN = os.environ.get("HERD_BIN", os.path.join(ROOT, "bin"))
+NODE = os.path.join(BIN, "herd-node")
+
+DEFAULT_TOPOLOGY = {
+    "Hill": ["Jaquez", "Smith"],
+    "Jaquez": ["Hill", "Singleton"],
+    "Smith": ["Campbell", "Singleton", "Hill"],
+    "Campbell": ["Smith", "Singleton"],
+    "Singleton": ["Jaquez", "Smith", "Campbell"],
+}
+
+AT_RE = re.compile(
+    rb"^AT (\S+) ([+-]\d+\.\d{9}) (\S+) ([+-]\d+(?:\.\d+)?[+-]\d+(?:\.\d+)?) "
+    rb"(\d+(?:\.\d+)?)$")
+
+
+def wait_until(fn, timeout=5.0, interval=0.01, what="condition"):
+    """Poll fn() until it returns a truthy value or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError("timed out after %.1fs waiting for %s (last: %r)"
+                         % (timeout, what, last))
+
+
+def free_ports(n):
+    """n distinct free TCP ports on 127.0.0.1 (held until all are chosen)."""
+    socks, ports = [], []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+def exchange(port, data, timeout=5.0, half_close=True):
+    """Send data on a new connection, half-close, read until the server
+    closes; return everything received."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        if half_close:
+            s.shutdown(socket.SHUT_WR)
+        chunks = []
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            chunks.append(b)
+    return b"".join(chunks)
+
+
+class Client:
+    """A persistent client connection with line-oriented helpers."""
+
+    def __init__(self, port, timeout=5.0):
+        self.sock = socket.create_connection(("127.0.0.1", port),
+                                             timeout=timeout)
+        self.buf = b""
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def readline(self):
+        while b"\n" not in self.buf:
+            b = self.sock.recv(65536)
+            if not b:
+                raise EOFError("server closed; have %r" % self.buf)
+            self.buf += b
+        line, _, self.buf = self.buf.partition(b"\n")
+        return line
+
+    def read_until(self, marker):
+        while marker not in self.buf:
+            b = self.sock.recv(65536)
+            if not b:
+                raise EOFError("server closed; have %r" % self.buf)
+            self.buf += b
+        i = self.buf.index(marker) + len(marker)
+        out, self.buf = self.buf[:i], self.buf[i:]
+        return out
+
+    def request(self, line):
+        self.send(line + b"\n")
+        return self.readline()
+
+    def close(self):
+        self.sock.close()
+
+
+class SyslogReceiver:
+    """A Unix datagram socket that collects syslog lines.
+
+    A thread drains it continuously, as a real syslog daemon would: the
+    kernel queues only a few datagrams per socket (net.unix.max_dgram_qlen)
+    and the nodes drop lines rather than block when it is full."""
+
+    def __init__(self, path):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+        self.sock.bind(path)
+        self.sock.settimeout(0.1)
+        self.lines = []
+        self.lock = threading.Lock()
+        self.running = True
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while self.running:
+            try:
+                b = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            with self.lock:
+                self.lines.append(b.decode("utf-8", "replace"))
+
+    def drain(self):
+        with self.lock:
+            return list(self.lines)
+
+    def wait_for(self, pattern, timeout=5.0):
+        rx = re.compile(pattern)
+
+        def found():
+            return [l for l in self.drain() if rx.search(l)]
+        return wait_until(found, timeout, what="syslog line %r" % pattern)
+
+    def close(self):
+        self.running = False
+        self.thread.join(2)
+        self.sock.close()
+
+
+def write_ini(path, ports, topology, herd_extra="", places="", hosts=None):
+    """Write a topology INI; ports: {name: port}."""
+    out = ["[herd]", herd_extra, "", "[places]", places, ""]
+    for name, nbrs in topology.items():
+        out.append("[server:%s]" % name)
+        out.append("port = %d" % ports[name])
+        if hosts and name in hosts:
+            out.append("host = %s" % hosts[name])
+        if nbrs:
+            out.append("neighbors = %s" % " ".join(nbrs))
+        out.append("")
+    with open(path, "w") as f:
+        f.write("\n".join(out))
+
+
+class Herd:
+    """A set of herd-node processes sharing one INI, started on demand."""
+
+    def __init__(self, tmp_path, topology=None, herd_extra="", places="",
+                 env=None):
+        self.tmp = tmp_path
+        self.topology = dict(topology or DEFAULT_TOPOLOGY)
+        self.ports = dict(zip(self.topology, free_ports(len(self.topology))))
+        self.ini = str(tmp_path / "herd.ini")
+        self.log_path = str(tmp_path / "syslog.sock")
+        self.syslog = SyslogReceiver(self.log_path)
+        self.herd_extra = herd_extra
+        self.places = places
+        self.env = dict(os.environ, **(env or {}))
+        self.procs = {}
+        self.stderr = {}
+        self.write()
+
+    def write(self, topology=None):
+        if topology is not None:
+            self.topology = dict(topology)
+            for name in self.topology:
+                if name not in self.ports:
+                    self.ports[name] = free_ports(1)[0]
+        extra = "log_socket = %s\n%s" % (self.log_path, self.herd_extra)
+        write_ini(self.ini, self.ports, self.topology, extra, self.places)
+
+    def start(self, *names, wait=True):
+        for name in names or list(self.topology):
+            workdir = self.tmp / ("node-" + name)
+            workdir.mkdir(exist_ok=True)
+            rfd, wfd = os.pipe()
+            env = dict(self.env, HERD_READY_FD=str(wfd))
+            errf = open(workdir / "stderr.log", "ab")
+            p = subprocess.Popen([NODE, "-c", self.ini, "--stderr", name],
+                                 cwd=str(workdir), env=env,
+                                 stdout=subprocess.DEVNULL, stderr=errf,
+                                 pass_fds=(wfd,))
+            errf.close()
+            os.close(wfd)
+            self.procs[name] = p
+            self.stderr[name] = workdir / "stderr.log"
+            with os.fdopen(rfd, "rb") as r:
+                if wait:
+                    ready = r.read(6)
+                    assert ready == b"READY\n", (
+                        "%s not ready: %s" % (name, self.log(name)))
+        return self
+
+    def log(self, name):
+        try:
+            return self.stderr[name].read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def pid(self, name):
+        return self.procs[name].pid
+
+    def port(self, name):
+        return self.ports[name]
+
+    def signal(self, name, sig):
+        os.kill(self.procs[name].pid, sig)
+
+    def kill(self, name):
+        p = self.procs.pop(name)
+        p.kill()
+        p.wait(5)
+
+    def stop(self, name, timeout=5.0):
+        p = self.procs.pop(name)
+        p.terminate()
+        return p.wait(timeout)
+
+    def client(self, name):
+        return Client(self.ports[name])
+
+    def iamat(self, name, client_id, location, t):
+        line = b"IAMAT %s %s %s" % (client_id, location, t)
+        return exchange(self.ports[name], line + b"\n").rstrip(b"\n")
+
+    def whatsat_line(self, name, client_id, radius=b"10", bound=b"5"):
+        """The first line of a WHATSAT reply, or the '?' line."""
+        out = exchange(self.ports[name],
+                       b"WHATSAT %s %s %s\n" % (client_id, radius, bound))
+        return out.split(b"\n", 1)[0]
+
+    def wait_record(self, name, client_id, expect_line, timeout=2.0):
+        return wait_until(
+            lambda: self.whatsat_line(name, client_id) == expect_line,
+            timeout, what="%s to hold %r" % (name, expect_line))
+
+    def stats(self, name):
+        """Ask the node for a stats line (SIGUSR1) and parse it."""
+        before = len(self.syslog.drain())
+        self.signal(name, signal.SIGUSR1)
+        rx = re.compile(r"herd-node\[%d\]: %s: stats: (.*)"
+                        % (self.pid(name), re.escape(name)))
+
+        def got():
+            for l in self.syslog.drain()[before:]:
+                m = rx.search(l)
+                if m:
+                    return dict(kv.split("=", 1)
+                                for kv in m.group(1).split())
+            return None
+        return wait_until(got, 5, what="stats of %s" % name)
+
+    def close(self):
+        for name, p in list(self.procs.items()):
+            if p.poll() is None:
+                p.terminate()
+        for name, p in list(self.procs.items()):
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(5)
+        self.procs.clear()
+        self.syslog.close()
+
+
+@pytest.fixture
+def herd_factory(tmp_path):
+    herds = []
+
+    def make(**kw):
+        d = tmp_path / ("herd%d" % len(herds))
+        d.mkdir()
+        h = Herd(d, **kw)
+        herds.append(h)
+        return h
+    yield make
+    for h in herds:
+        h.close()
+
+
+@pytest.fixture
+def herd(herd_factory):
+    """The default five-server topology, started."""
+    return herd_factory().start()

@@ -1,0 +1,381 @@
+"""herd-node end to end: real processes, real sockets, real syslog."""
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import (AT_RE, NODE, Client, exchange, wait_until, write_ini,
+                      free_ports)
+
+LOC = b"+34.068930-118.445127"
+
+
+def now_str():
+    return b"%.9f" % time.time()
+
+
+# --- client protocol ---------------------------------------------------------
+
+def test_iamat_reply_is_exact(herd):
+    t = b"1621464827.959498503"
+    before = time.time()
+    reply = herd.iamat("Hill", b"kiwi.cs.ucla.edu", LOC, t)
+    after = time.time()
+    m = AT_RE.match(reply)
+    assert m, reply
+    assert m.group(1) == b"Hill"
+    assert m.group(3) == b"kiwi.cs.ucla.edu"
+    assert m.group(4) == LOC
+    assert m.group(5) == t
+    diff = float(m.group(2))
+    assert before - 1621464827.959498503 - 0.01 <= diff
+    assert diff <= after - 1621464827.959498503 + 0.01
+
+
+def test_negative_time_diff_has_sign_and_nine_digits(herd):
+    future = b"%.9f" % (time.time() + 0.5)
+    m = AT_RE.match(herd.iamat("Hill", b"future", LOC, future))
+    assert m and m.group(2).startswith(b"-0."), m
+    assert re.fullmatch(rb"-0\.\d{9}", m.group(2))
+
+
+def test_utf8_client_id_and_many_fraction_digits(herd):
+    cid = "emoji-\U0001F600-ü".encode()
+    loc = b"-33.8567844+151.213108900000001"
+    reply = herd.iamat("Jaquez", cid, loc, b"1700000000")
+    m = AT_RE.match(reply)
+    assert m and m.group(3) == cid and m.group(4) == loc
+    assert m.group(5) == b"1700000000"
+
+
+@pytest.mark.parametrize("line", [
+    b"IAMAT",
+    b"IAMAT a +1+1",
+    b"IAMAT a +1+1 1 extra",
+    b"iamat a +1+1 1",
+    b"IAMAT a 1+1 1",
+    b"IAMAT a +91+1 1",
+    b"IAMAT a +1+181 1",
+    b"IAMAT a +1+1 -1",
+    b"IAMAT a +1+1 1e9",
+    b"IAMAT a +1+1 1.0000000001",
+    b"WHATSAT a 10 5",            # unknown client
+    b"WHATSAT kiwi 0 5",
+    b"WHATSAT kiwi 50.5 5",
+    b"WHATSAT kiwi 10 0",
+    b"WHATSAT kiwi 10 21",
+    b"WHATSAT kiwi ten 5",
+    b"HELLO",
+    b"AT Hill +0.1 kiwi +1+1 1",  # peer message from a client
+    b"FOO bar",
+])
+def test_invalid_lines_get_question_mark(herd, line):
+    herd.iamat("Hill", b"kiwi", LOC, now_str())
+    out = exchange(herd.port("Hill"), b"  \t" + line + b" \r\n")
+    assert out == b"? " + line + b"\n"
+
+
+def test_empty_line_and_bad_lines_keep_connection(herd):
+    c = herd.client("Hill")
+    assert c.request(b"nonsense here") == b"? nonsense here"
+    assert c.request(b"") == b"? "
+    assert AT_RE.match(c.request(b"IAMAT c1 +10+10 1.5"))
+    c.close()
+
+
+def test_pipelined_replies_in_order(herd):
+    lines = []
+    for i in range(200):
+        if i % 3 == 2:
+            lines.append(b"bogus %d" % i)
+        else:
+            lines.append(b"IAMAT pipe%d +1.5-2.5 %d.25" % (i, 1000 + i))
+    out = exchange(herd.port("Smith"), b"\n".join(lines) + b"\n")
+    replies = out.split(b"\n")
+    assert replies[-1] == b""
+    replies = replies[:-1]
+    assert len(replies) == 200
+    for i, r in enumerate(replies):
+        if i % 3 == 2:
+            assert r == b"? bogus %d" % i
+        else:
+            m = AT_RE.match(r)
+            assert m and m.group(3) == b"pipe%d" % i, r
+
+
+def test_half_close_last_line_without_newline(herd):
+    t = now_str()
+    out = exchange(herd.port("Hill"), b"IAMAT hc +1+1 " + t)
+    assert out.endswith(b"\n") and out.count(b"\n") == 1
+    assert AT_RE.match(out[:-1]).group(5) == t
+    # WHATSAT as the final unterminated line: full reply, then close.
+    out = exchange(herd.port("Hill"), b"WHATSAT hc 5 3")
+    first, rest = out.split(b"\n", 1)
+    assert AT_RE.match(first)
+    assert rest.endswith(b"}\n\n")
+    body = json.loads(rest[:-2])
+    assert body["status"] == "REQUEST_DENIED"
+    assert body["results"] == [] and body["html_attributions"] == []
+    assert "no places backend" in body["error_message"]
+
+
+def test_whatsat_reply_shape(herd):
+    at = herd.iamat("Hill", b"shape", LOC, now_str())
+    c = herd.client("Hill")
+    c.send(b"WHATSAT shape 10 5\n")
+    reply = c.read_until(b"\n\n")
+    first, body = reply[:-2].split(b"\n", 1)
+    assert first == at
+    assert b"\n\n" not in body and not body.endswith(b"\n")
+    j = json.loads(body)
+    assert set(["html_attributions", "results", "status"]) <= set(j)
+    c.close()
+
+
+def test_stale_iamat_gets_stored_newer_record(herd):
+    new = herd.iamat("Hill", b"st", LOC, b"2000.5")
+    old = herd.iamat("Hill", b"st", b"+1+1", b"1999")
+    assert old == new
+    # and it was not flooded: the others hold the newer one
+    herd.wait_record("Campbell", b"st", new)
+
+
+def test_newest_time_sent_wins_by_nanosecond(herd):
+    a = herd.iamat("Hill", b"ns", b"+1+1", b"1621464827.959498503")
+    b = herd.iamat("Campbell", b"ns", b"+2+2", b"1621464827.959498504")
+    assert AT_RE.match(b).group(1) == b"Campbell"
+    for name in herd.topology:
+        herd.wait_record(name, b"ns", b)
+    assert a != b
+
+
+def test_too_long_line_is_cut_answered_and_closed(herd):
+    long_line = b"X" * 9000
+    with socket.create_connection(("127.0.0.1", herd.port("Hill"))) as s:
+        s.sendall(b"IAMAT ok +1+1 1\n" + long_line + b"\n")
+        data = b""
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            data += b
+    lines = data.split(b"\n")
+    assert AT_RE.match(lines[0])
+    assert lines[1] == b"? " + b"X" * 8192
+    assert lines[2:] == [b""]
+
+
+def test_client_that_does_not_read_is_paused_not_buffered(herd):
+    """A client that never reads stops being read; others are unaffected."""
+    hog = socket.create_connection(("127.0.0.1", herd.port("Hill")))
+    hog.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    hog.setblocking(False)
+    payload = b"bad\n" * 65536
+    sent = 0
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and sent < 40 * len(payload):
+        try:
+            sent += hog.send(payload)
+        except BlockingIOError:
+            time.sleep(0.05)
+            try:
+                hog.send(payload[:1])
+            except BlockingIOError:
+                break
+    # The node stopped reading: far less was accepted than offered.
+    assert sent < 40 * len(payload)
+    c = herd.client("Hill")
+    t0 = time.monotonic()
+    assert AT_RE.match(c.request(b"IAMAT polite +1+1 1"))
+    assert time.monotonic() - t0 < 0.5
+    c.close()
+    hog.close()
+
+
+# --- flooding ------------------------------------------------------------------
+
+def test_flood_reaches_farthest_node_within_1s(herd):
+    t = now_str()
+    at = herd.iamat("Hill", b"flood", LOC, t)
+    t0 = time.monotonic()
+    herd.wait_record("Campbell", b"flood", at, timeout=1.0)
+    assert time.monotonic() - t0 < 1.0
+    for name in herd.topology:
+        herd.wait_record(name, b"flood", at, timeout=1.0)
+
+
+def test_partition_then_rejoin(herd):
+    """Killing Smith and Singleton cuts Campbell off: the Hill/Jaquez side
+    converges on new records while Campbell keeps its old one; a killed
+    node that restarts catches up and gets new floods."""
+    old = herd.iamat("Hill", b"p", LOC, b"100")
+    herd.wait_record("Campbell", b"p", old)
+    herd.kill("Smith")
+    herd.kill("Singleton")
+    new = herd.iamat("Hill", b"p", b"+1+1", b"200")
+    herd.wait_record("Jaquez", b"p", new)
+    time.sleep(0.3)     # give a (wrong) flood time to arrive
+    assert herd.whatsat_line("Campbell", b"p") == old
+    # Restart Singleton: its neighbours re-dial it, it catches up, and the
+    # newer record reaches Campbell through it.
+    herd.start("Singleton")
+    herd.wait_record("Singleton", b"p", new)
+    herd.wait_record("Campbell", b"p", new)
+    # New floods go through the restarted node too.
+    newer = herd.iamat("Campbell", b"p", b"+2+2", b"300")
+    herd.wait_record("Hill", b"p", newer)
+
+
+def test_peer_link_up_and_down_logged(herd):
+    herd.syslog.wait_for(r"herd-node\[\d+\]: Hill: peer Jaquez up")
+    herd.kill("Jaquez")
+    herd.syslog.wait_for(r"herd-node\[\d+\]: Hill: peer Jaquez down")
+
+
+def test_hello_from_non_neighbour_is_refused(herd):
+    out = exchange(herd.port("Hill"), b"HELLO herd/1 Campbell Hill\n"
+                   b"AT Campbell +0.1 evil +1+1 9999999999\n")
+    assert out == b"? HELLO herd/1 Campbell Hill\n"
+    assert herd.whatsat_line("Hill", b"evil").startswith(b"? ")
+
+
+def test_sighup_adds_and_removes_a_link(herd_factory):
+    h = herd_factory(topology={"A": [], "B": []}).start()
+    at = h.iamat("A", b"hup", LOC, b"1")
+    time.sleep(0.2)
+    assert h.whatsat_line("B", b"hup").startswith(b"? ")
+    h.write({"A": ["B"], "B": []})
+    c = h.client("A")      # a client connection survives the reload
+    h.signal("A", signal.SIGHUP)
+    h.signal("B", signal.SIGHUP)
+    h.syslog.wait_for(r"A: peer B up")
+    h.wait_record("B", b"hup", at)          # caught up by the link sync
+    at2 = h.iamat("A", b"hup2", LOC, b"2")
+    h.wait_record("B", b"hup2", at2)
+    h.write({"A": [], "B": []})
+    h.signal("A", signal.SIGHUP)
+    h.signal("B", signal.SIGHUP)
+    h.syslog.wait_for(r"A: peer B down")
+    h.iamat("A", b"hup3", LOC, b"3")
+    time.sleep(0.3)
+    assert h.whatsat_line("B", b"hup3").startswith(b"? ")
+    assert AT_RE.match(c.request(b"IAMAT still +1+1 4"))
+    c.close()
+
+
+def test_sighup_with_broken_ini_keeps_running(herd_factory):
+    h = herd_factory(topology={"A": ["B"], "B": []}).start()
+    with open(h.ini, "a") as f:
+        f.write("\n[bogus]\n")
+    h.signal("A", signal.SIGHUP)
+    h.syslog.wait_for(r"A: reload: .*herd.ini:\d+: unknown section \[bogus\]")
+    h.syslog.wait_for(r"A: reload failed")
+    assert AT_RE.match(h.iamat("A", b"x", LOC, b"1"))
+
+
+# --- signals, exit codes, logging ------------------------------------------------
+
+def test_sigterm_exits_zero_promptly(herd):
+    t0 = time.monotonic()
+    assert herd.stop("Hill") == 0
+    assert time.monotonic() - t0 < 1.0
+
+
+def test_sigterm_flushes_pending_replies(herd):
+    c = herd.client("Hill")
+    c.send(b"".join(b"IAMAT f%d +1+1 1\n" % i for i in range(500)))
+    herd.signal("Hill", signal.SIGTERM)
+    n = 0
+    try:
+        while True:
+            assert AT_RE.match(c.readline())
+            n += 1
+    except EOFError:
+        pass
+    # Whatever was read before the signal was answered in full.
+    assert n > 0
+    assert herd.procs["Hill"].wait(5) == 0
+
+
+def test_sigusr1_logs_stats(herd):
+    herd.iamat("Hill", b"s1", LOC, b"1")
+    st = herd.stats("Hill")
+    assert int(st["records"]) >= 1
+    assert st["peers_up"] == "2/2" or wait_until(
+        lambda: herd.stats("Hill")["peers_up"] == "2/2", 3)
+
+
+def test_syslog_lines_for_requests_and_connections(herd):
+    herd.iamat("Hill", b"logme", LOC, b"42")
+    pid = herd.pid("Hill")
+    base = r"^<30>\w{3} [ \d]\d \d\d:\d\d:\d\d herd-node\[%d\]: Hill: " % pid
+    herd.syslog.wait_for(base + r"client \d+ connected from 127\.0\.0\.1:\d+")
+    herd.syslog.wait_for(base + r"client \d+: received IAMAT logme")
+    herd.syslog.wait_for(base + r"client \d+: AT Hill \S+ logme ")
+    herd.syslog.wait_for(base + r"client \d+ disconnected")
+    herd.syslog.wait_for(base + r"listening on 127\.0\.0\.1:%d"
+                         % herd.port("Hill"))
+
+
+def test_config_error_exit_78_with_file_line(tmp_path):
+    ini = tmp_path / "bad.ini"
+    ini.write_text("[server:A]\nport = 99999\n")
+    p = subprocess.run([NODE, "-c", str(ini), "A"], cwd=str(tmp_path),
+                       capture_output=True, timeout=10)
+    assert p.returncode == 78
+    assert ("%s:2: bad port '99999'" % ini).encode() in p.stderr
+
+
+def test_unknown_server_name_exit_78(tmp_path):
+    ini = tmp_path / "a.ini"
+    ini.write_text("[server:A]\nport = 1234\n")
+    p = subprocess.run([NODE, "-c", str(ini), "B"], cwd=str(tmp_path),
+                       capture_output=True, timeout=10)
+    assert p.returncode == 78 and b"no [server:B] section" in p.stderr
+
+
+def test_port_in_use_exit_69(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        ini = tmp_path / "a.ini"
+        ini.write_text("[server:A]\nport = %d\n" % s.getsockname()[1])
+        p = subprocess.run([NODE, "-c", str(ini), "--stderr", "A"],
+                           cwd=str(tmp_path), capture_output=True,
+                           timeout=10)
+    assert p.returncode == 69
+    assert b"cannot listen on 127.0.0.1:" in p.stderr
+
+
+def test_usage_and_help(tmp_path):
+    p = subprocess.run([NODE, "--help"], capture_output=True, timeout=10)
+    assert p.returncode == 0 and b"usage: herd-node" in p.stdout
+    p = subprocess.run([NODE], capture_output=True, timeout=10)
+    assert p.returncode == 64 and b"usage: herd-node" in p.stderr
+
+
+def test_herd_config_env_is_default(tmp_path):
+    port = free_ports(1)[0]
+    ini = tmp_path / "env.ini"
+    write_ini(str(ini), {"A": port}, {"A": []})
+    env = dict(os.environ, HERD_CONFIG=str(ini))
+    p = subprocess.Popen([NODE, "A"], cwd=str(tmp_path), env=env,
+                         stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: _connects(port), 5, what="listening")
+    finally:
+        p.terminate()
+        assert p.wait(5) == 0
+
+
+def _connects(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
