@@ -34,19 +34,22 @@ LIB_SRCS := $(wildcard src/*.c)
 LIB_OBJS := $(LIB_SRCS:src/%.c=$(BUILD)/src/%.o)
 LIB	 := $(BUILD)/libherd.a
 PROGS	 := herd-node
-BINS	 := $(PROGS:%=bin/%)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 PYTEST	?= /usr/bin/python3 -m pytest
 
-.SECONDARY:
+.PRECIOUS: $(BUILD)/%.o
 .PHONY: all deps test check unit system clean install uninstall
 
-all: $(BINS)
+# bin/ always holds the programs of the last flavour built.
+all: $(PROGS:%=$(BUILD)/bin/%)
+	@mkdir -p bin
+	@for p in $(PROGS); do \
+		cmp -s $(BUILD)/bin/$$p bin/$$p || cp -f $(BUILD)/bin/$$p bin/$$p; \
+	done
 
-# The binaries in bin/ are always from the last build flavour.
-bin/%: $(BUILD)/cmd/%/main.o $(LIB)
+$(BUILD)/bin/%: $(BUILD)/cmd/%/main.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -643,7 +643,7 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 }
 
 struct node *
-node_new(const char *config_path, const char *name, int ready_fd)
+node_new(const char *config_path, const char *name, int ready_fd, int *code)
 {
 	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2 };
 	struct config_errors errs;
@@ -660,12 +660,14 @@ node_new(const char *config_path, const char *name, int ready_fd)
 		for (i = 0; i < errs.count; i++)
 			fprintf(stderr, "%s\n", errs.msgs[i]);
 		config_errors_free(&errs);
-		exit(HERD_EXIT_CONFIG);
+		*code = HERD_EXIT_CONFIG;
+		goto fail;
 	}
 	if ((n->self = config_server(n->cfg, name)) == NULL) {
 		fprintf(stderr, "%s: no [server:%s] section\n", config_path,
 		    name);
-		exit(HERD_EXIT_CONFIG);
+		*code = HERD_EXIT_CONFIG;
+		goto fail;
 	}
 	snprintf(n->name, sizeof(n->name), "%s", name);
 	n->name_len = strlen(n->name);
@@ -675,8 +677,10 @@ node_new(const char *config_path, const char *name, int ready_fd)
 	if ((n->base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
 	log_set_event_base(n->base);
-	if (node_listen(n) == -1)
-		exit(HERD_EXIT_UNAVAILABLE);
+	if (node_listen(n) == -1) {
+		*code = HERD_EXIT_UNAVAILABLE;
+		goto fail;
+	}
 	if (ready_fd >= 0) {
 		(void)write(ready_fd, "READY\n", 6);
 		close(ready_fd);
@@ -699,6 +703,9 @@ node_new(const char *config_path, const char *name, int ready_fd)
 	log_info("started: %zu neighbours, config %s", n->nlinks,
 	    config_path);
 	return n;
+fail:
+	node_free(n);
+	return NULL;
 }
 
 int
@@ -724,7 +731,8 @@ node_free(struct node *n)
 	for (i = 0; i < sizeof(n->sig_ev) / sizeof(n->sig_ev[0]); i++)
 		if (n->sig_ev[i] != NULL)
 			event_free(n->sig_ev[i]);
-	places_free(n->places);
+	if (n->places != NULL)
+		places_free(n->places);
 	if (n->listener != NULL)
 		evconnlistener_free(n->listener);
 	store_free(n->store);
@@ -732,6 +740,7 @@ node_free(struct node *n)
 	config_free(n->cfg);
 	free(n->config_path);
 	log_flush(1000);
-	event_base_free(n->base);
+	if (n->base != NULL)
+		event_base_free(n->base);
 	free(n);
 }

@@ -78,7 +78,10 @@ main(int argc, char *argv[])
 	}
 	log_init("herd-node", to_stderr);
 	log_set_verbose(verbose);
-	n = node_new(config_default_path(config), argv[optind], ready_fd);
+	n = node_new(config_default_path(config), argv[optind], ready_fd,
+	    &code);
+	if (n == NULL)
+		return code;
 	code = node_run(n);
 	node_free(n);
 	return code;

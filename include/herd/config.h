@@ -22,8 +22,9 @@ struct herd_server {
 	char		  bind[HERD_ADDR_MAX];	/* address to listen on */
 	uint16_t	  port;
 	int		  line;		/* line of the [server:NAME] header */
-	int		  nbr_line;	/* line of the neighbors key, or 0 */
+	int		  nbr_line;	/* line of the first neighbors key, or 0 */
 	char		**declared;	/* neighbour names as written */
+	int		 *declared_line; /* line of each declared name */
 	size_t		  ndeclared;
 	size_t		 *links;	/* linked servers (indices), sorted */
 	size_t		  nlinks;

@@ -72,10 +72,11 @@ struct node {
 	struct node_stats	  stats;
 };
 
-/* Parse the config, bind the listener; exits on failure (with a
- * documented exit code).  ready_fd >= 0 gets "READY\n" once listening. */
+/* Parse the config, bind the listener; NULL on failure with *code set
+ * to the documented exit code.  ready_fd >= 0 gets "READY\n" once
+ * listening. */
 struct node	*node_new(const char *config_path, const char *name,
-		    int ready_fd);
+		    int ready_fd, int *code);
 /* Run the loop until SIGTERM/SIGINT; returns the exit code. */
 int		 node_run(struct node *);
 void		 node_free(struct node *);
