@@ -674,6 +674,8 @@ node_new(const char *config_path, const char *name, int ready_fd, int *code)
 	log_set_prefix(n->name);
 	log_set_socket(n->cfg->herd.log_socket);
 
+	/* A client that vanishes must cost an EPIPE, not the process. */
+	signal(SIGPIPE, SIG_IGN);
 	if ((n->base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
 	log_set_event_base(n->base);

@@ -31,6 +31,10 @@ DEFAULT_TOPOLOGY = {
     "Singleton": ["Jaquez", "Smith", "Campbell"],
 }
 
+SANITIZER_RE = re.compile(
+    r"ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|"
+    r"SUMMARY: (AddressSanitizer|UndefinedBehaviorSanitizer)")
+
 AT_RE = re.compile(
     rb"^AT (\S+) ([+-]\d+\.\d{9}) (\S+) ([+-]\d+(?:\.\d+)?[+-]\d+(?:\.\d+)?) "
     rb"(\d+(?:\.\d+)?)$")
@@ -299,6 +303,15 @@ class Herd:
         self.procs.clear()
         self.syslog.close()
 
+    def sanitizer_reports(self):
+        """Sanitizer reports any node printed (ASan/UBSan/LSan builds)."""
+        bad = []
+        for name, path in self.stderr.items():
+            text = self.log(name)
+            if SANITIZER_RE.search(text):
+                bad.append("%s:\n%s" % (name, text[-4000:]))
+        return bad
+
 
 @pytest.fixture
 def herd_factory(tmp_path):
@@ -311,8 +324,11 @@ def herd_factory(tmp_path):
         herds.append(h)
         return h
     yield make
+    reports = []
     for h in herds:
         h.close()
+        reports += h.sanitizer_reports()
+    assert not reports, "sanitizer reports:\n" + "\n".join(reports)
 
 
 @pytest.fixture

@@ -121,7 +121,7 @@ def test_half_close_last_line_without_newline(herd):
     body = json.loads(rest[:-2])
     assert body["status"] == "REQUEST_DENIED"
     assert body["results"] == [] and body["html_attributions"] == []
-    assert "no places backend" in body["error_message"]
+    assert "no places API key" in body["error_message"]
 
 
 def test_whatsat_reply_shape(herd):
