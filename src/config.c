@@ -47,7 +47,8 @@ struct loader {
 	size_t			 len;
 	size_t			 off;
 	int			 lineno;
-	int			 last_error_line;
+	int			 want_key;	/* a key line is due */
+	int			 got_key;	/* ... and it did */
 	enum section		 sec;
 	long			 cur;		/* current server index */
 	unsigned		 seen;		/* keys seen in this section */
@@ -64,6 +65,8 @@ struct key_def {
 
 static void	cerr(struct loader *, int, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
+static int	reported(const struct loader *, int);
+static void	check_syntax(struct loader *);
 static char	*reader(char *, int, void *);
 static void	section_begin(struct loader *, const char *, size_t);
 static int	handler(void *, const char *, const char *, const char *);
@@ -129,7 +132,37 @@ cerr(struct loader *ld, int line, const char *fmt, ...)
 	}
 	n[ld->errs->count++] = full;
 	ld->errs->msgs = n;
-	ld->last_error_line = line;
+}
+
+/* True when an error was already recorded for line. */
+static int
+reported(const struct loader *ld, int line)
+{
+	char prefix[32];
+	size_t i, plen = strlen(ld->path);
+	int n;
+
+	n = snprintf(prefix, sizeof(prefix), ":%d: ", line);
+	for (i = 0; i < ld->errs->count; i++)
+		if (strncmp(ld->errs->msgs[i], ld->path, plen) == 0 &&
+		    strncmp(ld->errs->msgs[i] + plen, prefix, (size_t)n) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * inih reports only the first syntax error.  A line that is not blank,
+ * a comment or a section header must reach handler() (as key = value or
+ * as a continuation); if the line just handed out did not, it is a
+ * syntax error.  Called before each line and once at the end.
+ */
+static void
+check_syntax(struct loader *ld)
+{
+	if (ld->want_key && !ld->got_key)
+		cerr(ld, ld->lineno, "syntax error (expected [section],"
+		    " key = value, or a ; comment)");
+	ld->want_key = ld->got_key = 0;
 }
 
 /*
@@ -144,6 +177,7 @@ reader(char *out, int num, void *stream)
 	const char *p, *nl, *q;
 	size_t len, n;
 
+	check_syntax(ld);
 	if (ld->off >= ld->len)
 		return NULL;
 	p = ld->buf + ld->off;
@@ -151,25 +185,42 @@ reader(char *out, int num, void *stream)
 	len = nl ? (size_t)(nl - p) + 1 : ld->len - ld->off;
 	ld->off += len;
 	ld->lineno++;
+	q = p;
+	/* inih skips a UTF-8 byte order mark on the first line. */
+	if (ld->lineno == 1 && len >= 3 && memcmp(q, "\xef\xbb\xbf", 3) == 0)
+		q += 3;
+	for (; q < p + len && (*q == ' ' || *q == '\t' || *q == '\r' ||
+	    *q == '\n' || *q == '\f' || *q == '\v'); q++)
+		;
+	/* The length without "\n" or "\r\n" must fit with them. */
 	n = len;
-	if (n > (size_t)num - 1) {
+	if (n > 0 && p[n - 1] == '\n')
+		n--;
+	if (n > 0 && p[n - 1] == '\r')
+		n--;
+	if (n > (size_t)num - 3) {
 		cerr(ld, ld->lineno, "line too long (more than %d bytes)",
 		    num - 3);
-		n = (size_t)num - 1;
+		if (q < p + len && *q == '[')
+			ld->sec = SEC_BAD;	/* skip its keys */
+		/* inih sees a blank line: no half-parsed key, and no
+		 * unterminated line for it to skip the rest of. */
+		memcpy(out, "\n", 2);
+		return out;
 	}
-	memcpy(out, p, n);
-	out[n] = '\0';
+	memcpy(out, p, len);
+	out[len] = '\0';
 
-	for (q = p; q < p + len && (*q == ' ' || *q == '\t'); q++)
-		;
 	if (q < p + len && *q == '[') {
 		const char *end = memchr(q, ']', (size_t)(p + len - q));
 
-		if (end == NULL)
+		if (end == NULL) {
 			cerr(ld, ld->lineno, "section header without ']'");
-		else
+			ld->sec = SEC_BAD;	/* skip its keys */
+		} else
 			section_begin(ld, q + 1, (size_t)(end - q - 1));
-	}
+	} else if (q < p + len && *q != ';' && *q != '#')
+		ld->want_key = 1;
 	return out;
 }
 
@@ -239,6 +290,7 @@ handler(void *user, const char *section, const char *name, const char *value)
 	size_t i;
 
 	(void)section;		/* we track sections ourselves */
+	ld->got_key = 1;
 	if (ld->sec == SEC_BAD)
 		return 1;
 	if (ld->sec == SEC_NONE) {
@@ -356,8 +408,10 @@ set_neighbors(struct loader *ld, const char *v)
 	const char *p = v, *start;
 	size_t len, i;
 	char **d;
+	int *dl;
 
-	s->nbr_line = ld->lineno;
+	if (s->nbr_line == 0)
+		s->nbr_line = ld->lineno;
 	for (;;) {
 		while (*p == ' ' || *p == '\t' || *p == ',')
 			p++;
@@ -381,15 +435,20 @@ set_neighbors(struct loader *ld, const char *v)
 			    (int)len, start);
 			continue;
 		}
+		dl = realloc(s->declared_line, (s->ndeclared + 1) *
+		    sizeof(*dl));
+		if (dl != NULL)
+			s->declared_line = dl;
 		d = realloc(s->declared, (s->ndeclared + 1) * sizeof(*d));
-		if (d == NULL || (d[s->ndeclared] = strndup(start, len)) ==
-		    NULL) {
-			if (d != NULL)
-				s->declared = d;
+		if (d != NULL)
+			s->declared = d;
+		if (dl == NULL || d == NULL ||
+		    (d[s->ndeclared] = strndup(start, len)) == NULL) {
 			cerr(ld, ld->lineno, "out of memory");
 			return -1;
 		}
-		s->declared = d;
+		/* Continuation lines: report each name at its own line. */
+		dl[s->ndeclared] = ld->lineno;
 		s->ndeclared++;
 	}
 }
@@ -557,11 +616,12 @@ resolve_links(struct loader *ld)
 				    s->declared[k]) == 0)
 					break;
 			if (j == n)
-				cerr(ld, s->nbr_line, "server '%s': unknown"
-				    " neighbour '%s'", s->name, s->declared[k]);
+				cerr(ld, s->declared_line[k], "server '%s':"
+				    " unknown neighbour '%s'", s->name,
+				    s->declared[k]);
 			else if (j == i)
-				cerr(ld, s->nbr_line, "server '%s' lists"
-				    " itself as a neighbour", s->name);
+				cerr(ld, s->declared_line[k], "server '%s'"
+				    " lists itself as a neighbour", s->name);
 			else
 				adj[i * n + j] = adj[j * n + i] = 1;
 		}
@@ -684,7 +744,8 @@ config_load(const char *path, struct config_errors *errs)
 	ld.cfg = cfg;
 	if ((ld.buf = read_file(path, &ld.len, &ld)) != NULL) {
 		r = ini_parse_stream(reader, &ld, handler, &ld);
-		if (r > 0 && r != ld.last_error_line)
+		check_syntax(&ld);
+		if (r > 0 && !reported(&ld, r))
 			cerr(&ld, r, "syntax error (expected [section],"
 			    " key = value, or a ; comment)");
 		free(ld.buf);
@@ -713,6 +774,7 @@ config_free(struct herd_config *cfg)
 		for (k = 0; k < cfg->servers[i].ndeclared; k++)
 			free(cfg->servers[i].declared[k]);
 		free(cfg->servers[i].declared);
+		free(cfg->servers[i].declared_line);
 		free(cfg->servers[i].links);
 	}
 	free(cfg->servers);
