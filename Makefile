@@ -33,7 +33,7 @@ LDLIBS	+= $(PKG_LIBS)
 LIB_SRCS := $(wildcard src/*.c)
 LIB_OBJS := $(LIB_SRCS:src/%.c=$(BUILD)/src/%.o)
 LIB	 := $(BUILD)/libherd.a
-PROGS	 := herd-node
+PROGS	 := herd-node herdctl
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 

@@ -833,6 +833,30 @@ config_default_path(const char *arg)
 	return HERD_DEFAULT_CONFIG;
 }
 
+/* inih callback of config_peek_run_dir(): keep [herd] run_dir only. */
+static int
+peek_handler(void *user, const char *section, const char *name,
+    const char *value)
+{
+	char **out = user;
+
+	if (strcmp(section, "herd") == 0 && strcmp(name, "run_dir") == 0 &&
+	    value[0] == '/') {
+		free(*out);
+		*out = strdup(value);
+	}
+	return 1;
+}
+
+char *
+config_peek_run_dir(const char *path)
+{
+	char *dir = NULL;
+
+	(void)ini_parse(path, peek_handler, &dir);
+	return dir;
+}
+
 const char *
 config_places_default_url(enum places_api api)
 {

@@ -14,6 +14,7 @@
 #include <arpa/inet.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +69,7 @@ static void	node_stats_log(struct node *);
 static int	node_listen(struct node *);
 static void	node_apply_links(struct node *);
 static void	sockaddr_str(const struct sockaddr *, char *, size_t);
+static void	node_report(struct node *, const char *);
 
 /* --- records ----------------------------------------------------------- */
 
@@ -495,7 +497,9 @@ node_listen(struct node *n)
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
 	    1024, (struct sockaddr *)&ss, sslen);
 	if (n->listener == NULL) {
-		log_warn("cannot listen on %s", addr);
+		snprintf(n->failure, sizeof(n->failure), "cannot listen on %s:"
+		    " %s", addr, strerror(errno));
+		log_warnx("%s", n->failure);
 		return -1;
 	}
 	evconnlistener_set_error_cb(n->listener, accept_error_cb);
@@ -546,8 +550,8 @@ node_links_up(const struct node *n)
 {
 	size_t i, up = 0;
 
-	for (i = 0; i < n->nlinks; i++)
-		up += peer_link_is_up(n->links[i]) ? 1 : 0;
+	for (i = 0; i < n->nlinks; i++)	/* NULL while links are rebuilt */
+		up += n->links[i] && peer_link_is_up(n->links[i]) ? 1 : 0;
 	return up;
 }
 
@@ -577,12 +581,25 @@ node_reload(struct node *n)
 	    n->self->bind) != 0)
 		log_warnx("reload: the listen address changed; it takes"
 		    " effect only after a restart");
+	if (cfg->herd.max_line + 256 > n->scratch_size) {
+		char *ns = realloc(n->scratch, cfg->herd.max_line + 256);
+
+		if (ns == NULL) {
+			log_warnx("reload: out of memory; keeping the running"
+			    " configuration");
+			config_free(cfg);
+			return;
+		}
+		n->scratch = ns;
+		n->scratch_size = cfg->herd.max_line + 256;
+	}
 	config_free(n->cfg);
 	n->cfg = cfg;
 	n->self = self;
 	log_set_socket(cfg->herd.log_socket);
 	places_configure(n->places, &cfg->places);
 	node_apply_links(n);
+	node_peers_changed(n);
 	log_info("reloaded: %zu neighbours", n->nlinks);
 }
 
@@ -653,19 +670,24 @@ node_new(const char *config_path, const char *name, int ready_fd, int *code)
 
 	if ((n = calloc(1, sizeof(*n))) == NULL)
 		fatal("calloc");
+	n->status_fd = -1;
 	TAILQ_INIT(&n->clients);
 	if ((n->config_path = strdup(config_path)) == NULL)
 		fatal("strdup");
 	if ((n->cfg = config_load(config_path, &errs)) == NULL) {
 		for (i = 0; i < errs.count; i++)
 			fprintf(stderr, "%s\n", errs.msgs[i]);
+		snprintf(n->failure, sizeof(n->failure), "%s%s", errs.count ?
+		    errs.msgs[0] : "configuration error", errs.count > 1 ?
+		    " (and more)" : "");
 		config_errors_free(&errs);
 		*code = HERD_EXIT_CONFIG;
 		goto fail;
 	}
 	if ((n->self = config_server(n->cfg, name)) == NULL) {
-		fprintf(stderr, "%s: no [server:%s] section\n", config_path,
-		    name);
+		snprintf(n->failure, sizeof(n->failure), "%s: no [server:%s]"
+		    " section", config_path, name);
+		fprintf(stderr, "%s\n", n->failure);
 		*code = HERD_EXIT_CONFIG;
 		goto fail;
 	}
@@ -684,8 +706,11 @@ node_new(const char *config_path, const char *name, int ready_fd, int *code)
 		goto fail;
 	}
 	if (ready_fd >= 0) {
-		(void)write(ready_fd, "READY\n", 6);
-		close(ready_fd);
+		/* Keep the pipe: link changes are reported on it (PEERS). */
+		(void)fcntl(ready_fd, F_SETFD, FD_CLOEXEC);
+		(void)fcntl(ready_fd, F_SETFL, O_NONBLOCK);
+		n->status_fd = ready_fd;
+		node_report(n, "READY\n");
 	}
 
 	n->scratch_size = n->cfg->herd.max_line + 256;
@@ -704,10 +729,42 @@ node_new(const char *config_path, const char *name, int ready_fd, int *code)
 	node_apply_links(n);
 	log_info("started: %zu neighbours, config %s", n->nlinks,
 	    config_path);
+	node_peers_changed(n);
 	return n;
 fail:
+	if (ready_fd >= 0) {
+		char msg[300];
+		int len;
+
+		len = snprintf(msg, sizeof(msg), "FAIL %s\n", n->failure);
+		(void)write(ready_fd, msg, (size_t)len < sizeof(msg) ?
+		    (size_t)len : sizeof(msg) - 1);
+		close(ready_fd);
+	}
 	node_free(n);
 	return NULL;
+}
+
+/* Send one status line to the supervisor, if there is one. */
+static void
+node_report(struct node *n, const char *line)
+{
+	if (n->status_fd == -1)
+		return;
+	if (write(n->status_fd, line, strlen(line)) == -1 && errno != EAGAIN) {
+		close(n->status_fd);	/* supervisor gone */
+		n->status_fd = -1;
+	}
+}
+
+void
+node_peers_changed(struct node *n)
+{
+	char line[64];
+
+	snprintf(line, sizeof(line), "PEERS %zu %zu\n", node_links_up(n),
+	    n->nlinks);
+	node_report(n, line);
 }
 
 int
@@ -741,6 +798,8 @@ node_free(struct node *n)
 	free(n->scratch);
 	config_free(n->cfg);
 	free(n->config_path);
+	if (n->status_fd != -1)
+		close(n->status_fd);
 	log_flush(1000);
 	if (n->base != NULL)
 		event_base_free(n->base);

@@ -109,7 +109,9 @@ peer_link_free(struct peer_link *l)
 {
 	conn_close(&l->out, NULL);
 	conn_close(&l->in, NULL);
-	link_changed(l);
+	if (l->up)
+		log_info("peer %s down", l->name);
+	/* The caller reports the new link count (the set is changing). */
 	event_free(l->redial);
 	free(l);
 }
@@ -162,10 +164,12 @@ link_changed(struct peer_link *l)
 	if (c != NULL && !l->up) {
 		l->up = 1;
 		log_info("peer %s up", l->name);
+		node_peers_changed(l->node);
 		sync_start(c);
 	} else if (c == NULL && l->up) {
 		l->up = 0;
 		log_info("peer %s down", l->name);
+		node_peers_changed(l->node);
 	}
 }
 

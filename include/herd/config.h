@@ -81,6 +81,10 @@ int			 config_linked(const struct herd_config *, size_t a,
 /* The config file to use: -c argument, else $HERD_CONFIG, else default. */
 const char		*config_default_path(const char *arg);
 
+/* [herd] run_dir of a file that may not load (NULL if absent); for
+ * finding a running supervisor whatever state its INI is in. */
+char			*config_peek_run_dir(const char *path);
+
 /* The default endpoint URL for an api. */
 const char		*config_places_default_url(enum places_api);
 

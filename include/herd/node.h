@@ -66,6 +66,9 @@ struct node {
 	char			 *scratch;	/* formatting buffer */
 	size_t			  scratch_size;
 
+	int			  status_fd;	/* to the supervisor, or -1 */
+	char			  failure[256];	/* why node_new() failed */
+
 	struct event		 *sig_ev[5];
 	int			  stopping;
 	int			  exit_code;
@@ -91,6 +94,9 @@ enum store_result node_merge(struct node *, struct peer_link *from,
 
 /* Re-read the config file and apply it (SIGHUP). */
 void		 node_reload(struct node *);
+
+/* A link went up or down: tell the supervisor (PEERS up total). */
+void		 node_peers_changed(struct node *);
 
 /* The number of neighbour links that are up. */
 size_t		 node_links_up(const struct node *);

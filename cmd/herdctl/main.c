@@ -1,0 +1,649 @@
+/*
+ * herdctl -- run and control a herd: argv -> command.
+ *
+ * "start" without names becomes the supervisor (in the foreground, or
+ * as a daemon whose outcome we wait for); every other command is a
+ * request to the running supervisor over its control socket.
+ */
+#include <sys/types.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "herd/config.h"
+#include "herd/control.h"
+#include "herd/log.h"
+#include "herd/supervisor.h"
+
+#define EXIT_OK		0
+#define EXIT_FAIL	1
+#define EXIT_USAGE	2
+#define EXIT_NOTALL	3	/* status: some worker not running */
+#define EXIT_NOSUP	4	/* status: no supervisor answers */
+
+#define START_TIMEOUT_S	30
+
+struct command {
+	const char	*name;
+	int		(*run)(int, char **);
+	const char	*usage;
+	const char	*help;
+};
+
+static int	cmd_check(int, char **);
+static int	cmd_start(int, char **);
+static int	cmd_stop(int, char **);
+static int	cmd_restart(int, char **);
+static int	cmd_reload(int, char **);
+static int	cmd_status(int, char **);
+static void	usage(FILE *) __attribute__((noreturn));
+static int	wants_help(int, char **, const struct command *);
+
+static const char *config_arg;
+
+static const struct command commands[] = {
+	{ "check", cmd_check, "check",
+	  "Parse and validate the INI; print \"FILE: ok (N servers, M links)\"\n"
+	  "or every error as file:line: message.  Exit 0 when valid, else 1.\n" },
+	{ "start", cmd_start,
+	  "start [--foreground] [--only NAME,...] | start NAME...",
+	  "Without names: start the supervisor, which runs one herd-node per\n"
+	  "server of this machine (those whose host or bind address is local,\n"
+	  "or the --only list).  Returns once every worker listens; if one\n"
+	  "cannot start, prints why and leaves nothing running (exit 1).\n"
+	  "  --foreground  stay in the foreground, log to stderr too (systemd,\n"
+	  "                make run)\n"
+	  "  --only LIST   run exactly these servers (comma-separated)\n"
+	  "With names: ask the running supervisor to start those workers.\n" },
+	{ "stop", cmd_stop, "stop [NAME...]",
+	  "Without names: stop every worker (SIGTERM, SIGKILL after 5 s), then\n"
+	  "the supervisor; returns when all are gone.  With names: stop those\n"
+	  "workers and keep them stopped until \"herdctl start NAME\".\n" },
+	{ "restart", cmd_restart, "restart [NAME...]",
+	  "Restart those workers (all if none named), one at a time, each\n"
+	  "waiting for the previous one to listen again.\n" },
+	{ "reload", cmd_reload, "reload",
+	  "Re-read the INI and apply the difference: new servers start,\n"
+	  "removed ones stop, a changed port/host/bind restarts that server,\n"
+	  "changed neighbours or [places]/[herd] settings are applied live\n"
+	  "(SIGHUP; same PID, connections kept), the rest is untouched.  An\n"
+	  "invalid INI changes nothing: the errors are printed, exit 1.\n" },
+	{ "status", cmd_status, "status [--json] [NAME...]",
+	  "Show NAME STATE PID PORT UPTIME RESTARTS LAST-EXIT PEERS for each\n"
+	  "worker (--json: {\"servers\":[...]}).  Exit 0 when every worker\n"
+	  "runs, 3 when some do not, 4 when no supervisor answers.\n" },
+};
+
+static void
+usage(FILE *fp)
+{
+	size_t i;
+
+	fprintf(fp, "usage: herdctl [-c FILE] COMMAND [ARGS]\n\n"
+	    "Run and control a herd of herd-node servers.\n\n"
+	    "  -c, --config FILE  topology INI (default: $HERD_CONFIG, else"
+	    " %s)\n  -h, --help         this help; COMMAND --help for one"
+	    " command\n\nCommands:\n", HERD_DEFAULT_CONFIG);
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(fp, "  %s\n", commands[i].usage);
+	fprintf(fp, "\nExit status: 0 success, 1 failure, 2 usage error;"
+	    " status: 3 not all running,\n4 no supervisor.\n");
+	exit(fp == stdout ? EXIT_OK : EXIT_USAGE);
+}
+
+static int
+wants_help(int argc, char **argv, const struct command *c)
+{
+	int i;
+
+	for (i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			printf("usage: herdctl [-c FILE] %s\n\n%s", c->usage,
+			    c->help);
+			return 1;
+		}
+	return 0;
+}
+
+/* The config path as given (or default), made absolute. */
+static const char *
+config_path(void)
+{
+	static char abs[PATH_MAX];
+	const char *p = config_default_path(config_arg);
+
+	if (realpath(p, abs) != NULL)
+		return abs;
+	return p;
+}
+
+/* The supervisor's control socket for this config. */
+static char *
+socket_path(void)
+{
+	char *peek = config_peek_run_dir(config_path());
+	char *dir = supervisor_run_dir(peek);
+	char *path = NULL;
+
+	free(peek);
+	if (dir == NULL || asprintf(&path, "%s/%s", dir, CONTROL_SOCKET) == -1)
+		path = NULL;
+	free(dir);
+	return path;
+}
+
+/* Send a request; parse the answer.  NULL (reported) when none. */
+static cJSON *
+request(const char *req, int timeout_ms, int *nosup)
+{
+	char *path = socket_path(), *ans;
+	cJSON *o;
+
+	*nosup = 0;
+	if (path == NULL) {
+		fprintf(stderr, "herdctl: out of memory\n");
+		return NULL;
+	}
+	if ((ans = control_call(path, req, timeout_ms)) == NULL) {
+		if (errno == ENOENT || errno == ECONNREFUSED) {
+			*nosup = 1;
+			fprintf(stderr, "herdctl: no supervisor is running"
+			    " (no answer on %s)\n", path);
+		} else
+			fprintf(stderr, "herdctl: %s: %s\n", path,
+			    strerror(errno));
+		free(path);
+		return NULL;
+	}
+	free(path);
+	if ((o = cJSON_Parse(ans)) == NULL)
+		fprintf(stderr, "herdctl: malformed answer from the"
+		    " supervisor\n");
+	free(ans);
+	return o;
+}
+
+/* Print the answer's error(s); returns 1 if it was not ok. */
+static int
+print_errors(cJSON *o)
+{
+	cJSON *e, *errs = cJSON_GetObjectItem(o, "errors");
+	const char *err = cJSON_GetStringValue(cJSON_GetObjectItem(o, "error"));
+
+	if (cJSON_IsTrue(cJSON_GetObjectItem(o, "ok")))
+		return 0;
+	if (err != NULL)
+		fprintf(stderr, "herdctl: %s\n", err);
+	cJSON_ArrayForEach(e, errs)
+		if (cJSON_IsString(e))
+			fprintf(stderr, "herdctl: %s\n", e->valuestring);
+	return 1;
+}
+
+/* "a b c" from argv[from..] for a request line. */
+static char *
+join_request(const char *cmd, int argc, char **argv, int from)
+{
+	size_t len = strlen(cmd) + 1;
+	char *s;
+	int i;
+
+	for (i = from; i < argc; i++)
+		len += strlen(argv[i]) + 1;
+	if ((s = malloc(len)) == NULL)
+		return NULL;
+	strcpy(s, cmd);
+	for (i = from; i < argc; i++) {
+		if (argv[i][0] == '-' || strchr(argv[i], ' ') != NULL ||
+		    strchr(argv[i], '\n') != NULL) {
+			fprintf(stderr, "herdctl: bad server name '%s'\n",
+			    argv[i]);
+			free(s);
+			return NULL;
+		}
+		strcat(s, " ");
+		strcat(s, argv[i]);
+	}
+	return s;
+}
+
+static int
+print_config_errors(struct config_errors *errs)
+{
+	size_t i;
+
+	for (i = 0; i < errs->count; i++)
+		fprintf(stderr, "%s\n", errs->msgs[i]);
+	config_errors_free(errs);
+	return EXIT_FAIL;
+}
+
+static int
+cmd_check(int argc, char **argv)
+{
+	struct config_errors errs;
+	struct herd_config *cfg;
+	const char *path = config_default_path(config_arg);
+
+	if (argc != 1) {
+		fprintf(stderr, "usage: herdctl [-c FILE] check\n");
+		return EXIT_USAGE;
+	}
+	(void)argv;
+	if ((cfg = config_load(path, &errs)) == NULL)
+		return print_config_errors(&errs);
+	printf("%s: ok (%zu servers, %zu links)\n", path, cfg->nservers,
+	    cfg->nlinks);
+	config_free(cfg);
+	return EXIT_OK;
+}
+
+/* Split "a,b,c" into a NULL-terminated array (malloc'd). */
+static char **
+split_list(const char *list, size_t *n)
+{
+	char *copy = strdup(list), *tok, *save = NULL, **v = NULL, **nv;
+
+	*n = 0;
+	if (copy == NULL)
+		return NULL;
+	for (tok = strtok_r(copy, ", ", &save); tok != NULL;
+	    tok = strtok_r(NULL, ", ", &save)) {
+		if ((nv = realloc(v, (*n + 2) * sizeof(*v))) == NULL)
+			break;
+		v = nv;
+		v[(*n)++] = strdup(tok);
+		v[*n] = NULL;
+	}
+	free(copy);
+	return v;
+}
+
+/* Background start: wait for the daemon's verdict on the report pipe. */
+static int
+await_start(int fd, const char *run_dir)
+{
+	char buf[4096], *line, *nl;
+	size_t len = 0;
+	struct pollfd pfd = { fd, POLLIN, 0 };
+	ssize_t n;
+	int ok = 0, failed = 0;
+
+	for (;;) {
+		if (poll(&pfd, 1, START_TIMEOUT_S * 1000) <= 0) {
+			fprintf(stderr, "herdctl: no answer from the supervisor"
+			    " in %d s\n", START_TIMEOUT_S);
+			return EXIT_FAIL;
+		}
+		n = read(fd, buf + len, sizeof(buf) - 1 - len);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		buf[len] = '\0';
+		line = buf;
+		while ((nl = strchr(line, '\n')) != NULL) {
+			*nl = '\0';
+			if (strncmp(line, "OK ", 3) == 0) {
+				printf("herd started (supervisor pid %s, run"
+				    " directory %s)\n", line + 3, run_dir);
+				ok = 1;
+			} else if (strncmp(line, "FAIL ", 5) == 0) {
+				fprintf(stderr, "herdctl: start failed: %s\n",
+				    line + 5);
+				failed = 1;
+			}
+			line = nl + 1;
+		}
+		len -= (size_t)(line - buf);
+		memmove(buf, line, len);
+		if (ok)
+			return EXIT_OK;
+	}
+	if (!failed)
+		fprintf(stderr, "herdctl: the supervisor exited during start"
+		    " (see syslog)\n");
+	return EXIT_FAIL;
+}
+
+/* Become a daemon running the supervisor; the parent waits. */
+static int
+daemonize(struct sv_options *opt, struct herd_config *cfg)
+{
+	int fds[2], null, status, code;
+	pid_t pid;
+
+	if (pipe2(fds, O_CLOEXEC) == -1) {
+		perror("herdctl: pipe");
+		return EXIT_FAIL;
+	}
+	fflush(stdout);
+	fflush(stderr);
+	if ((pid = fork()) == -1) {
+		perror("herdctl: fork");
+		return EXIT_FAIL;
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		setsid();
+		if ((pid = fork()) != 0)
+			_exit(pid == -1 ? EXIT_FAIL : EXIT_OK);
+		if ((null = open("/dev/null", O_RDWR)) != -1) {
+			dup2(null, STDIN_FILENO);
+			dup2(null, STDOUT_FILENO);
+			dup2(null, STDERR_FILENO);
+			if (null > STDERR_FILENO)
+				close(null);
+		}
+		if (chdir("/") == -1)
+			_exit(EXIT_FAIL);
+		opt->report_fd = fds[1];
+		code = supervisor_run(opt, cfg);
+		exit(code);
+	}
+	close(fds[1]);
+	close(opt->lock_fd);	/* the daemon holds the lock now */
+	config_free(cfg);
+	(void)waitpid(pid, &status, 0);
+	code = await_start(fds[0], opt->run_dir);
+	close(fds[0]);
+	return code;
+}
+
+static int
+cmd_start(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "foreground",	no_argument,		NULL, 'f' },
+		{ "only",	required_argument,	NULL, 'o' },
+		{ NULL,		0,			NULL, 0 }
+	};
+	struct sv_options opt;
+	struct config_errors errs;
+	struct herd_config *cfg;
+	char err[PATH_MAX + 128], *run_dir, *req;
+	cJSON *o;
+	long other;
+	int ch, fg = 0, code, nosup;
+	const char *only = NULL;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "+fo:", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'f':
+			fg = 1;
+			break;
+		case 'o':
+			only = optarg;
+			break;
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		/* start NAME...: a request to the running supervisor. */
+		if (fg || only) {
+			fprintf(stderr, "herdctl: --foreground/--only start"
+			    " the supervisor; they take no names\n");
+			return EXIT_USAGE;
+		}
+		if ((req = join_request("start", argc, argv, optind)) == NULL)
+			return EXIT_USAGE;
+		o = request(req, 30000, &nosup);
+		free(req);
+		if (o == NULL)
+			return EXIT_FAIL;
+		code = print_errors(o) ? EXIT_FAIL : EXIT_OK;
+		for (; code == EXIT_OK && optind < argc; optind++)
+			printf("%s started\n", argv[optind]);
+		cJSON_Delete(o);
+		return code;
+	}
+
+	memset(&opt, 0, sizeof(opt));
+	opt.config_path = config_path();
+	opt.foreground = fg;
+	opt.report_fd = -1;
+	if (only != NULL)
+		opt.only = split_list(only, &opt.nonly);
+	if ((cfg = config_load(opt.config_path, &errs)) == NULL)
+		return print_config_errors(&errs);
+	if ((run_dir = supervisor_run_dir(cfg->herd.run_dir)) == NULL) {
+		fprintf(stderr, "herdctl: out of memory\n");
+		return EXIT_FAIL;
+	}
+	opt.run_dir = run_dir;
+	if (supervisor_lock(run_dir, &opt.lock_fd, &other, err,
+	    sizeof(err)) == -1) {
+		fprintf(stderr, "herdctl: %s\n", err);
+		config_free(cfg);
+		return EXIT_FAIL;
+	}
+	log_init("herdctl", fg);
+	log_set_prefix("supervisor");
+	log_set_socket(cfg->herd.log_socket);
+	if (fg) {
+		dprintf(opt.lock_fd, "%ld\n", (long)getpid());
+		code = supervisor_run(&opt, cfg);
+	} else {
+		code = daemonize(&opt, cfg);
+	}
+	free(run_dir);
+	return code;
+}
+
+static int
+cmd_stop(int argc, char **argv)
+{
+	cJSON *o;
+	char *req;
+	double pid;
+	int nosup, i, code;
+
+	if ((req = join_request("stop", argc, argv, 1)) == NULL)
+		return EXIT_USAGE;
+	o = request(req, 60000, &nosup);
+	free(req);
+	if (o == NULL)
+		return EXIT_FAIL;
+	if (print_errors(o)) {
+		cJSON_Delete(o);
+		return EXIT_FAIL;
+	}
+	pid = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "supervisor_pid"));
+	if (argc == 1 && pid > 0) {
+		/* Return only when the supervisor itself is gone. */
+		for (i = 0; i < 1000 && kill((pid_t)pid, 0) == 0; i++)
+			usleep(10000);
+		printf("herd stopped\n");
+	} else {
+		for (i = 1; i < argc; i++)
+			printf("%s stopped\n", argv[i]);
+	}
+	code = EXIT_OK;
+	cJSON_Delete(o);
+	return code;
+}
+
+static int
+cmd_restart(int argc, char **argv)
+{
+	cJSON *o;
+	char *req;
+	int nosup, code;
+
+	if ((req = join_request("restart", argc, argv, 1)) == NULL)
+		return EXIT_USAGE;
+	o = request(req, 120000, &nosup);
+	free(req);
+	if (o == NULL)
+		return EXIT_FAIL;
+	code = print_errors(o) ? EXIT_FAIL : EXIT_OK;
+	if (code == EXIT_OK)
+		printf("restarted\n");
+	cJSON_Delete(o);
+	return code;
+}
+
+static int
+cmd_reload(int argc, char **argv)
+{
+	cJSON *o, *a;
+	int nosup, code;
+
+	(void)argv;
+	if (argc != 1) {
+		fprintf(stderr, "usage: herdctl [-c FILE] reload\n");
+		return EXIT_USAGE;
+	}
+	o = request("reload", 60000, &nosup);
+	if (o == NULL)
+		return EXIT_FAIL;
+	code = print_errors(o) ? EXIT_FAIL : EXIT_OK;
+	cJSON_ArrayForEach(a, cJSON_GetObjectItem(o, "actions")) {
+		const char *act = cJSON_GetStringValue(
+		    cJSON_GetObjectItem(a, "action"));
+
+		if (act != NULL && strcmp(act, "keep") != 0)
+			printf("%s: %s\n", cJSON_GetStringValue(
+			    cJSON_GetObjectItem(a, "name")), act);
+	}
+	if (code == EXIT_OK)
+		printf("reloaded\n");
+	cJSON_Delete(o);
+	return code;
+}
+
+static void
+format_uptime(double s, char *buf, size_t size)
+{
+	long t = (long)s;
+
+	if (t < 60)
+		snprintf(buf, size, "%lds", t);
+	else if (t < 3600)
+		snprintf(buf, size, "%ldm%02lds", t / 60, t % 60);
+	else if (t < 86400)
+		snprintf(buf, size, "%ldh%02ldm", t / 3600, t / 60 % 60);
+	else
+		snprintf(buf, size, "%ldd%02ldh", t / 86400, t / 3600 % 24);
+}
+
+static int
+cmd_status(int argc, char **argv)
+{
+	cJSON *o, *servers, *s, *out;
+	char *req, pid[16], up[32], *js;
+	int nosup, json = 0, i, all = 1, n = 1;
+
+	for (i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--json") == 0)
+			json = 1;
+		else
+			argv[n++] = argv[i];
+	argc = n;
+	if ((req = join_request("status", argc, argv, 1)) == NULL)
+		return EXIT_USAGE;
+	o = request(req, 5000, &nosup);
+	free(req);
+	if (o == NULL)
+		return nosup ? EXIT_NOSUP : EXIT_FAIL;
+	if (print_errors(o)) {
+		cJSON_Delete(o);
+		return EXIT_FAIL;
+	}
+	servers = cJSON_GetObjectItem(o, "servers");
+	cJSON_ArrayForEach(s, servers)
+		if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(s,
+		    "state")), "running") != 0)
+			all = 0;
+	if (json) {
+		out = cJSON_CreateObject();
+		cJSON_AddItemReferenceToObject(out, "servers", servers);
+		js = cJSON_PrintUnformatted(out);
+		printf("%s\n", js);
+		free(js);
+		cJSON_Delete(out);
+	} else {
+		printf("%-16s %-9s %-8s %-6s %-8s %-8s %-16s %s\n", "NAME",
+		    "STATE", "PID", "PORT", "UPTIME", "RESTARTS", "LAST EXIT",
+		    "PEERS");
+		cJSON_ArrayForEach(s, servers) {
+			cJSON *p = cJSON_GetObjectItem(s, "pid");
+			const char *le = cJSON_GetStringValue(
+			    cJSON_GetObjectItem(s, "last_exit"));
+
+			if (cJSON_IsNumber(p))
+				snprintf(pid, sizeof(pid), "%d", p->valueint);
+			else
+				snprintf(pid, sizeof(pid), "-");
+			if (cJSON_IsNumber(p))
+				format_uptime(cJSON_GetNumberValue(
+				    cJSON_GetObjectItem(s, "uptime_s")), up,
+				    sizeof(up));
+			else
+				snprintf(up, sizeof(up), "-");
+			printf("%-16s %-9s %-8s %-6d %-8s %-8d %-16s %d/%d\n",
+			    cJSON_GetStringValue(cJSON_GetObjectItem(s,
+			    "name")), cJSON_GetStringValue(
+			    cJSON_GetObjectItem(s, "state")), pid,
+			    cJSON_GetObjectItem(s, "port")->valueint, up,
+			    cJSON_GetObjectItem(s, "restarts")->valueint,
+			    le ? le : "-",
+			    cJSON_GetObjectItem(s, "peers_up")->valueint,
+			    cJSON_GetObjectItem(s, "peers")->valueint);
+		}
+	}
+	cJSON_Delete(o);
+	return all ? EXIT_OK : EXIT_NOTALL;
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{ "config",	required_argument,	NULL, 'c' },
+		{ "help",	no_argument,		NULL, 'h' },
+		{ NULL,		0,			NULL, 0 }
+	};
+	size_t i;
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "+c:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			config_arg = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+		default:
+			usage(stderr);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1)
+		usage(stderr);
+	log_init("herdctl", 1);
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(argv[0], commands[i].name) != 0)
+			continue;
+		if (wants_help(argc, argv, &commands[i]))
+			return EXIT_OK;
+		return commands[i].run(argc, argv);
+	}
+	fprintf(stderr, "herdctl: unknown command '%s'\n", argv[0]);
+	usage(stderr);
+}

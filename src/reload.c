@@ -1,0 +1,148 @@
+/*
+ * reload.c -- diff two configurations into per-server actions.
+ *
+ * A server must restart only when what it listens on changed; a changed
+ * neighbour list, a moved neighbour, or new [places]/[herd] settings are
+ * applied live by the node on SIGHUP; anything else is left alone.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "herd/reload.h"
+
+static int	str_eq(const char *, const char *);
+static int	links_equal(const struct herd_config *,
+		    const struct herd_server *, const struct herd_config *,
+		    const struct herd_server *);
+static int	globals_equal(const struct herd_config *,
+		    const struct herd_config *);
+static int	add(struct reload_plan *, const char *, enum reload_action,
+		    const char *);
+
+static int
+str_eq(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
+/* Same neighbours, at the same addresses? */
+static int
+links_equal(const struct herd_config *oc, const struct herd_server *os,
+    const struct herd_config *nc, const struct herd_server *ns)
+{
+	size_t i, j;
+
+	if (os->nlinks != ns->nlinks)
+		return 0;
+	for (i = 0; i < os->nlinks; i++) {
+		const struct herd_server *a = &oc->servers[os->links[i]];
+		const struct herd_server *b = NULL;
+
+		for (j = 0; j < ns->nlinks; j++) {
+			b = &nc->servers[ns->links[j]];
+			if (strcmp(a->name, b->name) == 0)
+				break;
+		}
+		if (j == ns->nlinks || a->port != b->port ||
+		    strcmp(a->host, b->host) != 0)
+			return 0;
+	}
+	return 1;
+}
+
+/* Same [herd] and [places] settings (what a node applies live)? */
+static int
+globals_equal(const struct herd_config *a, const struct herd_config *b)
+{
+	return a->places.api == b->places.api &&
+	    str_eq(a->places.key, b->places.key) &&
+	    str_eq(a->places.url, b->places.url) &&
+	    a->places.timeout_ms == b->places.timeout_ms &&
+	    a->places.cache_ttl_s == b->places.cache_ttl_s &&
+	    str_eq(a->herd.log_socket, b->herd.log_socket) &&
+	    a->herd.max_line == b->herd.max_line &&
+	    a->herd.max_output == b->herd.max_output;
+}
+
+static int
+add(struct reload_plan *p, const char *name, enum reload_action action,
+    const char *why)
+{
+	struct reload_item *n;
+
+	n = realloc(p->items, (p->count + 1) * sizeof(*n));
+	if (n == NULL)
+		return -1;
+	p->items = n;
+	memset(&n[p->count], 0, sizeof(n[p->count]));
+	strncpy(n[p->count].name, name, HERD_NAME_MAX);
+	n[p->count].action = action;
+	n[p->count].why = why;
+	p->count++;
+	return 0;
+}
+
+int
+reload_plan(const struct herd_config *oc, const struct herd_config *nc,
+    struct reload_plan *p)
+{
+	int same_globals = globals_equal(oc, nc);
+	size_t i;
+	int r = 0;
+
+	memset(p, 0, sizeof(*p));
+	for (i = 0; i < nc->nservers && r == 0; i++) {
+		const struct herd_server *ns = &nc->servers[i];
+		const struct herd_server *os = config_server(oc, ns->name);
+
+		if (os == NULL)
+			r = add(p, ns->name, RELOAD_START, "new server");
+		else if (os->port != ns->port || strcmp(os->host, ns->host) ||
+		    strcmp(os->bind, ns->bind))
+			r = add(p, ns->name, RELOAD_RESTART,
+			    "listen address changed");
+		else if (!links_equal(oc, os, nc, ns))
+			r = add(p, ns->name, RELOAD_SIGNAL,
+			    "neighbours changed");
+		else if (!same_globals)
+			r = add(p, ns->name, RELOAD_SIGNAL,
+			    "[herd] or [places] changed");
+		else
+			r = add(p, ns->name, RELOAD_KEEP, "unchanged");
+	}
+	for (i = 0; i < oc->nservers && r == 0; i++)
+		if (config_server(nc, oc->servers[i].name) == NULL)
+			r = add(p, oc->servers[i].name, RELOAD_STOP,
+			    "server removed");
+	if (r == -1)
+		reload_plan_free(p);
+	return r;
+}
+
+void
+reload_plan_free(struct reload_plan *p)
+{
+	free(p->items);
+	p->items = NULL;
+	p->count = 0;
+}
+
+const char *
+reload_action_name(enum reload_action a)
+{
+	switch (a) {
+	case RELOAD_KEEP:
+		return "keep";
+	case RELOAD_START:
+		return "start";
+	case RELOAD_STOP:
+		return "stop";
+	case RELOAD_RESTART:
+		return "restart";
+	case RELOAD_SIGNAL:
+		return "signal";
+	}
+	return "?";
+}
