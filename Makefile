@@ -8,6 +8,12 @@
 CC	?= cc
 PREFIX	?= /usr/local
 DESTDIR	?=
+BINDIR	?= $(PREFIX)/bin
+MANDIR	?= $(PREFIX)/share/man
+DOCDIR	?= $(PREFIX)/share/doc/herd
+SYSCONFDIR ?= /etc
+UNITDIR	?= $(PREFIX)/lib/systemd/system
+RUN_CONFIG ?= etc/herd.ini
 
 PKGS	:= libevent libcurl libcjson inih
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
@@ -40,7 +46,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 PYTEST	?= /usr/bin/python3 -m pytest
 
 .PRECIOUS: $(BUILD)/%.o
-.PHONY: all deps test check unit system clean install uninstall
+.PHONY: all deps test check unit system clean install uninstall run
 
 # bin/ always holds the programs of the last flavour built.
 all: $(PROGS:%=$(BUILD)/bin/%)
@@ -81,6 +87,43 @@ unit: $(UNIT_BINS)
 
 system: all
 	HERD_BIN=$(CURDIR)/bin $(PYTEST) -q tests/system $(PYTEST_ARGS)
+
+# make run: the herd of RUN_CONFIG on loopback, in the foreground; ^C stops.
+run: all
+	@mkdir -p build/run
+	HERD_RUN_DIR=$(CURDIR)/build/run bin/herdctl -c $(RUN_CONFIG) \
+	    start --foreground
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 \
+	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(DOCDIR) $(DESTDIR)$(UNITDIR) \
+	    $(DESTDIR)$(SYSCONFDIR)/herd
+	install -m 755 bin/herd-node bin/herdctl $(DESTDIR)$(BINDIR)/
+	install -m 644 cmd/herdctl/herdctl.8 cmd/herd-node/herd-node.8 \
+	    $(DESTDIR)$(MANDIR)/man8/
+	install -m 644 etc/herd.ini.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 644 README.md $(DESTDIR)$(DOCDIR)/
+	for u in herd.service herd-node@.service; do \
+		sed 's|/usr/local/bin|$(BINDIR)|g; s|/etc/herd|$(SYSCONFDIR)/herd|g' \
+		    systemd/$$u > $(DESTDIR)$(UNITDIR)/$$u && \
+		chmod 644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
+	done
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/herd/herd.ini ]; then \
+		echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/herd/herd.ini"; \
+	else \
+		install -m 644 etc/herd.ini $(DESTDIR)$(SYSCONFDIR)/herd/herd.ini; \
+	fi
+
+# The configuration in $(SYSCONFDIR)/herd is the operator's: it stays.
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/herd-node $(DESTDIR)$(BINDIR)/herdctl \
+	    $(DESTDIR)$(MANDIR)/man8/herdctl.8 \
+	    $(DESTDIR)$(MANDIR)/man8/herd-node.8 \
+	    $(DESTDIR)$(MANDIR)/man5/herd.ini.5 \
+	    $(DESTDIR)$(DOCDIR)/README.md \
+	    $(DESTDIR)$(UNITDIR)/herd.service \
+	    $(DESTDIR)$(UNITDIR)/herd-node@.service
+	-rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null
 
 clean:
 	rm -rf build bin

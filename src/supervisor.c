@@ -180,10 +180,13 @@ char *
 supervisor_run_dir(const char *configured)
 {
 	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	const char *env = getenv("HERD_RUN_DIR");
 	char *dir = NULL;
 
 	if (configured != NULL)
 		return strdup(configured);
+	if (env != NULL && env[0] == '/')
+		return strdup(env);
 	if (geteuid() == 0)
 		return strdup("/run/herd");
 	if (xdg != NULL && xdg[0] == '/') {
@@ -1271,6 +1274,8 @@ supervisor_run(const struct sv_options *opt, struct herd_config *cfg)
 	TAILQ_INIT(&sv.workers);
 	TAILQ_INIT(&sv.jobs);
 	find_node_bin(sv.node_bin, sizeof(sv.node_bin));
+	if (ftruncate(opt->lock_fd, 0) == 0)
+		dprintf(opt->lock_fd, "%ld\n", (long)sv.pid);
 	signal(SIGPIPE, SIG_IGN);
 	if ((sv.base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");

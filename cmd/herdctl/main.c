@@ -435,8 +435,8 @@ cmd_start(int argc, char **argv)
 	log_set_prefix("supervisor");
 	log_set_socket(cfg->herd.log_socket);
 	if (fg) {
-		dprintf(opt.lock_fd, "%ld\n", (long)getpid());
 		code = supervisor_run(&opt, cfg);
+		close(opt.lock_fd);
 	} else {
 		code = daemonize(&opt, cfg);
 	}
