@@ -39,7 +39,7 @@ LDLIBS	+= $(PKG_LIBS)
 LIB_SRCS := $(wildcard src/*.c)
 LIB_OBJS := $(LIB_SRCS:src/%.c=$(BUILD)/src/%.o)
 LIB	 := $(BUILD)/libherd.a
-PROGS	 := herd-node herdctl
+PROGS	 := $(notdir $(wildcard cmd/*))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -127,3 +127,7 @@ uninstall:
 
 clean:
 	rm -rf build bin
+
+# Fuzzing (make fuzz) and benchmarks (make bench) live with their code.
+-include tests/fuzz/fuzz.mk
+-include tests/bench/bench.mk

@@ -719,8 +719,10 @@ read_file(const char *path, size_t *lenp, struct loader *ld)
 	return buf;
 }
 
-struct herd_config *
-config_load(const char *path, struct config_errors *errs)
+/* Parse buf (NUL-terminated, owned by us now) as the file called path. */
+static struct herd_config *
+load(const char *path, char *buf, size_t len, int read_it,
+    struct config_errors *errs)
 {
 	struct loader ld;
 	struct herd_config *cfg;
@@ -733,6 +735,7 @@ config_load(const char *path, struct config_errors *errs)
 	if ((cfg = calloc(1, sizeof(*cfg))) == NULL ||
 	    (cfg->path = strdup(path)) == NULL) {
 		free(cfg);
+		free(buf);
 		cerr(&ld, 0, "out of memory");
 		return NULL;
 	}
@@ -742,7 +745,15 @@ config_load(const char *path, struct config_errors *errs)
 	cfg->places.timeout_ms = DEFAULT_TIMEOUT_MS;
 	cfg->places.cache_ttl_s = DEFAULT_CACHE_TTL_S;
 	ld.cfg = cfg;
-	if ((ld.buf = read_file(path, &ld.len, &ld)) != NULL) {
+	if (read_it)
+		buf = read_file(path, &len, &ld);
+	else if (buf != NULL && memchr(buf, '\0', len) != NULL) {
+		cerr(&ld, 0, "file contains a NUL byte");
+		free(buf);
+		buf = NULL;
+	}
+	if ((ld.buf = buf) != NULL) {
+		ld.len = len;
 		r = ini_parse_stream(reader, &ld, handler, &ld);
 		check_syntax(&ld);
 		if (r > 0 && !reported(&ld, r))
@@ -761,6 +772,35 @@ config_load(const char *path, struct config_errors *errs)
 		return NULL;
 	}
 	return cfg;
+}
+
+struct herd_config *
+config_load(const char *path, struct config_errors *errs)
+{
+	return load(path, NULL, 0, 1, errs);
+}
+
+struct herd_config *
+config_parse(const char *name, const char *data, size_t len,
+    struct config_errors *errs)
+{
+	char *buf;
+
+	if (len > CONFIG_MAX_BYTES || (buf = malloc(len + 1)) == NULL) {
+		memset(errs, 0, sizeof(*errs));
+		buf = NULL;
+	} else {
+		memcpy(buf, data, len);
+		buf[len] = '\0';
+	}
+	if (buf == NULL) {
+		/* Report through the normal path: an empty, failed load. */
+		struct herd_config *cfg = load(name, strdup(""), 0, 0, errs);
+
+		config_free(cfg);
+		return NULL;
+	}
+	return load(name, buf, len, 0, errs);
 }
 
 void

@@ -67,6 +67,9 @@ struct config_errors {
 
 /* Load and validate path; NULL on any error (all of them in errs). */
 struct herd_config	*config_load(const char *path, struct config_errors *errs);
+/* The same for INI text in memory (name is used in messages). */
+struct herd_config	*config_parse(const char *name, const char *data,
+			    size_t len, struct config_errors *errs);
 void			 config_free(struct herd_config *);
 void			 config_errors_free(struct config_errors *);
 
