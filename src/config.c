@@ -29,6 +29,12 @@
 
 #define DEFAULT_MAX_LINE	8192
 #define DEFAULT_MAX_OUTPUT	(1024 * 1024)
+#define DEFAULT_MAX_CLIENTS	16384
+#define DEFAULT_MAX_RECORDS	2000000
+#define DEFAULT_OUTPUT_TIMEOUT_S 30
+#define DEFAULT_IDLE_TIMEOUT_S	600
+#define DEFAULT_LINE_TIMEOUT_S	10
+#define DEFAULT_RECONCILE_S	60
 #define DEFAULT_TIMEOUT_MS	8000
 #define DEFAULT_CACHE_TTL_S	30
 #define DEFAULT_LOG_SOCKET	"/dev/log"
@@ -81,6 +87,13 @@ static int	set_run_dir(struct loader *, const char *);
 static int	set_log_socket(struct loader *, const char *);
 static int	set_max_line(struct loader *, const char *);
 static int	set_max_output(struct loader *, const char *);
+static int	set_secret_file(struct loader *, const char *);
+static int	set_max_clients(struct loader *, const char *);
+static int	set_max_records(struct loader *, const char *);
+static int	set_output_timeout(struct loader *, const char *);
+static int	set_idle_timeout(struct loader *, const char *);
+static int	set_line_timeout(struct loader *, const char *);
+static int	set_reconcile(struct loader *, const char *);
 static int	set_api(struct loader *, const char *);
 static int	set_key(struct loader *, const char *);
 static int	set_url(struct loader *, const char *);
@@ -101,6 +114,13 @@ static const struct key_def keys[] = {
 	{ SEC_HERD,	"log_socket",	set_log_socket },
 	{ SEC_HERD,	"max_line",	set_max_line },
 	{ SEC_HERD,	"max_output",	set_max_output },
+	{ SEC_HERD,	"secret_file",	set_secret_file },
+	{ SEC_HERD,	"max_clients",	set_max_clients },
+	{ SEC_HERD,	"max_records",	set_max_records },
+	{ SEC_HERD,	"output_timeout_s", set_output_timeout },
+	{ SEC_HERD,	"idle_timeout_s", set_idle_timeout },
+	{ SEC_HERD,	"line_timeout_s", set_line_timeout },
+	{ SEC_HERD,	"reconcile_s",	set_reconcile },
 	{ SEC_PLACES,	"api",		set_api },
 	{ SEC_PLACES,	"key",		set_key },
 	{ SEC_PLACES,	"url",		set_url },
@@ -519,6 +539,67 @@ set_max_output(struct loader *ld, const char *v)
 }
 
 static int
+set_secret_file(struct loader *ld, const char *v)
+{
+	return set_path(ld, &ld->cfg->herd.secret_file, "secret_file", v);
+}
+
+/* A bounded integer setting: "bad KEY 'v' (expected WHAT, MIN..MAX)". */
+static int
+set_bounded(struct loader *ld, const char *key, const char *what,
+    const char *v, long min, long max, long *out)
+{
+	if (parse_long(v, min, max, out) == -1) {
+		cerr(ld, ld->lineno, "bad %s '%s' (expected %s, %ld..%ld)",
+		    key, v, what, min, max);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+set_max_clients(struct loader *ld, const char *v)
+{
+	return set_bounded(ld, "max_clients", "connections", v, 1, 1000000,
+	    &ld->cfg->herd.max_clients);
+}
+
+static int
+set_max_records(struct loader *ld, const char *v)
+{
+	return set_bounded(ld, "max_records", "records, 0 = no limit", v, 0,
+	    1000000000L, &ld->cfg->herd.max_records);
+}
+
+static int
+set_output_timeout(struct loader *ld, const char *v)
+{
+	return set_bounded(ld, "output_timeout_s", "seconds", v, 1, 86400,
+	    &ld->cfg->herd.output_timeout_s);
+}
+
+static int
+set_idle_timeout(struct loader *ld, const char *v)
+{
+	return set_bounded(ld, "idle_timeout_s", "seconds, 0 = never", v, 0,
+	    604800, &ld->cfg->herd.idle_timeout_s);
+}
+
+static int
+set_line_timeout(struct loader *ld, const char *v)
+{
+	return set_bounded(ld, "line_timeout_s", "seconds", v, 1, 3600,
+	    &ld->cfg->herd.line_timeout_s);
+}
+
+static int
+set_reconcile(struct loader *ld, const char *v)
+{
+	return set_bounded(ld, "reconcile_s", "seconds, 0 = off", v, 0, 86400,
+	    &ld->cfg->herd.reconcile_s);
+}
+
+static int
 set_api(struct loader *ld, const char *v)
 {
 	if (strcmp(v, "new") == 0)
@@ -741,6 +822,12 @@ load(const char *path, char *buf, size_t len, int read_it,
 	}
 	cfg->herd.max_line = DEFAULT_MAX_LINE;
 	cfg->herd.max_output = DEFAULT_MAX_OUTPUT;
+	cfg->herd.max_clients = DEFAULT_MAX_CLIENTS;
+	cfg->herd.max_records = DEFAULT_MAX_RECORDS;
+	cfg->herd.output_timeout_s = DEFAULT_OUTPUT_TIMEOUT_S;
+	cfg->herd.idle_timeout_s = DEFAULT_IDLE_TIMEOUT_S;
+	cfg->herd.line_timeout_s = DEFAULT_LINE_TIMEOUT_S;
+	cfg->herd.reconcile_s = DEFAULT_RECONCILE_S;
 	cfg->places.api = PLACES_API_NEW;
 	cfg->places.timeout_ms = DEFAULT_TIMEOUT_MS;
 	cfg->places.cache_ttl_s = DEFAULT_CACHE_TTL_S;
@@ -820,6 +907,7 @@ config_free(struct herd_config *cfg)
 	free(cfg->servers);
 	free(cfg->herd.run_dir);
 	free(cfg->herd.log_socket);
+	free(cfg->herd.secret_file);
 	free(cfg->places.key);
 	free(cfg->places.url);
 	free(cfg->path);

@@ -70,6 +70,8 @@ static int	node_listen(struct node *);
 static void	node_apply_links(struct node *);
 static void	sockaddr_str(const struct sockaddr *, char *, size_t);
 static void	node_report(struct node *, const char *);
+static int	node_secret(const struct herd_config *, struct auth_secret *,
+		    char *, size_t);
 
 /* --- records ----------------------------------------------------------- */
 
@@ -555,12 +557,31 @@ node_links_up(const struct node *n)
 	return up;
 }
 
+/* Load the peer secret: [herd] secret_file, else $HERD_SECRET_FILE
+ * (herdctl's generated one), else none (protected mode). */
+static int
+node_secret(const struct herd_config *cfg, struct auth_secret *out,
+    char *err, size_t errsize)
+{
+	const char *path = cfg->herd.secret_file;
+
+	if (path == NULL)
+		path = getenv("HERD_SECRET_FILE");
+	if (path == NULL || *path == '\0') {
+		out->len = 0;
+		return 0;
+	}
+	return auth_load_secret(path, out, err, errsize);
+}
+
 void
 node_reload(struct node *n)
 {
 	struct config_errors errs;
 	struct herd_config *cfg;
 	const struct herd_server *self;
+	struct auth_secret secret;
+	char err[512];
 	size_t i;
 
 	log_info("reloading %s", n->config_path);
@@ -574,6 +595,11 @@ node_reload(struct node *n)
 	if ((self = config_server(cfg, n->name)) == NULL) {
 		log_warnx("reload: server %s is no longer in %s: keeping the"
 		    " running configuration", n->name, n->config_path);
+		config_free(cfg);
+		return;
+	}
+	if (node_secret(cfg, &secret, err, sizeof(err)) == -1) {
+		log_warnx("reload: %s; keeping the running configuration", err);
 		config_free(cfg);
 		return;
 	}
@@ -596,6 +622,11 @@ node_reload(struct node *n)
 	config_free(n->cfg);
 	n->cfg = cfg;
 	n->self = self;
+	if (secret.len != n->secret.len || memcmp(secret.data,
+	    n->secret.data, secret.len) != 0)
+		log_info("reload: the peer secret changed; links re-authenticate"
+		    " as they reconnect");
+	n->secret = secret;
 	log_set_socket(cfg->herd.log_socket);
 	places_configure(n->places, &cfg->places);
 	node_apply_links(n);
@@ -695,6 +726,18 @@ node_new(const char *config_path, const char *name, int ready_fd, int *code)
 	n->name_len = strlen(n->name);
 	log_set_prefix(n->name);
 	log_set_socket(n->cfg->herd.log_socket);
+	if (node_secret(n->cfg, &n->secret, n->failure,
+	    sizeof(n->failure)) == -1) {
+		fprintf(stderr, "%s\n", n->failure);
+		log_warnx("%s", n->failure);
+		*code = HERD_EXIT_CONFIG;
+		goto fail;
+	}
+	if (n->secret.len == 0)
+		log_warnx("no secret_file is configured: peer links are"
+		    " accepted and dialled over loopback only (protected"
+		    " mode); set secret_file in [herd] to a file holding a"
+		    " shared secret (mode 600) for a herd on several machines");
 
 	/* A client that vanishes must cost an EPIPE, not the process. */
 	signal(SIGPIPE, SIG_IGN);

@@ -3,11 +3,16 @@
  *
  * The peer protocol is line based, on the same port as clients:
  *
- *	dialer:   HELLO herd/1 <from> <to>
- *	acceptor: WELCOME herd/1 <from>
+ *	dialer:   HELLO herd/1 <from> <to> <nonce_d>
+ *	acceptor: WELCOME herd/1 <from> <nonce_a> <proof_a>
+ *	dialer:   AUTH <proof_d>
  *	then, both ways: AT <server> <time_diff> <client> <location> <time>
  *
- * A connection is a peer only after a HELLO naming a configured
+ * Each proof is an HMAC of the shared secret over both names and both
+ * fresh nonces (auth.c), so each side proves it knows the secret without
+ * sending it, and no handshake can be replayed.  Without a secret both
+ * proofs are "-" and only loopback peers are dialled or accepted.  A
+ * connection is a peer only after the handshake with a configured
  * neighbour; an ordinary client that sends AT lines gets "?".  When a
  * link comes up, each side streams its whole store to the other from
  * the write callback, a chunk at a time, so the loop keeps serving.
@@ -16,6 +21,7 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <arpa/inet.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +32,7 @@
 #include <event2/event.h>
 #include <event2/util.h>
 
+#include "herd/auth.h"
 #include "herd/log.h"
 #include "herd/node.h"
 #include "herd/peer.h"
@@ -41,7 +48,8 @@
 enum conn_state {
 	CONN_IDLE,
 	CONN_CONNECTING,
-	CONN_HANDSHAKE,		/* HELLO sent, waiting for WELCOME */
+	CONN_HANDSHAKE,		/* dialer: waiting for WELCOME;
+				 * acceptor: waiting for AUTH */
 	CONN_UP,
 };
 
@@ -50,6 +58,8 @@ struct peer_conn {
 	struct bufferevent	*bev;
 	enum conn_state		 state;
 	int			 outbound;
+	char			 nonce[AUTH_NONCE_HEX + 1];	/* ours */
+	char			 peer_nonce[AUTH_NONCE_HEX + 1];
 	int			 syncing;	/* streaming the store */
 	size_t			 cursor;	/* store_next() position */
 	size_t			 synced;	/* records sent by the sync */
@@ -82,6 +92,11 @@ static struct peer_conn *link_conn(struct peer_link *);
 static void	sync_start(struct peer_conn *);
 static void	sync_fill(struct peer_conn *);
 static void	set_keepalive(evutil_socket_t);
+static int	addr_is_loopback(const struct sockaddr_storage *);
+static int	peer_is_loopback(evutil_socket_t);
+static int	conn_handshake(struct peer_conn *, const char *, size_t);
+static int	handshake_failed(struct peer_conn *, const char *,
+		    const char *, size_t);
 
 struct peer_link *
 peer_link_new(struct node *n, const struct herd_server *srv)
@@ -186,6 +201,19 @@ set_keepalive(evutil_socket_t fd)
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 }
 
+/* Is ss a loopback address (127/8, ::1)? */
+static int
+addr_is_loopback(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)(const void *)ss)->
+		    sin_addr.s_addr) >> 24) == 127;
+	if (ss->ss_family == AF_INET6)
+		return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)
+		    (const void *)ss)->sin6_addr);
+	return 0;
+}
+
 /* Start a non-blocking connect to the neighbour. */
 static void
 dial(struct peer_link *l)
@@ -204,6 +232,12 @@ dial(struct peer_link *l)
 	if (evutil_parse_sockaddr_port(addr, (struct sockaddr *)&ss,
 	    &sslen) == -1) {
 		log_warnx("peer %s: bad address %s", l->name, addr);
+		return;
+	}
+	if (n->secret.len == 0 && !addr_is_loopback(&ss)) {
+		log_warnx("peer %s: not dialling %s: no secret_file is"
+		    " configured, so only loopback peers are used", l->name,
+		    addr);
 		return;
 	}
 	bev = bufferevent_socket_new(n->base, -1, BEV_OPT_CLOSE_ON_FREE);
@@ -296,56 +330,153 @@ conn_up(struct peer_conn *c)
 	link_changed(c->link);
 }
 
+/* Is the socket's peer on the loopback network? */
+static int
+peer_is_loopback(evutil_socket_t fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) == -1)
+		return 0;
+	if (ss.ss_family == AF_INET)
+		return (ntohl(((struct sockaddr_in *)(void *)&ss)->
+		    sin_addr.s_addr) >> 24) == 127;
+	if (ss.ss_family == AF_INET6) {
+		const struct in6_addr *a =
+		    &((struct sockaddr_in6 *)(void *)&ss)->sin6_addr;
+
+		return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) &&
+		    a->s6_addr[12] == 127);
+	}
+	return 0;
+}
+
 int
 peer_accept(struct node *n, struct bufferevent *bev, const char *line,
     size_t len, const char *addr)
 {
-	struct proto_span from, to;
+	struct proto_hello h;
 	struct peer_link *l = NULL;
+	struct peer_conn *c;
 	struct evbuffer *in;
 	struct evbuffer_ptr eol;
+	struct timeval hto = { HANDSHAKE_TIMEOUT_S, 0 };
+	char q[128], proof[AUTH_PROOF_HEX + 1];
 	size_t i;
-	char q[128];
 
-	if (proto_parse_hello(line, len, &from, &to) == -1) {
+	if (proto_parse_hello(line, len, &h) == -1) {
 		log_warnx("peer handshake from %s: malformed HELLO: %s", addr,
 		    log_quote(q, sizeof(q), line, len));
 		return -1;
 	}
-	if (to.len != n->name_len || memcmp(to.p, n->name, to.len) != 0) {
-		log_warnx("peer handshake from %s: addressed to %.*s, not us",
-		    addr, (int)(to.len > 64 ? 64 : to.len), to.p);
+	if (h.to.len != n->name_len || memcmp(h.to.p, n->name, h.to.len)) {
+		log_warnx("peer handshake from %s: addressed to %s, not us",
+		    addr, log_quote(q, sizeof(q), h.to.p, h.to.len));
 		return -1;
 	}
 	for (i = 0; i < n->nlinks; i++) {
-		if (strlen(n->links[i]->name) == from.len &&
-		    memcmp(n->links[i]->name, from.p, from.len) == 0) {
+		if (strlen(n->links[i]->name) == h.from.len &&
+		    memcmp(n->links[i]->name, h.from.p, h.from.len) == 0) {
 			l = n->links[i];
 			break;
 		}
 	}
 	if (l == NULL) {
 		log_warnx("peer handshake from %s: %s is not a neighbour",
-		    addr, log_quote(q, sizeof(q), from.p, from.len));
+		    addr, log_quote(q, sizeof(q), h.from.p, h.from.len));
+		return -1;
+	}
+	if (n->secret.len == 0 && !peer_is_loopback(bufferevent_getfd(bev))) {
+		log_warnx("peer handshake from %s (%s) refused: no secret_file"
+		    " is configured, so only loopback peers are accepted",
+		    addr, l->name);
 		return -1;
 	}
 	/* The HELLO line is ours to consume now. */
 	in = bufferevent_get_input(bev);
 	eol = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_LF);
-	evbuffer_drain(in, eol.pos == -1 ? evbuffer_get_length(in) :
-	    (size_t)eol.pos + 1);
 	if (l->in.bev != NULL)
 		conn_close(&l->in, "replaced by a new connection");
-	conn_attach(&l->in, bev);
+	c = &l->in;
+	conn_attach(c, bev);
+	memcpy(c->peer_nonce, h.nonce.p, AUTH_NONCE_HEX);
+	c->peer_nonce[AUTH_NONCE_HEX] = '\0';
+	evbuffer_drain(in, eol.pos == -1 ? evbuffer_get_length(in) :
+	    (size_t)eol.pos + 1);
+	auth_nonce(c->nonce);
+	auth_proof(&n->secret, "welcome", n->name, l->name, c->nonce,
+	    c->peer_nonce, proof);
 	set_keepalive(bufferevent_getfd(bev));
-	bufferevent_write(bev, "WELCOME " PROTO_PEER_VERSION " ", 15);
-	bufferevent_write(bev, n->name, n->name_len);
-	bufferevent_write(bev, "\n", 1);
+	evbuffer_add_printf(bufferevent_get_output(bev), "WELCOME %s %s %s %s\n",
+	    PROTO_PEER_VERSION, n->name, c->nonce, proof);
+	c->state = CONN_HANDSHAKE;
+	bufferevent_set_timeouts(bev, &hto, &hto);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
-	log_info("peer %s: handshake from %s accepted", l->name, addr);
-	conn_up(&l->in);
-	if (l->in.bev != NULL && evbuffer_get_length(in) > 0)
-		conn_read_cb(bev, &l->in);
+	log_info("peer %s: handshake from %s, awaiting its proof", l->name,
+	    addr);
+	if (evbuffer_get_length(in) > 0)
+		conn_read_cb(bev, c);
+	return 0;
+}
+
+/* Drop a connection whose handshake failed; redial if it was ours. */
+static int
+handshake_failed(struct peer_conn *c, const char *why, const char *p,
+    size_t len)
+{
+	struct peer_link *l = c->link;
+	char q[128];
+
+	log_warnx("peer %s: %s handshake failed: %s: %s", l->name,
+	    c->outbound ? "outbound" : "inbound", why,
+	    log_quote(q, sizeof(q), p, len));
+	conn_close(c, "handshake failed");
+	if (c->outbound)
+		schedule_redial(l);
+	return -1;
+}
+
+/* The handshake line for c's current state; -1 when c was closed. */
+static int
+conn_handshake(struct peer_conn *c, const char *p, size_t len)
+{
+	struct peer_link *l = c->link;
+	struct node *n = l->node;
+	struct proto_welcome w;
+	struct proto_span proof;
+	char expect[AUTH_PROOF_HEX + 1];
+
+	if (!c->outbound) {
+		/* Acceptor: the dialer's AUTH must prove the secret. */
+		if (proto_parse_auth(p, len, &proof) == -1)
+			return handshake_failed(c, "expected AUTH", p, len);
+		auth_proof(&n->secret, "auth", l->name, n->name,
+		    c->peer_nonce, c->nonce, expect);
+		if (!auth_proof_ok(expect, proof.p, proof.len))
+			return handshake_failed(c, n->secret.len ? "wrong"
+			    " proof (different secret?)" : "the peer uses a"
+			    " secret and we have none", p, len);
+		conn_up(c);
+		return 0;
+	}
+	if (proto_parse_welcome(p, len, &w) == -1 ||
+	    w.from.len != strlen(l->name) ||
+	    memcmp(w.from.p, l->name, w.from.len) != 0)
+		return handshake_failed(c, "bad WELCOME", p, len);
+	memcpy(c->peer_nonce, w.nonce.p, AUTH_NONCE_HEX);
+	c->peer_nonce[AUTH_NONCE_HEX] = '\0';
+	auth_proof(&n->secret, "welcome", l->name, n->name, c->peer_nonce,
+	    c->nonce, expect);
+	if (!auth_proof_ok(expect, w.proof.p, w.proof.len))
+		return handshake_failed(c, n->secret.len ? "wrong proof"
+		    " (different secret?)" : "the peer uses a secret and we"
+		    " have none", p, len);
+	auth_proof(&n->secret, "auth", n->name, l->name, c->nonce,
+	    c->peer_nonce, expect);
+	evbuffer_add_printf(bufferevent_get_output(c->bev), "AUTH %s\n",
+	    expect);
+	conn_up(c);
 	return 0;
 }
 
@@ -355,24 +486,12 @@ conn_line(struct peer_conn *c, const char *p, size_t len)
 {
 	struct peer_link *l = c->link;
 	struct node *n = l->node;
-	struct proto_span from;
 	struct proto_at at;
 	const struct herd_record *rec;
 	char q[128];
 
-	if (c->state == CONN_HANDSHAKE) {
-		if (proto_parse_welcome(p, len, &from) == -1 ||
-		    from.len != strlen(l->name) ||
-		    memcmp(from.p, l->name, from.len) != 0) {
-			log_warnx("peer %s: bad handshake reply: %s", l->name,
-			    log_quote(q, sizeof(q), p, len));
-			conn_close(c, "handshake failed");
-			schedule_redial(l);
-			return -1;
-		}
-		conn_up(c);
-		return 0;
-	}
+	if (c->state == CONN_HANDSHAKE)
+		return conn_handshake(c, p, len);
 	if (proto_parse_at(p, len, &at) == -1) {
 		log_warnx("peer %s: invalid message: %s", l->name,
 		    log_quote(q, sizeof(q), p, len));
@@ -439,9 +558,10 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED) {
 		set_keepalive(bufferevent_getfd(bev));
 		c->state = CONN_HANDSHAKE;
+		auth_nonce(c->nonce);
 		evbuffer_add_printf(bufferevent_get_output(bev),
-		    "HELLO %s %s %s\n", PROTO_PEER_VERSION, l->node->name,
-		    l->name);
+		    "HELLO %s %s %s %s\n", PROTO_PEER_VERSION, l->node->name,
+		    l->name, c->nonce);
 		bufferevent_enable(bev, EV_READ | EV_WRITE);
 		return;
 	}

@@ -29,6 +29,8 @@ static double	decimal_value(const struct decimal *, int);
 static int	within(const struct decimal *, unsigned long);
 static int	span_eq(struct proto_span, const char *);
 static int	parse_diff(const char *, size_t);
+static int	is_hex(struct proto_span, size_t);
+static int	is_proof(struct proto_span);
 
 int
 proto_is_space(unsigned char c)
@@ -306,29 +308,67 @@ proto_is_hello(const char *p, size_t len)
 	return proto_split(p, len, f, 1) >= 1 && span_eq(f[0], "HELLO");
 }
 
+/* Exactly n lower-case hex digits? */
+static int
+is_hex(struct proto_span s, size_t n)
+{
+	size_t i;
+
+	if (s.len != n)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((s.p[i] >= '0' && s.p[i] <= '9') ||
+		    (s.p[i] >= 'a' && s.p[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
+/* A proof: 64 hex digits, or "-" (no secret). */
+static int
+is_proof(struct proto_span s)
+{
+	return span_eq(s, "-") || is_hex(s, 64);
+}
+
 int
-proto_parse_hello(const char *p, size_t len, struct proto_span *from,
-    struct proto_span *to)
+proto_parse_hello(const char *p, size_t len, struct proto_hello *h)
 {
 	struct proto_span f[PROTO_MAX_FIELDS];
 
-	if (proto_split(p, len, f, PROTO_MAX_FIELDS) != 4 ||
-	    !span_eq(f[0], "HELLO") || !span_eq(f[1], PROTO_PEER_VERSION))
+	if (proto_split(p, len, f, PROTO_MAX_FIELDS) != 5 ||
+	    !span_eq(f[0], "HELLO") || !span_eq(f[1], PROTO_PEER_VERSION) ||
+	    !is_hex(f[4], 32))
 		return -1;
-	*from = f[2];
-	*to = f[3];
+	h->from = f[2];
+	h->to = f[3];
+	h->nonce = f[4];
 	return 0;
 }
 
 int
-proto_parse_welcome(const char *p, size_t len, struct proto_span *from)
+proto_parse_welcome(const char *p, size_t len, struct proto_welcome *w)
 {
 	struct proto_span f[PROTO_MAX_FIELDS];
 
-	if (proto_split(p, len, f, PROTO_MAX_FIELDS) != 3 ||
-	    !span_eq(f[0], "WELCOME") || !span_eq(f[1], PROTO_PEER_VERSION))
+	if (proto_split(p, len, f, PROTO_MAX_FIELDS) != 5 ||
+	    !span_eq(f[0], "WELCOME") || !span_eq(f[1], PROTO_PEER_VERSION) ||
+	    !is_hex(f[3], 32) || !is_proof(f[4]))
 		return -1;
-	*from = f[2];
+	w->from = f[2];
+	w->nonce = f[3];
+	w->proof = f[4];
+	return 0;
+}
+
+int
+proto_parse_auth(const char *p, size_t len, struct proto_span *proof)
+{
+	struct proto_span f[PROTO_MAX_FIELDS];
+
+	if (proto_split(p, len, f, PROTO_MAX_FIELDS) != 2 ||
+	    !span_eq(f[0], "AUTH") || !is_proof(f[1]))
+		return -1;
+	*proof = f[1];
 	return 0;
 }
 

@@ -62,6 +62,13 @@ globals_equal(const struct herd_config *a, const struct herd_config *b)
 	    a->places.timeout_ms == b->places.timeout_ms &&
 	    a->places.cache_ttl_s == b->places.cache_ttl_s &&
 	    str_eq(a->herd.log_socket, b->herd.log_socket) &&
+	    str_eq(a->herd.secret_file, b->herd.secret_file) &&
+	    a->herd.max_clients == b->herd.max_clients &&
+	    a->herd.max_records == b->herd.max_records &&
+	    a->herd.output_timeout_s == b->herd.output_timeout_s &&
+	    a->herd.idle_timeout_s == b->herd.idle_timeout_s &&
+	    a->herd.line_timeout_s == b->herd.line_timeout_s &&
+	    a->herd.reconcile_s == b->herd.reconcile_s &&
 	    a->herd.max_line == b->herd.max_line &&
 	    a->herd.max_output == b->herd.max_output;
 }

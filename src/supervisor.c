@@ -35,6 +35,7 @@
 #include <cjson/cJSON.h>
 #include <event2/event.h>
 
+#include "herd/auth.h"
 #include "herd/control.h"
 #include "herd/log.h"
 #include "herd/reload.h"
@@ -1296,6 +1297,22 @@ supervisor_run(const struct sv_options *opt, struct herd_config *cfg)
 		report(&sv, msg);
 		code = 1;
 		goto out;
+	}
+	if (cfg->herd.secret_file == NULL) {
+		/* Zero configuration: a fresh secret for this herd's links. */
+		snprintf(path, sizeof(path), "%s/secret", opt->run_dir);
+		if (auth_generate_secret(path) == -1) {
+			char msg[PATH_MAX + 64];
+
+			snprintf(msg, sizeof(msg), "cannot write %s: %s", path,
+			    strerror(errno));
+			log_warnx("%s", msg);
+			report(&sv, msg);
+			code = 1;
+			goto out;
+		}
+		setenv("HERD_SECRET_FILE", path, 1);
+		log_info("generated the peer secret %s", path);
 	}
 	sv.tick = event_new(sv.base, -1, EV_PERSIST, tick_cb, &sv);
 	event_add(sv.tick, &tv);

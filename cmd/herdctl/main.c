@@ -23,6 +23,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "herd/auth.h"
 #include "herd/config.h"
 #include "herd/control.h"
 #include "herd/log.h"
@@ -236,6 +237,8 @@ cmd_check(int argc, char **argv)
 {
 	struct config_errors errs;
 	struct herd_config *cfg;
+	struct auth_secret secret;
+	char err[512];
 	const char *path = config_default_path(config_arg);
 
 	if (argc != 1) {
@@ -245,6 +248,15 @@ cmd_check(int argc, char **argv)
 	(void)argv;
 	if ((cfg = config_load(path, &errs)) == NULL)
 		return print_config_errors(&errs);
+	if (cfg->herd.secret_file != NULL &&
+	    auth_load_secret(cfg->herd.secret_file, &secret, err,
+	    sizeof(err)) == -1) {
+		fprintf(stderr, "%s: %s: %s\n", path,
+		    auth_secret_exposed(cfg->herd.secret_file) ? "warning" :
+		    "error", err);
+		config_free(cfg);
+		return EXIT_FAIL;
+	}
 	printf("%s: ok (%zu servers, %zu links)\n", path, cfg->nservers,
 	    cfg->nlinks);
 	config_free(cfg);

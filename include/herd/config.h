@@ -47,8 +47,15 @@ struct herd_places {
 struct herd_settings {
 	char		*run_dir;	/* NULL = per-user default */
 	char		*log_socket;	/* syslog datagram socket */
+	char		*secret_file;	/* shared peer secret, or NULL */
 	size_t		 max_line;	/* bytes in one client line */
 	size_t		 max_output;	/* unsent reply bytes per client */
+	long		 max_clients;	/* client connections per node */
+	long		 max_records;	/* client records per node; 0 = any */
+	long		 output_timeout_s; /* paused client dropped after */
+	long		 idle_timeout_s;   /* 0 = never */
+	long		 line_timeout_s;   /* deadline for a partial line */
+	long		 reconcile_s;	   /* periodic anti-entropy; 0 = off */
 };
 
 struct herd_config {

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "herd/auth.h"
 #include "herd/config.h"
 #include "herd/proto.h"
 #include "herd/store.h"
@@ -51,6 +52,8 @@ struct node {
 	const struct herd_server *self;		/* inside cfg */
 	char			 name[HERD_NAME_MAX + 1];
 	size_t			 name_len;
+
+	struct auth_secret	 secret;	/* len 0: protected mode */
 
 	struct evconnlistener	*listener;
 	struct store		*store;

@@ -92,12 +92,30 @@ void	proto_parse_request(const char *p, size_t len,
 /* Parse a peer AT line (exactly six fields, all validated). */
 int	proto_parse_at(const char *p, size_t len, struct proto_at *out);
 
-/* The peer handshake (see peer.c): "HELLO herd/1 FROM TO" from the
- * dialer, "WELCOME herd/1 FROM" from the acceptor. */
+/*
+ * The peer handshake (see peer.c):
+ *	dialer:   HELLO herd/1 FROM TO NONCE
+ *	acceptor: WELCOME herd/1 FROM NONCE PROOF
+ *	dialer:   AUTH PROOF
+ * NONCE is 32 hex digits; PROOF is 64 hex digits, or "-" without secret.
+ */
 #define PROTO_PEER_VERSION	"herd/1"
-int	proto_parse_hello(const char *p, size_t len, struct proto_span *from,
-	    struct proto_span *to);
-int	proto_parse_welcome(const char *p, size_t len, struct proto_span *from);
+
+struct proto_hello {
+	struct proto_span	 from;
+	struct proto_span	 to;
+	struct proto_span	 nonce;
+};
+
+struct proto_welcome {
+	struct proto_span	 from;
+	struct proto_span	 nonce;
+	struct proto_span	 proof;
+};
+
+int	proto_parse_hello(const char *p, size_t len, struct proto_hello *);
+int	proto_parse_welcome(const char *p, size_t len, struct proto_welcome *);
+int	proto_parse_auth(const char *p, size_t len, struct proto_span *proof);
 /* True when the line's first field is HELLO (a peer, not a client). */
 int	proto_is_hello(const char *p, size_t len);
 

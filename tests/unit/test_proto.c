@@ -922,58 +922,83 @@ test_parse_at_invalid(void **state)
 
 /* ---- the peer handshake ---- */
 
+#define NONCE	"0123456789abcdef0123456789abcdef"
+#define PROOF	"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
 static void
 test_hello(void **state)
 {
-	struct proto_span from, to;
+	struct proto_hello h;
 	const char *s;
 
 	(void)state;
-	s = "HELLO herd/1 Hill Smith";
-	assert_int_equal(proto_parse_hello(s, strlen(s), &from, &to), 0);
-	assert_span(from, "Hill");
-	assert_span(to, "Smith");
-	s = " HELLO\therd/1  Jaquez Singleton\r\n";
-	assert_int_equal(proto_parse_hello(s, strlen(s), &from, &to), 0);
-	assert_span(from, "Jaquez");
-	assert_span(to, "Singleton");
+	s = "HELLO herd/1 Hill Smith " NONCE;
+	assert_int_equal(proto_parse_hello(s, strlen(s), &h), 0);
+	assert_span(h.from, "Hill");
+	assert_span(h.to, "Smith");
+	assert_span(h.nonce, NONCE);
+	s = " HELLO\therd/1  Jaquez Singleton " NONCE "\r\n";
+	assert_int_equal(proto_parse_hello(s, strlen(s), &h), 0);
+	assert_span(h.from, "Jaquez");
+	assert_span(h.to, "Singleton");
 
-	s = "HELLO herd/2 Hill Smith";
-	assert_int_equal(proto_parse_hello(s, strlen(s), &from, &to), -1);
-	s = "HELLO herd/1 Hill";
-	assert_int_equal(proto_parse_hello(s, strlen(s), &from, &to), -1);
-	s = "HELLO herd/1 Hill Smith x";
-	assert_int_equal(proto_parse_hello(s, strlen(s), &from, &to), -1);
-	s = "hello herd/1 Hill Smith";
-	assert_int_equal(proto_parse_hello(s, strlen(s), &from, &to), -1);
-	s = "WELCOME herd/1 Hill Smith";
-	assert_int_equal(proto_parse_hello(s, strlen(s), &from, &to), -1);
-	assert_int_equal(proto_parse_hello("", 0, &from, &to), -1);
+	s = "HELLO herd/2 Hill Smith " NONCE;
+	assert_int_equal(proto_parse_hello(s, strlen(s), &h), -1);
+	s = "HELLO herd/1 Hill Smith";
+	assert_int_equal(proto_parse_hello(s, strlen(s), &h), -1);
+	s = "HELLO herd/1 Hill Smith " NONCE " x";
+	assert_int_equal(proto_parse_hello(s, strlen(s), &h), -1);
+	s = "HELLO herd/1 Hill Smith 0123456789abcdef0123456789abcdeF";
+	assert_int_equal(proto_parse_hello(s, strlen(s), &h), -1);
+	s = "HELLO herd/1 Hill Smith 0123456789abcdef0123456789abcde";
+	assert_int_equal(proto_parse_hello(s, strlen(s), &h), -1);
+	s = "hello herd/1 Hill Smith " NONCE;
+	assert_int_equal(proto_parse_hello(s, strlen(s), &h), -1);
+	s = "WELCOME herd/1 Hill Smith " NONCE;
+	assert_int_equal(proto_parse_hello(s, strlen(s), &h), -1);
+	assert_int_equal(proto_parse_hello("", 0, &h), -1);
 }
 
 static void
 test_welcome(void **state)
 {
-	struct proto_span from;
+	struct proto_welcome w;
+	struct proto_span proof;
 	const char *s;
 
 	(void)state;
-	s = "WELCOME herd/1 Smith";
-	assert_int_equal(proto_parse_welcome(s, strlen(s), &from), 0);
-	assert_span(from, "Smith");
-	s = "\vWELCOME \f herd/1 Campbell \n";
-	assert_int_equal(proto_parse_welcome(s, strlen(s), &from), 0);
-	assert_span(from, "Campbell");
+	s = "WELCOME herd/1 Smith " NONCE " " PROOF;
+	assert_int_equal(proto_parse_welcome(s, strlen(s), &w), 0);
+	assert_span(w.from, "Smith");
+	assert_span(w.nonce, NONCE);
+	assert_span(w.proof, PROOF);
+	s = "\vWELCOME \f herd/1 Campbell " NONCE " -\n";
+	assert_int_equal(proto_parse_welcome(s, strlen(s), &w), 0);
+	assert_span(w.from, "Campbell");
+	assert_span(w.proof, "-");
 
-	s = "WELCOME herd/1";
-	assert_int_equal(proto_parse_welcome(s, strlen(s), &from), -1);
-	s = "WELCOME herd/1 Smith Hill";
-	assert_int_equal(proto_parse_welcome(s, strlen(s), &from), -1);
-	s = "WELCOME herd/0 Smith";
-	assert_int_equal(proto_parse_welcome(s, strlen(s), &from), -1);
-	s = "HELLO herd/1 Smith";
-	assert_int_equal(proto_parse_welcome(s, strlen(s), &from), -1);
-	assert_int_equal(proto_parse_welcome("", 0, &from), -1);
+	s = "WELCOME herd/1 Smith " NONCE;
+	assert_int_equal(proto_parse_welcome(s, strlen(s), &w), -1);
+	s = "WELCOME herd/1 Smith " NONCE " x";
+	assert_int_equal(proto_parse_welcome(s, strlen(s), &w), -1);
+	s = "WELCOME herd/0 Smith " NONCE " -";
+	assert_int_equal(proto_parse_welcome(s, strlen(s), &w), -1);
+	s = "HELLO herd/1 Smith " NONCE " -";
+	assert_int_equal(proto_parse_welcome(s, strlen(s), &w), -1);
+	assert_int_equal(proto_parse_welcome("", 0, &w), -1);
+
+	s = "AUTH " PROOF;
+	assert_int_equal(proto_parse_auth(s, strlen(s), &proof), 0);
+	assert_span(proof, PROOF);
+	s = " AUTH - ";
+	assert_int_equal(proto_parse_auth(s, strlen(s), &proof), 0);
+	assert_span(proof, "-");
+	s = "AUTH";
+	assert_int_equal(proto_parse_auth(s, strlen(s), &proof), -1);
+	s = "AUTH - -";
+	assert_int_equal(proto_parse_auth(s, strlen(s), &proof), -1);
+	s = "AUTH 0123";
+	assert_int_equal(proto_parse_auth(s, strlen(s), &proof), -1);
 }
 
 static void

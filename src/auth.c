@@ -1,0 +1,161 @@
+/*
+ * auth.c -- shared-secret handling and HMAC-SHA256 handshake proofs
+ * (OpenSSL libcrypto, which libcurl brings in anyway).
+ */
+#include <sys/types.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include "herd/auth.h"
+
+static void	hex(const unsigned char *, size_t, char *);
+
+static void
+hex(const unsigned char *p, size_t len, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 15];
+	}
+	out[2 * len] = '\0';
+}
+
+int
+auth_load_secret(const char *path, struct auth_secret *s, char *err,
+    size_t errsize)
+{
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	s->len = 0;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
+		snprintf(err, errsize, "secret_file %s: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errsize, "secret_file %s: not a regular file",
+		    path);
+		close(fd);
+		return -1;
+	}
+	if ((st.st_mode & 077) != 0) {
+		snprintf(err, errsize, "secret_file %s is accessible to group"
+		    " or others (mode %03o): run chmod 600 %s", path,
+		    (unsigned)(st.st_mode & 0777), path);
+		close(fd);
+		return -1;
+	}
+	n = read(fd, s->data, sizeof(s->data));
+	close(fd);
+	if (n < 0) {
+		snprintf(err, errsize, "secret_file %s: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	while (n > 0 && (s->data[n - 1] == '\n' || s->data[n - 1] == '\r'))
+		n--;
+	if (n < AUTH_SECRET_MIN || (size_t)n >= sizeof(s->data)) {
+		snprintf(err, errsize, "secret_file %s must hold %d to %d"
+		    " bytes (e.g. openssl rand -hex 32 > %s)", path,
+		    AUTH_SECRET_MIN, AUTH_SECRET_MAX - 1, path);
+		s->len = 0;
+		return -1;
+	}
+	s->len = (size_t)n;
+	return 0;
+}
+
+int
+auth_secret_exposed(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && (st.st_mode & 077) != 0;
+}
+
+int
+auth_generate_secret(const char *path)
+{
+	unsigned char raw[32];
+	char text[2 * sizeof(raw) + 2];
+	int fd, saved;
+
+	if (RAND_bytes(raw, sizeof(raw)) != 1)
+		return -1;
+	hex(raw, sizeof(raw), text);
+	strcat(text, "\n");
+	(void)unlink(path);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+	    0600);
+	if (fd == -1)
+		return -1;
+	if (write(fd, text, strlen(text)) != (ssize_t)strlen(text)) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	OPENSSL_cleanse(raw, sizeof(raw));
+	return close(fd);
+}
+
+void
+auth_nonce(char out[AUTH_NONCE_HEX + 1])
+{
+	unsigned char raw[AUTH_NONCE_HEX / 2];
+
+	if (RAND_bytes(raw, sizeof(raw)) != 1)
+		abort();	/* no randomness: nothing safe to do */
+	hex(raw, sizeof(raw), out);
+}
+
+void
+auth_proof(const struct auth_secret *s, const char *role, const char *from,
+    const char *to, const char *nonce_from, const char *nonce_to,
+    char out[AUTH_PROOF_HEX + 1])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	char msg[512];
+	int n;
+
+	if (s == NULL || s->len == 0) {
+		strcpy(out, "-");
+		return;
+	}
+	n = snprintf(msg, sizeof(msg), "herd/1 %s %s %s %s %s", role, from, to,
+	    nonce_from, nonce_to);
+	if (n < 0 || (size_t)n >= sizeof(msg) ||
+	    HMAC(EVP_sha256(), s->data, (int)s->len, (unsigned char *)msg,
+	    (size_t)n, md, &mdlen) == NULL || mdlen * 2 != AUTH_PROOF_HEX) {
+		strcpy(out, "!");	/* never matches a real proof */
+		return;
+	}
+	hex(md, mdlen, out);
+}
+
+int
+auth_proof_ok(const char *expected, const char *got, size_t got_len)
+{
+	size_t len = strlen(expected);
+
+	if (got_len != len)
+		return 0;
+	return CRYPTO_memcmp(expected, got, len) == 0;
+}
