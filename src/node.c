@@ -8,6 +8,7 @@
  * connection over.
  */
 #include <sys/types.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -32,7 +33,6 @@
 #include "herd/peer.h"
 #include "herd/places.h"
 
-#define CLIENT_WRITE_TIMEOUT_S	60	/* drop a client that stops reading */
 #define CLIENT_LINGER_S		1	/* wait for EOF after our last reply */
 
 struct client {
@@ -46,6 +46,9 @@ struct client {
 	int			 first_line;	/* may still be a peer HELLO */
 	int			 paused;	/* reading stopped: output full */
 	int			 lingering;	/* our side shut, draining theirs */
+	time_t			 last_active;	/* monotonic s of the last read */
+	time_t			 partial_since;	/* a partial line is waiting */
+	time_t			 paused_since;
 	struct places_queue	 queue;		/* replies waiting for places */
 };
 
@@ -70,6 +73,11 @@ static int	node_listen(struct node *);
 static void	node_apply_links(struct node *);
 static void	sockaddr_str(const struct sockaddr *, char *, size_t);
 static void	node_report(struct node *, const char *);
+static time_t	now_s(void);
+static void	sweep_cb(evutil_socket_t, short, void *);
+static void	reconcile_cb(evutil_socket_t, short, void *);
+static void	node_arm_reconcile(struct node *);
+static void	raise_nofile(void);
 static int	node_secret(const struct herd_config *, struct auth_secret *,
 		    char *, size_t);
 
@@ -88,8 +96,13 @@ node_merge(struct node *n, struct peer_link *from, const char *client,
 		peer_flood(n, from, *out);
 		break;
 	case STORE_FULL:
-		log_warnx("store full (%zu records): refused a new client id",
-		    store_count(n->store));
+		n->stats.store_full++;
+		if (now_s() != n->full_logged) {
+			n->full_logged = now_s();
+			log_warnx("store full (max_records %zu): refused a new"
+			    " client id (%llu so far)", store_count(n->store),
+			    (unsigned long long)n->stats.store_full);
+		}
 		break;
 	case STORE_NOMEM:
 		log_warnx("out of memory storing a record");
@@ -108,11 +121,23 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 {
 	struct node *n = arg;
 	struct client *c;
-	struct timeval wto = { CLIENT_WRITE_TIMEOUT_S, 0 };
+	struct timeval wto = { n->cfg->herd.output_timeout_s, 0 };
 	int one = 1;
 
 	(void)l;
 	(void)salen;
+	if ((long)n->nclients >= n->cfg->herd.max_clients) {
+		/* Refuse at once; log at most once a second. */
+		evutil_closesocket(fd);
+		n->stats.refused++;
+		if (now_s() != n->refused_logged) {
+			n->refused_logged = now_s();
+			log_warnx("max_clients (%ld) reached: refused %llu"
+			    " connections so far", n->cfg->herd.max_clients,
+			    (unsigned long long)n->stats.refused);
+		}
+		return;
+	}
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		log_warn("accept: calloc");
 		evutil_closesocket(fd);
@@ -129,6 +154,7 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	c->node = n;
 	c->id = ++n->next_client_id;
 	c->first_line = 1;
+	c->last_active = now_s();
 	places_queue_init(&c->queue, whatsat_done, c);
 	sockaddr_str(sa, c->addr, sizeof(c->addr));
 	TAILQ_INSERT_TAIL(&n->clients, c, entry);
@@ -364,17 +390,25 @@ client_process(struct client *c)
 	while (!c->closing) {
 		if (evbuffer_get_length(out) + places_queue_bytes(&c->queue) >
 		    n->cfg->herd.max_output) {
+			if (!c->paused)
+				c->paused_since = now_s();
 			c->paused = 1;
 			bufferevent_disable(c->bev, EV_READ);
 			return 0;
 		}
 		avail = evbuffer_get_length(in);
-		if (avail == 0)
+		if (avail == 0) {
+			c->partial_since = 0;
 			return 0;
+		}
 		eol = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_LF);
 		if (eol.pos == -1 && !c->eof) {
-			if (avail <= max)
-				return 0;	/* wait for the rest */
+			if (avail <= max) {
+				/* Wait for the rest, but not forever. */
+				if (c->partial_since == 0)
+					c->partial_since = now_s();
+				return 0;
+			}
 			len = avail;
 		} else
 			len = eol.pos == -1 ? avail : (size_t)eol.pos;
@@ -409,6 +443,7 @@ client_read_cb(struct bufferevent *bev, void *arg)
 	struct client *c = arg;
 
 	(void)bev;
+	c->last_active = now_s();
 	if (client_process(c) == 0)
 		client_maybe_close(c);
 }
@@ -452,6 +487,93 @@ client_event_cb(struct bufferevent *bev, short what, void *arg)
 		log_info("client %llu: %s", (unsigned long long)c->id,
 		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 	client_free(c);
+}
+
+/* Seconds on a coarse monotonic clock (cheap; for timeouts only). */
+static time_t
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return ts.tv_sec;
+}
+
+/*
+ * Once a second: drop clients past a deadline -- a partial line older
+ * than line_timeout_s (slowloris), no traffic for idle_timeout_s, or
+ * replies unread for output_timeout_s.
+ */
+static void
+sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct node *n = arg;
+	const struct herd_settings *h = &n->cfg->herd;
+	struct client *c, *next;
+	time_t now = now_s();
+	const char *why;
+
+	(void)fd;
+	(void)what;
+	for (c = TAILQ_FIRST(&n->clients); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		why = NULL;
+		if (c->lingering)
+			continue;
+		if (c->partial_since != 0 &&
+		    now - c->partial_since >= h->line_timeout_s)
+			why = "partial line deadline passed";
+		else if (c->paused &&
+		    now - c->paused_since >= h->output_timeout_s)
+			why = "not reading its replies";
+		else if (h->idle_timeout_s > 0 &&
+		    now - c->last_active >= h->idle_timeout_s &&
+		    places_queue_empty(&c->queue) &&
+		    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+			why = "idle timeout";
+		if (why != NULL) {
+			log_info("client %llu: %s, dropped",
+			    (unsigned long long)c->id, why);
+			n->stats.dropped++;
+			client_free(c);
+		}
+	}
+}
+
+/* Every reconcile_s: re-send the store on every link (anti-entropy). */
+static void
+reconcile_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct node *n = arg;
+
+	(void)fd;
+	(void)what;
+	peer_reconcile(n);
+	node_arm_reconcile(n);
+}
+
+static void
+node_arm_reconcile(struct node *n)
+{
+	struct timeval tv = { n->cfg->herd.reconcile_s, 0 };
+
+	if (n->cfg->herd.reconcile_s > 0)
+		evtimer_add(n->reconcile_ev, &tv);
+	else
+		evtimer_del(n->reconcile_ev);
+}
+
+/* Allow as many descriptors as the hard limit does. */
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			log_warn("setrlimit(RLIMIT_NOFILE)");
+	}
 }
 
 /* --- node lifecycle ---------------------------------------------------- */
@@ -628,6 +750,8 @@ node_reload(struct node *n)
 		    " as they reconnect");
 	n->secret = secret;
 	log_set_socket(cfg->herd.log_socket);
+	store_set_limit(n->store, (size_t)cfg->herd.max_records);
+	node_arm_reconcile(n);
 	places_configure(n->places, &cfg->places);
 	node_apply_links(n);
 	node_peers_changed(n);
@@ -639,14 +763,18 @@ node_stats_log(struct node *n)
 {
 	log_info("stats: records=%zu clients=%zu peers_up=%zu/%zu lines_in=%llu"
 	    " replies=%llu invalid=%llu flood_in=%llu flood_out=%llu"
-	    " accepted=%llu log_dropped=%lu", store_count(n->store),
+	    " accepted=%llu refused=%llu dropped=%llu log_dropped=%lu"
+	    " store_bytes=%zu", store_count(n->store),
 	    n->nclients, node_links_up(n), n->nlinks,
 	    (unsigned long long)n->stats.lines_in,
 	    (unsigned long long)n->stats.replies,
 	    (unsigned long long)n->stats.invalid,
 	    (unsigned long long)n->stats.flood_in,
 	    (unsigned long long)n->stats.flood_out,
-	    (unsigned long long)n->stats.accepted, log_dropped());
+	    (unsigned long long)n->stats.accepted,
+	    (unsigned long long)n->stats.refused,
+	    (unsigned long long)n->stats.dropped, log_dropped(),
+	    store_bytes(n->store));
 }
 
 static void
@@ -741,6 +869,7 @@ node_new(const char *config_path, const char *name, int ready_fd, int *code)
 
 	/* A client that vanishes must cost an EPIPE, not the process. */
 	signal(SIGPIPE, SIG_IGN);
+	raise_nofile();
 	if ((n->base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
 	log_set_event_base(n->base);
@@ -762,6 +891,17 @@ node_new(const char *config_path, const char *name, int ready_fd, int *code)
 	evutil_secure_rng_get_bytes(seed, sizeof(seed));
 	if ((n->store = store_new(seed[0], seed[1])) == NULL)
 		fatal("store_new");
+	store_set_limit(n->store, (size_t)n->cfg->herd.max_records);
+	{
+		struct timeval one = { 1, 0 };
+
+		n->sweep_ev = event_new(n->base, -1, EV_PERSIST, sweep_cb, n);
+		n->reconcile_ev = evtimer_new(n->base, reconcile_cb, n);
+		if (n->sweep_ev == NULL || n->reconcile_ev == NULL)
+			fatalx("event_new failed");
+		event_add(n->sweep_ev, &one);
+		node_arm_reconcile(n);
+	}
 	if ((n->places = places_new(n->base, &n->cfg->places)) == NULL)
 		fatalx("places_new failed");
 	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
@@ -833,6 +973,10 @@ node_free(struct node *n)
 	for (i = 0; i < sizeof(n->sig_ev) / sizeof(n->sig_ev[0]); i++)
 		if (n->sig_ev[i] != NULL)
 			event_free(n->sig_ev[i]);
+	if (n->sweep_ev != NULL)
+		event_free(n->sweep_ev);
+	if (n->reconcile_ev != NULL)
+		event_free(n->reconcile_ev);
 	if (n->places != NULL)
 		places_free(n->places);
 	if (n->listener != NULL)

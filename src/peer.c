@@ -611,6 +611,17 @@ sync_fill(struct peer_conn *c)
 }
 
 void
+peer_reconcile(struct node *n)
+{
+	struct peer_conn *c;
+	size_t i;
+
+	for (i = 0; i < n->nlinks; i++)
+		if ((c = link_conn(n->links[i])) != NULL && !c->syncing)
+			sync_start(c);
+}
+
+void
 peer_flood(struct node *n, struct peer_link *except,
     const struct herd_record *r)
 {

@@ -41,6 +41,9 @@ struct node_stats {
 	uint64_t	flood_in;	/* AT lines received from peers */
 	uint64_t	flood_out;	/* AT lines sent to peers */
 	uint64_t	accepted;	/* client connections accepted */
+	uint64_t	refused;	/* refused: max_clients reached */
+	uint64_t	dropped;	/* dropped by a timeout */
+	uint64_t	store_full;	/* new ids refused: max_records */
 };
 
 TAILQ_HEAD(client_list, client);
@@ -73,6 +76,10 @@ struct node {
 	char			  failure[256];	/* why node_new() failed */
 
 	struct event		 *sig_ev[5];
+	struct event		 *sweep_ev;	/* client deadlines, 1 Hz */
+	struct event		 *reconcile_ev;	/* periodic anti-entropy */
+	time_t			  refused_logged;
+	time_t			  full_logged;
 	int			  stopping;
 	int			  exit_code;
 	struct node_stats	  stats;

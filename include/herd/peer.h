@@ -33,6 +33,10 @@ int		 peer_link_is_up(const struct peer_link *);
 void		 peer_flood(struct node *, struct peer_link *except,
 		    const struct herd_record *);
 
+/* Anti-entropy: stream the whole store again on every link that is up
+ * (and not already streaming). */
+void		 peer_reconcile(struct node *);
+
 /* A client connection whose first line is HELLO: take it over as an
  * inbound peer connection.  0 = taken (bev now belongs to the link);
  * -1 = refused (logged; the caller answers "?" and closes). */
