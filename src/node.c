@@ -442,9 +442,15 @@ client_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct client *c = arg;
 
+	struct node *n = c->node;
+	int r;
+
 	(void)bev;
 	c->last_active = now_s();
-	if (client_process(c) == 0)
+	r = client_process(c);
+	if (n->flood_pending)
+		peer_flush(n);	/* floods leave before their acks */
+	if (r == 0)
 		client_maybe_close(c);
 }
 
@@ -454,9 +460,15 @@ client_write_cb(struct bufferevent *bev, void *arg)
 	struct client *c = arg;
 
 	if (c->paused) {
+		struct node *n = c->node;
+		int r;
+
 		c->paused = 0;
 		bufferevent_enable(bev, EV_READ);
-		if (client_process(c) == -1)
+		r = client_process(c);
+		if (n->flood_pending)
+			peer_flush(n);
+		if (r == -1)
 			return;
 	}
 	client_maybe_close(c);
@@ -474,10 +486,15 @@ client_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	if (what & BEV_EVENT_EOF) {
 		/* Half-close: the last line may lack its newline. */
+		struct node *n = c->node;
+		int r;
+
 		c->eof = 1;
-		if (client_process(c) == -1)
-			return;
-		client_maybe_close(c);
+		r = client_process(c);
+		if (n->flood_pending)
+			peer_flush(n);
+		if (r == 0)
+			client_maybe_close(c);
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT)

@@ -611,6 +611,23 @@ sync_fill(struct peer_conn *c)
 }
 
 void
+peer_flush(struct node *n)
+{
+	struct peer_conn *c;
+	struct evbuffer *out;
+	size_t i;
+
+	n->flood_pending = 0;
+	for (i = 0; i < n->nlinks; i++) {
+		if ((c = link_conn(n->links[i])) == NULL)
+			continue;
+		out = bufferevent_get_output(c->bev);
+		if (evbuffer_get_length(out) > 0)
+			(void)evbuffer_write(out, bufferevent_getfd(c->bev));
+	}
+}
+
+void
 peer_reconcile(struct node *n)
 {
 	struct peer_conn *c;
@@ -645,5 +662,6 @@ peer_flood(struct node *n, struct peer_link *except,
 		evbuffer_add(out, record_line(r), r->line_len);
 		evbuffer_add(out, "\n", 1);
 		n->stats.flood_out++;
+		n->flood_pending = 1;
 	}
 }

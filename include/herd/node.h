@@ -80,6 +80,7 @@ struct node {
 	struct event		 *reconcile_ev;	/* periodic anti-entropy */
 	time_t			  refused_logged;
 	time_t			  full_logged;
+	int			  flood_pending; /* peer_flush() has work */
 	int			  stopping;
 	int			  exit_code;
 	struct node_stats	  stats;

@@ -33,6 +33,11 @@ int		 peer_link_is_up(const struct peer_link *);
 void		 peer_flood(struct node *, struct peer_link *except,
 		    const struct herd_record *);
 
+/* Write pending floods to the kernel now, before the client replies
+ * that acknowledge them: an acknowledged record has left this process
+ * even if it is killed the next instant. */
+void		 peer_flush(struct node *);
+
 /* Anti-entropy: stream the whole store again on every link that is up
  * (and not already streaming). */
 void		 peer_reconcile(struct node *);
