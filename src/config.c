@@ -94,6 +94,7 @@ static int	set_output_timeout(struct loader *, const char *);
 static int	set_idle_timeout(struct loader *, const char *);
 static int	set_line_timeout(struct loader *, const char *);
 static int	set_reconcile(struct loader *, const char *);
+static int	set_log_requests(struct loader *, const char *);
 static int	set_api(struct loader *, const char *);
 static int	set_key(struct loader *, const char *);
 static int	set_url(struct loader *, const char *);
@@ -121,6 +122,7 @@ static const struct key_def keys[] = {
 	{ SEC_HERD,	"idle_timeout_s", set_idle_timeout },
 	{ SEC_HERD,	"line_timeout_s", set_line_timeout },
 	{ SEC_HERD,	"reconcile_s",	set_reconcile },
+	{ SEC_HERD,	"log_requests",	set_log_requests },
 	{ SEC_PLACES,	"api",		set_api },
 	{ SEC_PLACES,	"key",		set_key },
 	{ SEC_PLACES,	"url",		set_url },
@@ -600,6 +602,23 @@ set_reconcile(struct loader *ld, const char *v)
 }
 
 static int
+set_log_requests(struct loader *ld, const char *v)
+{
+	if (strcmp(v, "yes") == 0 || strcmp(v, "true") == 0 ||
+	    strcmp(v, "on") == 0 || strcmp(v, "1") == 0)
+		ld->cfg->herd.log_requests = 1;
+	else if (strcmp(v, "no") == 0 || strcmp(v, "false") == 0 ||
+	    strcmp(v, "off") == 0 || strcmp(v, "0") == 0)
+		ld->cfg->herd.log_requests = 0;
+	else {
+		cerr(ld, ld->lineno, "bad log_requests '%s' (expected yes or"
+		    " no)", v);
+		return -1;
+	}
+	return 0;
+}
+
+static int
 set_api(struct loader *ld, const char *v)
 {
 	if (strcmp(v, "new") == 0)
@@ -828,6 +847,7 @@ load(const char *path, char *buf, size_t len, int read_it,
 	cfg->herd.idle_timeout_s = DEFAULT_IDLE_TIMEOUT_S;
 	cfg->herd.line_timeout_s = DEFAULT_LINE_TIMEOUT_S;
 	cfg->herd.reconcile_s = DEFAULT_RECONCILE_S;
+	cfg->herd.log_requests = 1;
 	cfg->places.api = PLACES_API_NEW;
 	cfg->places.timeout_ms = DEFAULT_TIMEOUT_MS;
 	cfg->places.cache_ttl_s = DEFAULT_CACHE_TTL_S;

@@ -52,6 +52,12 @@ struct client {
 	struct places_queue	 queue;		/* replies waiting for places */
 };
 
+/* Per-request and per-connection lines: only with log_requests. */
+#define log_client(n, ...) do {						\
+	if ((n)->cfg->herd.log_requests)				\
+		log_info(__VA_ARGS__);					\
+} while (0)
+
 static void	accept_cb(struct evconnlistener *, evutil_socket_t,
 		    struct sockaddr *, int, void *);
 static void	accept_error_cb(struct evconnlistener *, void *);
@@ -164,7 +170,7 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	    client_event_cb, c);
 	bufferevent_set_timeouts(c->bev, NULL, &wto);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-	log_info("client %llu connected from %s", (unsigned long long)c->id,
+	log_client(c->node, "client %llu connected from %s", (unsigned long long)c->id,
 	    c->addr);
 }
 
@@ -182,7 +188,7 @@ client_free(struct client *c)
 {
 	struct node *n = c->node;
 
-	log_info("client %llu disconnected", (unsigned long long)c->id);
+	log_client(c->node, "client %llu disconnected", (unsigned long long)c->id);
 	places_queue_cancel(&c->queue);
 	TAILQ_REMOVE(&n->clients, c, entry);
 	n->nclients--;
@@ -239,7 +245,7 @@ client_invalid(struct client *c, const struct proto_span *line)
 	char q[256];
 
 	c->node->stats.invalid++;
-	log_info("client %llu: invalid: %s", (unsigned long long)c->id,
+	log_client(c->node, "client %llu: invalid: %s", (unsigned long long)c->id,
 	    log_quote(q, sizeof(q), line->p, line->len));
 	if (!places_queue_empty(&c->queue)) {
 		places_queue_append(&c->queue, "? ", 2);
@@ -272,7 +278,7 @@ client_iamat(struct client *c, const struct proto_request *req)
 	/* A newer record already held wins: answer with it, store nothing. */
 	old = store_get(n->store, req->client.p, req->client.len);
 	if (old != NULL && time_cmp(&old->sent, &req->sent) > 0) {
-		log_info("client %llu: stale IAMAT, replying with newer: %s",
+		log_client(c->node, "client %llu: stale IAMAT, replying with newer: %s",
 		    (unsigned long long)c->id,
 		    log_quote(q, sizeof(q), record_line(old), old->line_len));
 		n->scratch[0] = '\0';
@@ -290,7 +296,7 @@ client_iamat(struct client *c, const struct proto_request *req)
 		client_invalid(c, &req->line);
 		return;
 	}
-	log_info("client %llu: %s", (unsigned long long)c->id,
+	log_client(c->node, "client %llu: %s", (unsigned long long)c->id,
 	    log_quote(q, sizeof(q), n->scratch, len));
 	n->scratch[len] = '\n';
 	client_reply(c, n->scratch, len + 1);
@@ -318,6 +324,12 @@ whatsat_done(void *arg, const char *p, size_t len)
 {
 	struct client *c = arg;
 
+	const char *nl = memchr(p, '\n', len);
+	char q[256];
+
+	log_client(c->node, "client %llu: reply %s",
+	    (unsigned long long)c->id, log_quote(q, sizeof(q), p,
+	    nl ? (size_t)(nl - p) : len));
 	/* The write callback closes a half-closed client once drained. */
 	bufferevent_write(c->bev, p, len);
 }
@@ -351,7 +363,7 @@ client_line(struct client *c, const char *p, size_t len)
 		}
 	}
 	proto_parse_request(p, len, &req);
-	log_info("client %llu: received %s", (unsigned long long)c->id,
+	log_client(c->node, "client %llu: received %s", (unsigned long long)c->id,
 	    log_quote(q, sizeof(q), req.line.p, req.line.len));
 	switch (req.kind) {
 	case PROTO_IAMAT:
@@ -517,7 +529,8 @@ now_s(void)
 }
 
 /*
- * Once a second: drop clients past a deadline -- a partial line older
+ * Once a second: tell the supervisor the record count, and drop
+ * clients past a deadline -- a partial line older
  * than line_timeout_s (slowloris), no traffic for idle_timeout_s, or
  * replies unread for output_timeout_s.
  */
@@ -532,6 +545,13 @@ sweep_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (n->status_fd != -1 && store_count(n->store) != n->reported) {
+		char line[64];
+
+		n->reported = store_count(n->store);
+		snprintf(line, sizeof(line), "RECORDS %zu\n", n->reported);
+		node_report(n, line);
+	}
 	for (c = TAILQ_FIRST(&n->clients); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
 		why = NULL;

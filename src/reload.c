@@ -69,6 +69,7 @@ globals_equal(const struct herd_config *a, const struct herd_config *b)
 	    a->herd.idle_timeout_s == b->herd.idle_timeout_s &&
 	    a->herd.line_timeout_s == b->herd.line_timeout_s &&
 	    a->herd.reconcile_s == b->herd.reconcile_s &&
+	    a->herd.log_requests == b->herd.log_requests &&
 	    a->herd.max_line == b->herd.max_line &&
 	    a->herd.max_output == b->herd.max_output;
 }

@@ -69,6 +69,7 @@ struct worker {
 	unsigned		 port;
 	size_t			 peers;		/* configured links */
 	size_t			 peers_up;
+	unsigned long		 records;	/* as last reported */
 	enum wstate		 state;
 	pid_t			 pid;
 	unsigned		 gen;		/* incarnations spawned */
@@ -449,6 +450,7 @@ worker_spawn(struct worker *w)
 	w->gen++;
 	w->state = W_STARTING;
 	w->peers_up = 0;
+	w->records = 0;
 	w->fail[0] = '\0';
 	clock_gettime(CLOCK_MONOTONIC, &w->started);
 	log_info("%s: started pid %ld", w->name, (long)pid);
@@ -591,6 +593,8 @@ worker_line(struct worker *w, char *line)
 		sd_status(w->sv);
 	} else if (sscanf(line, "PEERS %lu %lu", &up, &total) == 2) {
 		w->peers_up = up;
+	} else if (sscanf(line, "RECORDS %lu", &up) == 1) {
+		w->records = up;
 	} else if (strncmp(line, "FAIL ", 5) == 0) {
 		snprintf(w->fail, sizeof(w->fail), "%s", line + 5);
 	}
@@ -653,6 +657,7 @@ worker_json(struct worker *w)
 		cJSON_AddNullToObject(o, "last_exit");
 	cJSON_AddNumberToObject(o, "peers_up", (double)w->peers_up);
 	cJSON_AddNumberToObject(o, "peers", (double)w->peers);
+	cJSON_AddNumberToObject(o, "records", (double)w->records);
 	if (w->fail[0] != '\0')
 		cJSON_AddStringToObject(o, "error", w->fail);
 	return o;

@@ -56,6 +56,7 @@ struct herd_settings {
 	long		 idle_timeout_s;   /* 0 = never */
 	long		 line_timeout_s;   /* deadline for a partial line */
 	long		 reconcile_s;	   /* periodic anti-entropy; 0 = off */
+	int		 log_requests;	   /* a line per request/connection */
 };
 
 struct herd_config {

@@ -78,6 +78,7 @@ struct node {
 	struct event		 *sig_ev[5];
 	struct event		 *sweep_ev;	/* client deadlines, 1 Hz */
 	struct event		 *reconcile_ev;	/* periodic anti-entropy */
+	size_t			  reported;	/* RECORDS last sent */
 	time_t			  refused_logged;
 	time_t			  full_logged;
 	int			  flood_pending; /* peer_flush() has work */
