@@ -755,7 +755,8 @@ is_any(const char *addr)
 	return strcmp(addr, "0.0.0.0") == 0 || strcmp(addr, "::") == 0;
 }
 
-/* Two servers may not listen on the same port of the same address. */
+/* Two servers may not listen on the same port of the same address
+ * (a wildcard bind covers every address of the server's host). */
 static void
 check_ports(struct loader *ld)
 {
@@ -770,8 +771,11 @@ check_ports(struct loader *ld)
 
 			if (a->port != b->port)
 				continue;
-			if (strcmp(a->bind, b->bind) == 0 ||
-			    is_any(a->bind) || is_any(b->bind)) {
+			/* bind = * holds the port on every address of its
+			 * machine, which host names; elsewhere it is free. */
+			if ((is_any(a->bind) || is_any(b->bind)) ?
+			    strcmp(a->host, b->host) == 0 :
+			    strcmp(a->bind, b->bind) == 0) {
 				cerr(ld, b->line, "server '%s': port %u on %s"
 				    " is already used by server '%s' (line %d)",
 				    b->name, b->port, b->bind, a->name,

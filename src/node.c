@@ -545,13 +545,7 @@ sweep_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (n->status_fd != -1 && store_count(n->store) != n->reported) {
-		char line[64];
-
-		n->reported = store_count(n->store);
-		snprintf(line, sizeof(line), "RECORDS %zu\n", n->reported);
-		node_report(n, line);
-	}
+	node_records_changed(n);
 	for (c = TAILQ_FIRST(&n->clients); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
 		why = NULL;
@@ -975,6 +969,18 @@ node_report(struct node *n, const char *line)
 		close(n->status_fd);	/* supervisor gone */
 		n->status_fd = -1;
 	}
+}
+
+void
+node_records_changed(struct node *n)
+{
+	char line[64];
+
+	if (n->status_fd == -1 || store_count(n->store) == n->reported)
+		return;
+	n->reported = store_count(n->store);
+	snprintf(line, sizeof(line), "RECORDS %zu\n", n->reported);
+	node_report(n, line);
 }
 
 void

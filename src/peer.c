@@ -7,6 +7,7 @@
  *	acceptor: WELCOME herd/1 <from> <nonce_a> <proof_a>
  *	dialer:   AUTH <proof_d>
  *	then, both ways: AT <server> <time_diff> <client> <location> <time>
+ *	                 SYNCED <count>   (end of a catch-up stream)
  *
  * Each proof is an HMAC of the shared secret over both names and both
  * fresh nonces (auth.c), so each side proves it knows the secret without
@@ -488,10 +489,17 @@ conn_line(struct peer_conn *c, const char *p, size_t len)
 	struct node *n = l->node;
 	struct proto_at at;
 	const struct herd_record *rec;
+	unsigned long count;
 	char q[128];
 
 	if (c->state == CONN_HANDSHAKE)
 		return conn_handshake(c, p, len);
+	if (proto_parse_synced(p, len, &count) == 0) {
+		log_info("peer %s: sync received (%lu records sent; %zu held"
+		    " here)", l->name, count, store_count(n->store));
+		node_records_changed(n);
+		return 0;
+	}
 	if (proto_parse_at(p, len, &at) == -1) {
 		log_warnx("peer %s: invalid message: %s", l->name,
 		    log_quote(q, sizeof(q), p, len));
@@ -600,6 +608,7 @@ sync_fill(struct peer_conn *c)
 	while (evbuffer_get_length(out) < SYNC_CHUNK_BYTES) {
 		if ((r = store_next(n->store, &c->cursor)) == NULL) {
 			c->syncing = 0;
+			evbuffer_add_printf(out, "SYNCED %zu\n", c->synced);
 			log_info("peer %s: sync sent %zu records",
 			    c->link->name, c->synced);
 			return;

@@ -373,6 +373,25 @@ proto_parse_auth(const char *p, size_t len, struct proto_span *proof)
 }
 
 int
+proto_parse_synced(const char *p, size_t len, unsigned long *count)
+{
+	struct proto_span f[PROTO_MAX_FIELDS];
+	unsigned long v = 0;
+	size_t i;
+
+	if (proto_split(p, len, f, PROTO_MAX_FIELDS) != 2 ||
+	    !span_eq(f[0], "SYNCED") || f[1].len == 0 || f[1].len > 12)
+		return -1;
+	for (i = 0; i < f[1].len; i++) {
+		if (f[1].p[i] < '0' || f[1].p[i] > '9')
+			return -1;
+		v = v * 10 + (unsigned long)(f[1].p[i] - '0');
+	}
+	*count = v;
+	return 0;
+}
+
+int
 time_cmp(const struct herd_time *a, const struct herd_time *b)
 {
 	if (a->sec != b->sec)

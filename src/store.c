@@ -3,7 +3,10 @@
  *
  * Linear probing over a power-of-two table of record pointers, grown at
  * 3/4 load.  Records are never deleted (a client id, once known, stays
- * known), so probing needs no tombstones.  Keys are hashed with SipHash
+ * known), so probing needs no tombstones.  A second array keeps records
+ * in insertion order: iteration walks it, so a catch-up stream that
+ * spans many event-loop turns sees every record exactly once even when
+ * the table is rehashed meanwhile.  Keys are hashed with SipHash
  * and a per-process random seed so that hostile client ids cannot force
  * collisions.
  */
@@ -17,6 +20,8 @@
 struct store {
 	struct herd_record	**slots;
 	size_t			  nslots;	/* power of two */
+	struct herd_record	**order;	/* by first insertion */
+	size_t			  order_cap;
 	size_t			  count;
 	size_t			  limit;	/* 0 = unlimited */
 	size_t			  record_bytes;
@@ -82,7 +87,10 @@ store_new(uint64_t seed0, uint64_t seed1)
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
 	s->nslots = STORE_MIN_SLOTS;
-	if ((s->slots = calloc(s->nslots, sizeof(*s->slots))) == NULL) {
+	s->order_cap = STORE_MIN_SLOTS;
+	if ((s->slots = calloc(s->nslots, sizeof(*s->slots))) == NULL ||
+	    (s->order = calloc(s->order_cap, sizeof(*s->order))) == NULL) {
+		free(s->slots);
 		free(s);
 		return NULL;
 	}
@@ -98,8 +106,9 @@ store_free(struct store *s)
 
 	if (s == NULL)
 		return;
-	for (i = 0; i < s->nslots; i++)
-		free(s->slots[i]);
+	for (i = 0; i < s->count; i++)
+		free(s->order[i]);
+	free(s->order);
 	free(s->slots);
 	free(s);
 }
@@ -119,7 +128,8 @@ store_count(const struct store *s)
 size_t
 store_bytes(const struct store *s)
 {
-	return sizeof(*s) + s->nslots * sizeof(*s->slots) + s->record_bytes;
+	return sizeof(*s) + s->nslots * sizeof(*s->slots) +
+	    s->order_cap * sizeof(*s->order) + s->record_bytes;
 }
 
 /* The slot holding client, or the empty slot where it would go. */
@@ -233,15 +243,26 @@ store_merge(struct store *s, const char *client, size_t clen,
 			else if (s->count + 2 >= s->nslots)
 				return STORE_NOMEM;
 		}
+		if (s->count == s->order_cap) {
+			size_t cap = s->order_cap ? s->order_cap * 2 : 1024;
+			struct herd_record **o;
+
+			if ((o = realloc(s->order, cap * sizeof(*o))) == NULL)
+				return STORE_NOMEM;
+			s->order = o;
+			s->order_cap = cap;
+		}
 	}
 	if ((r = record_new(client, clen, h, sent, loc, line, llen)) == NULL)
 		return STORE_NOMEM;
 	if (old != NULL) {
+		r->order = old->order;
 		s->record_bytes -= sizeof(*old) + old->client_len +
 		    old->line_len + 1;
 		free(old);
 	} else
-		s->count++;
+		r->order = (uint32_t)s->count++;
+	s->order[r->order] = r;
 	s->record_bytes += sizeof(*r) + clen + llen + 1;
 	s->slots[i] = r;
 	*out = r;
@@ -251,11 +272,7 @@ store_merge(struct store *s, const char *client, size_t clen,
 const struct herd_record *
 store_next(const struct store *s, size_t *cursor)
 {
-	while (*cursor < s->nslots) {
-		const struct herd_record *r = s->slots[(*cursor)++];
-
-		if (r != NULL)
-			return r;
-	}
-	return NULL;
+	if (*cursor >= s->count)
+		return NULL;
+	return s->order[(*cursor)++];
 }

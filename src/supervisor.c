@@ -528,6 +528,7 @@ worker_exited(struct worker *w, int status)
 	w->have_exit = 1;
 	w->last_status = status;
 	w->peers_up = 0;
+	w->records = 0;
 	evtimer_del(w->timer);
 	if (w->status_ev != NULL) {
 		/* Read a FAIL line still in the pipe before closing it. */

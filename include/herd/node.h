@@ -110,6 +110,10 @@ void		 node_reload(struct node *);
 /* A link went up or down: tell the supervisor (PEERS up total). */
 void		 node_peers_changed(struct node *);
 
+/* Tell the supervisor the record count if it changed (RECORDS n);
+ * called once a second and when a catch-up sync ends. */
+void		 node_records_changed(struct node *);
+
 /* The number of neighbour links that are up. */
 size_t		 node_links_up(const struct node *);
 

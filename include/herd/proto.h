@@ -116,6 +116,8 @@ struct proto_welcome {
 int	proto_parse_hello(const char *p, size_t len, struct proto_hello *);
 int	proto_parse_welcome(const char *p, size_t len, struct proto_welcome *);
 int	proto_parse_auth(const char *p, size_t len, struct proto_span *proof);
+/* "SYNCED <count>": the end of a catch-up stream of count records. */
+int	proto_parse_synced(const char *p, size_t len, unsigned long *count);
 /* True when the line's first field is HELLO (a peer, not a client). */
 int	proto_is_hello(const char *p, size_t len);
 

@@ -20,6 +20,7 @@ struct herd_record {
 	uint64_t		 hash;
 	uint32_t		 client_len;
 	uint32_t		 line_len;
+	uint32_t		 order;		/* position in insertion order */
 	char			 data[];	/* client id, then AT line + NUL */
 };
 
@@ -70,9 +71,10 @@ int		 store_order(const struct herd_time *a_sent, const char *a_line,
 		    size_t a_len, const struct herd_time *b_sent,
 		    const char *b_line, size_t b_len);
 
-/* Iterate: start with *cursor = 0; returns NULL when done.  Safe to
- * resume across event-loop turns; records merged meanwhile may be
- * seen or not, none is seen twice unless the table grew. */
+/* Iterate in insertion order: start with *cursor = 0; returns NULL
+ * when done.  Safe to resume across event-loop turns and merges: every
+ * record present at the start is seen exactly once (in its newest
+ * version), and records added meanwhile are seen too. */
 const struct herd_record *store_next(const struct store *, size_t *cursor);
 
 #endif

@@ -9,8 +9,9 @@ import time
 
 import pytest
 
-from conftest import (AT_RE, BIN, Client, SyslogReceiver, exchange,
-                      free_ports, wait_until, write_ini, DEFAULT_TOPOLOGY)
+from conftest import (AT_RE, BIN, SANITIZER_RE, Client, SyslogReceiver,
+                      exchange, free_ports, wait_until, write_ini,
+                      DEFAULT_TOPOLOGY)
 
 HERDCTL = os.path.join(BIN, "herdctl")
 NODE = os.path.join(BIN, "herd-node")
@@ -33,8 +34,9 @@ def alive(pid):
 class Ctl:
     """A herd run by herdctl in a private run directory."""
 
-    def __init__(self, tmp, topology=None, env=None):
+    def __init__(self, tmp, topology=None, env=None, extra=""):
         self.tmp = tmp
+        self.extra = extra
         self.topology = dict(topology or DEFAULT_TOPOLOGY)
         self.ports = dict(zip(self.topology, free_ports(len(self.topology))))
         self.ini = str(tmp / "herd.ini")
@@ -42,10 +44,19 @@ class Ctl:
         self.syslog = SyslogReceiver(str(tmp / "log.sock"))
         self.env = dict(os.environ, **(env or {}))
         self.env.pop("NOTIFY_SOCKET", None)
+        # Sanitizer builds: reports of background workers go to files.
+        self.asan_dir = tmp / "asan"
+        self.asan_dir.mkdir()
+        for var in ("ASAN_OPTIONS", "UBSAN_OPTIONS"):
+            self.env[var] = ":".join(filter(None, [
+                self.env.get(var), "log_path=%s/%s" % (self.asan_dir,
+                                                       var.lower())]))
         self.sup_pid = None
         self.write()
 
-    def write(self, topology=None, ports=None, extra=""):
+    def write(self, topology=None, ports=None, extra=None):
+        if extra is None:
+            extra = self.extra
         if topology is not None:
             self.topology = dict(topology)
         for name in self.topology:
@@ -106,6 +117,14 @@ class Ctl:
                 os.kill(pid, signal.SIGKILL)
         self.syslog.close()
 
+    def sanitizer_reports(self):
+        out = []
+        for f in sorted(self.asan_dir.iterdir()):
+            text = f.read_text(errors="replace")
+            if SANITIZER_RE.search(text):
+                out.append("%s:\n%s" % (f.name, text[-4000:]))
+        return out
+
 
 @pytest.fixture
 def ctl_factory(tmp_path):
@@ -118,8 +137,11 @@ def ctl_factory(tmp_path):
         ctls.append(c)
         return c
     yield make
+    reports = []
     for c in ctls:
         c.close()
+        reports += c.sanitizer_reports()
+    assert not reports, "sanitizer reports:\n" + "\n".join(reports)
 
 
 @pytest.fixture

@@ -681,14 +681,18 @@ test_err_port_clash(void **state)
 	    "[server:B]\nport = 5\nhost = 0::0:1\n",
 	    ":4: server 'B': port 5 on ::1 is already used by server"
 	    " 'A' (line 1)", NULL);
-	/* bind = * takes the port on every address. */
+	/* bind = * takes the port on every address of its host. */
 	expect_errors("[server:A]\nport = 5\nbind = *\n"
-	    "[server:B]\nport = 5\nhost = 10.0.0.2\n",
-	    ":4: server 'B': port 5 on 10.0.0.2 is already used by server"
+	    "[server:B]\nport = 5\n",
+	    ":4: server 'B': port 5 on 127.0.0.1 is already used by server"
 	    " 'A' (line 1)", NULL);
 	expect_errors("[server:A]\nport = 5\nhost = 10.0.0.2\n"
-	    "[server:B]\nport = 5\nbind = *\n",
+	    "[server:B]\nport = 5\nhost = 10.0.0.2\nbind = *\n",
 	    ":4: server 'B': port 5 on 0.0.0.0 is already used by server"
+	    " 'A' (line 1)", NULL);
+	expect_errors("[server:A]\nport = 5\nhost = 10.0.0.2\nbind = *\n"
+	    "[server:B]\nport = 5\nhost = 10.0.0.2\nbind = *\n",
+	    ":5: server 'B': port 5 on 0.0.0.0 is already used by server"
 	    " 'A' (line 1)", NULL);
 	/* One error per clashing server, naming the first holder. */
 	expect_errors("[server:A]\nport = 5\n[server:B]\nport = 5\n"
@@ -709,6 +713,12 @@ test_port_no_clash(void **state)
 	cfg = load_ok("[server:A]\nport = 5\nhost = 10.0.0.1\n"
 	    "[server:B]\nport = 5\nhost = 10.0.0.2\n"
 	    "[server:C]\nport = 5\nhost = 10.0.0.3\nbind = 10.0.0.4\n");
+	assert_int_equal(cfg->nservers, 3);
+	config_free(cfg);
+	/* Wildcard binds on different hosts (machines) are fine too. */
+	cfg = load_ok("[server:A]\nport = 5\nhost = 10.0.0.1\nbind = *\n"
+	    "[server:B]\nport = 5\nhost = 10.0.0.2\nbind = *\n"
+	    "[server:C]\nport = 5\nhost = 10.0.0.3\n");
 	assert_int_equal(cfg->nservers, 3);
 	config_free(cfg);
 }

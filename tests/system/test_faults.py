@@ -1,0 +1,336 @@
+"""Fault injection: killed workers, partitions, a failing provider, and
+catch-up of a large store after kill -9."""
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import AT_RE, NODE, Client, exchange, wait_until, free_ports
+from fake_places import FakePlaces
+from test_herdctl import ctl_factory, alive  # noqa: F401 (fixture)
+from test_security import Polite, secret_file
+
+LOC = b"+34.068930-118.445127"
+QUIET = "log_requests = no"
+
+
+def load(port, n, prefix=b"bulk", t=b"1", conns=4):
+    """n IAMATs for n distinct ids, pipelined over a few connections."""
+    def one(k):
+        c = Client(port, timeout=60)
+        ids = range(k, n, conns)
+        payload = b"".join(b"IAMAT %s%d %s %s\n" % (prefix, i, LOC, t)
+                           for i in ids)
+        sender = threading.Thread(target=c.send, args=(payload,))
+        sender.start()
+        for _ in ids:
+            assert c.readline().startswith(b"AT ")
+        sender.join()
+        c.close()
+    threads = [threading.Thread(target=one, args=(k,)) for k in range(conns)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+
+
+def records(ctl, name):
+    return ctl.status()[name]["records"]
+
+
+def test_kill_9_node_with_100k_records_catches_up(ctl_factory):
+    """kill -9 of a node holding 100k records: its restarted self holds
+    them all again within 2 s, and clients of the others see no gap."""
+    c = ctl_factory(extra=QUIET)
+    c.start()
+    n = 100000
+    t0 = time.monotonic()
+    load(c.ports["Hill"], n)
+    loaded = time.monotonic() - t0
+    for name in c.topology:
+        wait_until(lambda: records(c, name) == n, 20,
+                   what="%s to hold %d records" % (name, n))
+    polite = Polite(c.ports["Smith"])           # adds the id "polite"
+    n += 1
+    wait_until(lambda: records(c, "Hill") == n, 5, what="polite flooded")
+    old = c.pid("Hill")
+    os.kill(old, signal.SIGKILL)
+    t_kill = time.monotonic()
+    wait_until(lambda: c.status()["Hill"]["pid"] not in (None, old) and
+               c.status()["Hill"]["state"] == "running", 2,
+               what="Hill restarted")
+    t_up = time.monotonic()
+    try:
+        wait_until(lambda: records(c, "Hill") == n, 2,
+                   interval=0.02, what="Hill to hold %d records again" % n)
+    except AssertionError:
+        print(c.status(), [l for l in c.syslog.drain() if "sync" in l])
+        raise
+    t_done = time.monotonic()
+    polite.finish()
+    print("loaded %d in %.2fs; restart %.3fs; caught up %.3fs after "
+          "restart" % (n, loaded, t_up - t_kill, t_done - t_up))
+    assert t_done - t_kill < 2.5     # 2 s from restart, plus the restart
+    # Spot-check: the records are the right ones.
+    for i in random.sample(range(n - 1), 20):
+        assert exchange(c.ports["Hill"], b"WHATSAT bulk%d 1 1\n" % i
+                        ).startswith(b"AT Hill ")
+
+
+def test_kill_9_random_workers_under_load(ctl_factory):
+    """30 s of IAMATs while workers are killed at random: afterwards every
+    node holds exactly the latest acknowledged record of every client."""
+    c = ctl_factory(extra=QUIET)
+    c.start()
+    names = list(c.topology)
+    ids = [b"fi%d" % i for i in range(150)]
+    acked = {}
+    stop = threading.Event()
+    errors = []
+    rnd = random.Random(7)
+
+    def client_loop(mine):
+        # Each thread owns its ids, so each id's times only increase.
+        rnd = random.Random(len(mine))
+        t = 0
+        while not stop.is_set():
+            cid = rnd.choice(mine)
+            t += 1
+            stamp = b"%d.%09d" % (1700000000 + t, rnd.randrange(10 ** 9))
+            line = b"IAMAT %s %s %s\n" % (cid, LOC, stamp)
+            for attempt in range(200):          # retry until acknowledged
+                name = rnd.choice(names)
+                try:
+                    r = exchange(c.ports[name], line, timeout=2)
+                except OSError:
+                    time.sleep(0.02)
+                    continue
+                m = AT_RE.match(r.rstrip(b"\n"))
+                if m and m.group(5) == stamp:
+                    acked[cid] = stamp
+                    break
+                if r:
+                    errors.append(r)
+                    break
+                time.sleep(0.02)
+            else:
+                errors.append(b"never acknowledged: " + line)
+
+    def killer():
+        while not stop.is_set():
+            time.sleep(rnd.uniform(0.8, 1.6))
+            try:
+                pid = c.pid(rnd.choice(names))
+                if pid:
+                    os.kill(pid, signal.SIGKILL)
+            except Exception as e:          # noqa: BLE001
+                errors.append(repr(e).encode())
+
+    threads = [threading.Thread(target=client_loop, args=(ids[k::3],))
+               for k in range(3)]
+    threads.append(threading.Thread(target=killer))
+    for th in threads:
+        th.start()
+    time.sleep(30)
+    stop.set()
+    for th in threads:
+        th.join(30)
+    assert not errors, errors[:5]
+    assert len(acked) == len(ids)
+    for name in names:
+        c.wait_state(name, "running", 10)
+
+    def converged():
+        for name in names:
+            for cid, stamp in acked.items():
+                line = exchange(c.ports[name], b"WHATSAT %s 1 1\n" % cid
+                                ).split(b"\n", 1)[0]
+                m = AT_RE.match(line)
+                if not m or m.group(5) != stamp:
+                    return None
+        return True
+    wait_until(converged, 10, interval=0.2, what="every node converged")
+    kills = sum(s["restarts"] for s in c.status().values())
+    assert kills >= 15
+
+
+def test_failing_provider_does_not_touch_iamat_or_flooding(herd_factory):
+    fake = FakePlaces(key="k").start()
+    try:
+        h = herd_factory(places="key = k\nurl = %s\ntimeout_ms = 3000\n"
+                         "cache_ttl_s = 0" % fake.url_new,
+                         herd_extra=QUIET).start()
+        h.iamat("Hill", b"w", LOC, b"1")
+        for mode in ("slow", "garbage", "drop", "http500"):
+            fake.set_mode(mode, delay_s=2.5 if mode == "slow" else 0)
+            waiting = []
+            for i in range(30):
+                cl = Client(h.port("Hill"), timeout=10)
+                cl.send(b"WHATSAT w %d 5\n" % (i % 50 + 1))
+                waiting.append(cl)
+            polite = Polite(h.port("Hill"))
+            at = h.iamat("Hill", b"m-" + mode.encode(), LOC, b"5")
+            h.wait_record("Campbell", b"m-" + mode.encode(), at, timeout=1)
+            polite.finish()
+            for cl in waiting:
+                assert cl.readline().startswith(b"AT Hill")
+                assert b'"status"' in cl.read_until(b"\n\n")
+                cl.close()
+    finally:
+        fake.stop()
+
+
+# --- partitions in network namespaces ------------------------------------------
+
+def _ip(*args, check=True):
+    return subprocess.run(["ip"] + list(args), capture_output=True,
+                          text=True, check=check)
+
+
+def netns_available():
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        return False
+    probe = "herdprobe%d" % os.getpid()
+    if _ip("netns", "add", probe, check=False).returncode != 0:
+        return False
+    _ip("netns", "del", probe, check=False)
+    return True
+
+
+class Netns:
+    """Nodes in their own network namespaces on one bridge (in a hub
+    namespace); cutting a node's veth partitions it from the others."""
+
+    def __init__(self, tmp, names):
+        tag = "%x" % (os.getpid() & 0xfff)
+        self.prefix = "hd%s" % tag
+        self.hub = self.prefix + "hub"
+        self.net = "10.%d.%d" % (200 + os.getpid() % 50, os.getpid() % 250)
+        self.ns = {}
+        self.addr = {}
+        self.made = []
+        _ip("netns", "add", self.hub)
+        self.made.append(self.hub)
+        self.hexec("ip", "link", "add", "br0", "type", "bridge")
+        self.hexec("ip", "link", "set", "br0", "up")
+        for i, name in enumerate(names, 1):
+            ns = "%s%d" % (self.prefix, i)
+            _ip("netns", "add", ns)
+            self.made.append(ns)
+            self.ns[name] = ns
+            self.addr[name] = "%s.%d" % (self.net, i)
+            veth = "v%d" % i
+            _ip("link", "add", veth, "netns", self.hub, "type", "veth",
+                "peer", "name", "eth0", "netns", ns)
+            self.hexec("ip", "link", "set", veth, "master", "br0")
+            self.hexec("ip", "link", "set", veth, "up")
+            self.nexec(name, "ip", "addr", "add",
+                       "%s/24" % self.addr[name], "dev", "eth0")
+            self.nexec(name, "ip", "link", "set", "eth0", "up")
+            self.nexec(name, "ip", "link", "set", "lo", "up")
+        self.veth = {name: "v%d" % i for i, name in enumerate(names, 1)}
+
+    def hexec(self, *cmd):
+        return subprocess.run(["ip", "netns", "exec", self.hub] + list(cmd),
+                              check=True, capture_output=True)
+
+    def nexec(self, name, *cmd):
+        return subprocess.run(["ip", "netns", "exec", self.ns[name]] +
+                              list(cmd), check=True, capture_output=True)
+
+    def cut(self, name):
+        self.hexec("ip", "link", "set", self.veth[name], "down")
+
+    def heal(self, name):
+        self.hexec("ip", "link", "set", self.veth[name], "up")
+
+    def ask(self, name, port, line):
+        """One request to a node from inside its namespace (loopback)."""
+        code = ("import socket,sys\n"
+                "s=socket.create_connection(('127.0.0.1',%d),timeout=5)\n"
+                "s.sendall(sys.argv[1].encode()+b'\\n');"
+                "s.shutdown(socket.SHUT_WR)\nb=b''\n"
+                "while True:\n d=s.recv(65536)\n if not d: break\n b+=d\n"
+                "sys.stdout.buffer.write(b)\n" % port)
+        r = subprocess.run(["ip", "netns", "exec", self.ns[name],
+                            "/usr/bin/python3", "-c", code, line],
+                           capture_output=True, timeout=20)
+        return r.stdout
+
+    def close(self):
+        for ns in reversed(self.made):
+            _ip("netns", "del", ns, check=False)
+
+
+@pytest.mark.skipif(not netns_available(),
+                    reason="needs root and ip netns (network namespaces)")
+def test_partition_heals_and_converges(tmp_path):
+    """A - B - C in three namespaces.  Cut A off, update both sides (the
+    same client on each, and one client per side), heal: all converge
+    within 2 s on the newest records."""
+    names = ["A", "B", "C"]
+    topo = {"A": ["B"], "B": ["C"], "C": []}
+    net = Netns(tmp_path, names)
+    procs = []
+    try:
+        port = free_ports(1)[0]
+        sf = secret_file(tmp_path)      # non-loopback peers need a secret
+        ini = tmp_path / "herd.ini"
+        lines = ["[herd]", "secret_file = %s" % sf, "log_requests = no",
+                 "log_socket = %s" % (tmp_path / "nolog"), ""]
+        for name in names:
+            lines += ["[server:%s]" % name, "port = %d" % port,
+                      "host = %s" % net.addr[name], "bind = *"]
+            if topo[name]:
+                lines.append("neighbors = %s" % " ".join(topo[name]))
+            lines.append("")
+        ini.write_text("\n".join(lines))
+        for name in names:
+            errf = open(tmp_path / ("%s.err" % name), "wb")
+            procs.append(subprocess.Popen(
+                ["ip", "netns", "exec", net.ns[name], NODE, "-c", str(ini),
+                 "--stderr", name], stderr=errf, cwd=str(tmp_path)))
+            errf.close()
+
+        def holds(name, cid, stamp):
+            line = net.ask(name, port, "WHATSAT %s 1 1" % cid
+                           ).split(b"\n", 1)[0]
+            m = AT_RE.match(line)
+            return bool(m and m.group(5) == stamp)
+
+        first = net.ask("A", port, "IAMAT p %s 100" % LOC.decode()).strip()
+        wait_until(lambda: AT_RE.match(first) and holds("C", "p", b"100"),
+                   5, interval=0.1, what="initial flood A -> C")
+        net.cut("A")
+        assert AT_RE.match(net.ask("A", port, "IAMAT p %s 300"
+                                   % LOC.decode()).strip())
+        assert AT_RE.match(net.ask("C", port, "IAMAT p %s 200"
+                                   % LOC.decode()).strip())
+        assert AT_RE.match(net.ask("A", port, "IAMAT onlyA %s 1"
+                                   % LOC.decode()).strip())
+        assert AT_RE.match(net.ask("C", port, "IAMAT onlyC %s 1"
+                                   % LOC.decode()).strip())
+        time.sleep(1.0)
+        assert holds("C", "p", b"200") and holds("A", "p", b"300")
+        net.heal("A")
+        t0 = time.monotonic()
+        wait_until(lambda: all(holds(n, "p", b"300") and
+                               holds(n, "onlyA", b"1") and
+                               holds(n, "onlyC", b"1") for n in names),
+                   2.0, interval=0.05, what="convergence after healing")
+        print("converged %.2fs after healing" % (time.monotonic() - t0))
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        net.close()
