@@ -287,8 +287,10 @@ supervisor_is_local(const struct herd_server *s)
 	struct ifaddrs *ifs = NULL;
 	int local;
 
-	if (getifaddrs(&ifs) == -1)
+	if (getifaddrs(&ifs) == -1) {
+		log_warn("getifaddrs (only loopback counts as local)");
 		ifs = NULL;
+	}
 	if (strcmp(s->bind, "0.0.0.0") == 0 || strcmp(s->bind, "::") == 0)
 		local = addr_is_local(s->host, ifs);
 	else
@@ -311,7 +313,7 @@ sv_is_local(struct supervisor *sv, const struct herd_server *s)
 	return 0;
 }
 
-/* herd-node next to our own binary, else $HERD_NODE_BIN, else PATH. */
+/* $HERD_NODE_BIN, else herd-node next to our own binary, else PATH. */
 static int
 find_node_bin(char *out, size_t size)
 {
@@ -430,6 +432,10 @@ worker_spawn(struct worker *w)
 		(void)fcntl(fds[1], F_SETFD, 0);
 		snprintf(fdstr, sizeof(fdstr), "%d", fds[1]);
 		setenv("HERD_READY_FD", fdstr, 1);
+		/* systemd talks to the supervisor, not to its workers. */
+		unsetenv("NOTIFY_SOCKET");
+		unsetenv("WATCHDOG_USEC");
+		unsetenv("WATCHDOG_PID");
 		execvp(sv->node_bin, (char *const *)(uintptr_t)argv);
 		dprintf(fds[1], "FAIL cannot execute %s: %s\n", sv->node_bin,
 		    strerror(errno));

@@ -388,7 +388,7 @@ cmd_start(int argc, char **argv)
 	char err[PATH_MAX + 128], *run_dir, *req;
 	cJSON *o;
 	long other;
-	int ch, fg = 0, code, nosup;
+	int ch, fg = 0, code, nosup, journal;
 	const char *only = NULL;
 
 	optind = 1;
@@ -443,7 +443,10 @@ cmd_start(int argc, char **argv)
 		config_free(cfg);
 		return EXIT_FAIL;
 	}
-	log_init("herdctl", fg);
+	/* Under systemd stderr is the journal already: log once, by syslog. */
+	journal = getenv("JOURNAL_STREAM") != NULL;
+	opt.foreground = fg && !journal;
+	log_init("herdctl", fg && !journal);
 	log_set_prefix("supervisor");
 	log_set_socket(cfg->herd.log_socket);
 	if (fg) {
