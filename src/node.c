@@ -908,13 +908,6 @@ node_new(const char *config_path, const char *name, int ready_fd, int *code)
 		*code = HERD_EXIT_UNAVAILABLE;
 		goto fail;
 	}
-	if (ready_fd >= 0) {
-		/* Keep the pipe: link changes are reported on it (PEERS). */
-		(void)fcntl(ready_fd, F_SETFD, FD_CLOEXEC);
-		(void)fcntl(ready_fd, F_SETFL, O_NONBLOCK);
-		n->status_fd = ready_fd;
-		node_report(n, "READY\n");
-	}
 
 	n->scratch_size = n->cfg->herd.max_line + 256;
 	if ((n->scratch = malloc(n->scratch_size)) == NULL)
@@ -943,6 +936,14 @@ node_new(const char *config_path, const char *name, int ready_fd, int *code)
 	node_apply_links(n);
 	log_info("started: %zu neighbours, config %s", n->nlinks,
 	    config_path);
+	if (ready_fd >= 0) {
+		/* Ready only now that signals are handled.  Keep the pipe:
+		 * link and record counts are reported on it. */
+		(void)fcntl(ready_fd, F_SETFD, FD_CLOEXEC);
+		(void)fcntl(ready_fd, F_SETFL, O_NONBLOCK);
+		n->status_fd = ready_fd;
+		node_report(n, "READY\n");
+	}
 	node_peers_changed(n);
 	return n;
 fail:

@@ -388,6 +388,7 @@ cmd_start(int argc, char **argv)
 	char err[PATH_MAX + 128], *run_dir, *req;
 	cJSON *o;
 	long other;
+	size_t i;
 	int ch, fg = 0, code, nosup, journal;
 	const char *only = NULL;
 
@@ -428,12 +429,11 @@ cmd_start(int argc, char **argv)
 	opt.config_path = config_path();
 	opt.foreground = fg;
 	opt.report_fd = -1;
-	if (only != NULL)
-		opt.only = split_list(only, &opt.nonly);
 	if ((cfg = config_load(opt.config_path, &errs)) == NULL)
 		return print_config_errors(&errs);
 	if ((run_dir = supervisor_run_dir(cfg->herd.run_dir)) == NULL) {
 		fprintf(stderr, "herdctl: out of memory\n");
+		config_free(cfg);
 		return EXIT_FAIL;
 	}
 	opt.run_dir = run_dir;
@@ -441,8 +441,11 @@ cmd_start(int argc, char **argv)
 	    sizeof(err)) == -1) {
 		fprintf(stderr, "herdctl: %s\n", err);
 		config_free(cfg);
+		free(run_dir);
 		return EXIT_FAIL;
 	}
+	if (only != NULL)
+		opt.only = split_list(only, &opt.nonly);
 	/* Under systemd stderr is the journal already: log once, by syslog. */
 	journal = getenv("JOURNAL_STREAM") != NULL;
 	opt.foreground = fg && !journal;
@@ -452,9 +455,11 @@ cmd_start(int argc, char **argv)
 	if (fg) {
 		code = supervisor_run(&opt, cfg);
 		close(opt.lock_fd);
-	} else {
+	} else
 		code = daemonize(&opt, cfg);
-	}
+	for (i = 0; i < opt.nonly; i++)
+		free(opt.only[i]);
+	free(opt.only);
 	free(run_dir);
 	return code;
 }
