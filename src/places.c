@@ -356,13 +356,15 @@ places_query(struct places *pl, struct places_queue *q,
 	TAILQ_INSERT_TAIL(&qu->waiters, e, wentry);
 }
 
-/* "10000" for 10 km, "0.5" for 0.0005 km: metres without exponent. */
+/* "10000" for 10 km, "0.5" for 0.0005 km: metres without exponent,
+ * at least 1 mm (a provider wants a positive radius). */
 static void
 format_radius(char *buf, size_t size, double km)
 {
+	double m = km * 1000.0;
 	size_t n;
 
-	snprintf(buf, size, "%.3f", km * 1000.0);
+	snprintf(buf, size, "%.3f", m < 0.001 ? 0.001 : m);
 	n = strlen(buf);
 	while (n > 0 && buf[n - 1] == '0')
 		buf[--n] = '\0';

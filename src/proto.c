@@ -31,6 +31,7 @@ static int	span_eq(struct proto_span, const char *);
 static int	parse_diff(const char *, size_t);
 static int	is_hex(struct proto_span, size_t);
 static int	is_proof(struct proto_span);
+static size_t	put(char *, size_t, size_t, const char *, size_t);
 
 int
 proto_is_space(unsigned char c)
@@ -138,19 +139,32 @@ within(const struct decimal *d, unsigned long bound)
 	return c < 0 || (c == 0 && decimal_frac_zero(d));
 }
 
-/* The double nearest to the decimal (fraction digits past 30 ignored). */
+/*
+ * The double nearest to the decimal.  Leading zeros are skipped so that
+ * the 30 significant fraction digits kept are real ones: 1e-31 written
+ * out in full stays 1e-31, not 0.
+ */
 static double
 decimal_value(const struct decimal *d, int negative)
 {
-	char buf[96];
-	size_t ilen = d->ilen, flen = d->flen;
+	char buf[128];
+	const char *ip = d->ip, *fp = d->fp;
+	size_t ilen = d->ilen, flen = d->flen, z = 0;
 
+	while (ilen > 1 && *ip == '0') {
+		ip++;
+		ilen--;
+	}
 	if (ilen > 40)
-		ilen = 40;
+		ilen = 40;	/* unreachable within the range checks */
+	if (ilen == 1 && *ip == '0')
+		while (z < flen && fp[z] == '0')
+			z++;
+	flen -= z;
 	if (flen > 30)
 		flen = 30;
-	snprintf(buf, sizeof(buf), "%s%.*s.%.*s0", negative ? "-" : "",
-	    (int)ilen, d->ip + (d->ilen - ilen), (int)flen, d->fp);
+	snprintf(buf, sizeof(buf), "%s%.*s.%.*s0e-%zu", negative ? "-" : "",
+	    (int)ilen, ip, (int)flen, fp + z, z);
 	return strtod(buf, NULL);
 }
 
@@ -211,7 +225,7 @@ proto_parse_radius(const char *p, size_t len, double *km)
 	if (decimal_int_cmp(&d, 0) == 0 && decimal_frac_zero(&d))
 		return -1;	/* zero */
 	*km = decimal_value(&d, 0);
-	return 0;
+	return *km > 0.0 ? 0 : -1;	/* below what a double holds */
 }
 
 int
@@ -427,16 +441,35 @@ proto_format_diff(const struct herd_time *now, const struct herd_time *sent,
 	return n < 0 ? 0 : (size_t)n;
 }
 
+/* Copy len bytes at offset off of buf, as far as size allows; returns
+ * the offset after them (which may pass size, like snprintf). */
+static size_t
+put(char *buf, size_t size, size_t off, const char *p, size_t len)
+{
+	if (off < size)
+		memcpy(buf + off, p, len < size - off ? len : size - off);
+	return off + len;
+}
+
+/* Byte for byte (a client id may hold any non-whitespace byte, NUL
+ * included, which printf's %.*s would stop at). */
 size_t
 proto_format_at(char *buf, size_t size, const char *server, size_t server_len,
     const char *diff, size_t diff_len, const struct proto_request *req)
 {
-	int n;
+	size_t n = 0;
 
-	n = snprintf(buf, size, "AT %.*s %.*s %.*s %.*s %.*s",
-	    (int)server_len, server, (int)diff_len, diff,
-	    (int)req->client.len, req->client.p,
-	    (int)req->location.len, req->location.p,
-	    (int)req->time_sent.len, req->time_sent.p);
-	return n < 0 ? 0 : (size_t)n;
+	n = put(buf, size, n, "AT ", 3);
+	n = put(buf, size, n, server, server_len);
+	n = put(buf, size, n, " ", 1);
+	n = put(buf, size, n, diff, diff_len);
+	n = put(buf, size, n, " ", 1);
+	n = put(buf, size, n, req->client.p, req->client.len);
+	n = put(buf, size, n, " ", 1);
+	n = put(buf, size, n, req->location.p, req->location.len);
+	n = put(buf, size, n, " ", 1);
+	n = put(buf, size, n, req->time_sent.p, req->time_sent.len);
+	if (size > 0)
+		buf[n < size ? n : size - 1] = '\0';
+	return n;
 }

@@ -2,7 +2,7 @@
 # Install the Debian packages that building and testing herd need, but
 # only those that are missing (a no-op on a ready machine).
 set -eu
-PKGS="build-essential pkg-config clang libevent-dev libcurl4-openssl-dev
+PKGS="build-essential pkg-config clang libclang-rt-14-dev libevent-dev libcurl4-openssl-dev
 libcjson-dev libinih-dev libssl-dev libcmocka-dev python3 python3-pytest
 iproute2 procps mandoc"
 missing=""

@@ -379,3 +379,15 @@ def _connects(port):
         return True
     except OSError:
         return False
+
+
+def test_nul_byte_in_client_id_is_copied_and_flooded(herd):
+    """Any non-whitespace byte is part of a client id, NUL included (found
+    by the client-line fuzzer: it used to cut the AT line short and make
+    neighbours drop the link)."""
+    cid = b"ab\x00cd"
+    reply = herd.iamat("Hill", cid, LOC, b"7")
+    assert reply.split(b" ")[3] == cid
+    herd.wait_record("Campbell", cid, reply)
+    assert herd.whatsat_line("Campbell", b"ab").startswith(b"? ")
+    assert herd.stats("Hill")["peers_up"] == "2/2"

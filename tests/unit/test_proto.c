@@ -390,6 +390,12 @@ test_radius(void **state)
 	assert_true(km == 7.5);
 	assert_true(radius_ok("49.999999999999999999999"));
 	assert_true(radius_ok("0.000000000000000000001"));
+	/* Positive however small: more than 30 fraction digits deep. */
+	assert_int_equal(proto_parse_radius(
+	    "0.0000000000000000000000000000001", 33, &km), 0);
+	assert_true(km > 0.0 && km < 1e-30);
+	assert_int_equal(proto_parse_radius("0.000123", 8, &km), 0);
+	assert_true(km == 0.000123);
 
 	assert_false(radius_ok("0"));
 	assert_false(radius_ok("0.0"));
@@ -823,6 +829,23 @@ test_format_at(void **state)
 	assert_int_equal(n, sizeof(want) - 1);
 	assert_string_equal(buf, "AT Hill +");
 	assert_int_equal(buf[10], 'X');
+
+	/* A NUL byte in a client id is copied like any other byte. */
+	{
+		static const char line[] = "IAMAT ab\0cd +1+2 3";
+		static const char at[] = "AT S +0.1 ab\0cd +1+2 3";
+		struct proto_at pa;
+
+		proto_parse_request(line, sizeof(line) - 1, &r);
+		assert_int_equal(r.kind, PROTO_IAMAT);
+		assert_int_equal(r.client.len, 5);
+		n = proto_format_at(buf, sizeof(buf), "S", 1, "+0.1", 4, &r);
+		assert_int_equal(n, sizeof(at) - 1);
+		assert_memory_equal(buf, at, sizeof(at));
+		assert_int_equal(proto_parse_at(buf, n, &pa), 0);
+		assert_int_equal(pa.client.len, 5);
+		assert_memory_equal(pa.client.p, "ab\0cd", 5);
+	}
 
 	/* Client, location and time are byte-for-byte copies. */
 	parse("IAMAT \xf0\x9f\x90\xa2 +00090.000-000.5 000123.100", &r);
