@@ -96,6 +96,12 @@ log_set_verbose(int v)
 	log_verbose = v;
 }
 
+int
+log_active(void)
+{
+	return log_stderr || log_connect() == 0;
+}
+
 unsigned long
 log_dropped(void)
 {

@@ -54,7 +54,7 @@ struct client {
 
 /* Per-request and per-connection lines: only with log_requests. */
 #define log_client(n, ...) do {						\
-	if ((n)->cfg->herd.log_requests)				\
+	if ((n)->cfg->herd.log_requests && log_active())		\
 		log_info(__VA_ARGS__);					\
 } while (0)
 
@@ -91,12 +91,12 @@ static int	node_secret(const struct herd_config *, struct auth_secret *,
 
 enum store_result
 node_merge(struct node *n, struct peer_link *from, const char *client,
-    size_t clen, const struct herd_time *sent, const struct herd_location *loc,
-    const char *line, size_t llen, const struct herd_record **out)
+    size_t clen, const struct herd_time *sent, const char *line, size_t llen,
+    const struct herd_record **out)
 {
 	enum store_result r;
 
-	r = store_merge(n->store, client, clen, sent, loc, line, llen, out);
+	r = store_merge(n->store, client, clen, sent, line, llen, out);
 	switch (r) {
 	case STORE_CHANGED:
 		peer_flood(n, from, *out);
@@ -264,7 +264,7 @@ static void
 client_iamat(struct client *c, const struct proto_request *req)
 {
 	struct node *n = c->node;
-	const struct herd_record *old, *rec;
+	const struct herd_record *rec;
 	struct herd_time now;
 	struct timespec ts;
 	char diff[PROTO_TIME_DIFF_MAX], q[256];
@@ -274,30 +274,25 @@ client_iamat(struct client *c, const struct proto_request *req)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	now.sec = ts.tv_sec;
 	now.nsec = (int32_t)ts.tv_nsec;
-
-	/* A newer record already held wins: answer with it, store nothing. */
-	old = store_get(n->store, req->client.p, req->client.len);
-	if (old != NULL && time_cmp(&old->sent, &req->sent) > 0) {
-		log_client(c->node, "client %llu: stale IAMAT, replying with newer: %s",
-		    (unsigned long long)c->id,
-		    log_quote(q, sizeof(q), record_line(old), old->line_len));
-		n->scratch[0] = '\0';
-		memcpy(n->scratch, record_line(old), old->line_len);
-		n->scratch[old->line_len] = '\n';
-		client_reply(c, n->scratch, old->line_len + 1);
-		return;
-	}
 	dlen = proto_format_diff(&now, &req->sent, diff, sizeof(diff));
 	len = proto_format_at(n->scratch, n->scratch_size - 1, n->name,
 	    n->name_len, diff, dlen, req);
 	r = node_merge(n, NULL, req->client.p, req->client.len, &req->sent,
-	    &req->loc, n->scratch, len, &rec);
+	    n->scratch, len, &rec);
 	if (r == STORE_FULL || r == STORE_NOMEM) {
 		client_invalid(c, &req->line);
 		return;
 	}
-	log_client(c->node, "client %llu: %s", (unsigned long long)c->id,
-	    log_quote(q, sizeof(q), n->scratch, len));
+	if (r == STORE_STALE && time_cmp(&rec->sent, &req->sent) > 0) {
+		/* A newer record is held: answer with it; nothing stored. */
+		log_client(n, "client %llu: stale IAMAT, replying with newer:"
+		    " %s", (unsigned long long)c->id, log_quote(q, sizeof(q),
+		    record_line(rec), rec->line_len));
+		len = rec->line_len;
+		memcpy(n->scratch, record_line(rec), len);
+	} else
+		log_client(n, "client %llu: %s", (unsigned long long)c->id,
+		    log_quote(q, sizeof(q), n->scratch, len));
 	n->scratch[len] = '\n';
 	client_reply(c, n->scratch, len + 1);
 }

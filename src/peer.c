@@ -8,6 +8,7 @@
  *	dialer:   AUTH <proof_d>
  *	then, both ways: AT <server> <time_diff> <client> <location> <time>
  *	                 SYNCED <count>   (end of a catch-up stream)
+ *	                 DIGEST <count> <hex64>   (every reconcile_s)
  *
  * Each proof is an HMAC of the shared secret over both names and both
  * fresh nonces (auth.c), so each side proves it knows the secret without
@@ -43,8 +44,10 @@
 #define HANDSHAKE_TIMEOUT_S	5
 #define PEER_WRITE_TIMEOUT_S	30
 #define PEER_MAX_OUTPUT		(64 * 1024 * 1024)
-#define SYNC_CHUNK_BYTES	(256 * 1024)
-#define SYNC_LOW_WATER		(64 * 1024)
+/* A catch-up stream is queued a chunk at a time behind live floods, so
+ * a flood waits for at most one chunk. */
+#define SYNC_CHUNK_BYTES	(64 * 1024)
+#define SYNC_LOW_WATER		(16 * 1024)
 
 enum conn_state {
 	CONN_IDLE,
@@ -489,11 +492,26 @@ conn_line(struct peer_conn *c, const char *p, size_t len)
 	struct node *n = l->node;
 	struct proto_at at;
 	const struct herd_record *rec;
+	struct peer_conn *out;
 	unsigned long count;
+	uint64_t digest;
 	char q[128];
 
 	if (c->state == CONN_HANDSHAKE)
 		return conn_handshake(c, p, len);
+	if (proto_parse_digest(p, len, &count, &digest) == 0) {
+		/* Same records on both sides: nothing to do.  Otherwise send
+		 * ours; the peer does the same, so both converge. */
+		if (count != store_count(n->store) ||
+		    digest != store_digest(n->store)) {
+			log_info("peer %s: stores differ (%lu records there,"
+			    " %zu here): re-sending ours", l->name, count,
+			    store_count(n->store));
+			if ((out = link_conn(l)) != NULL && !out->syncing)
+				sync_start(out);
+		}
+		return 0;
+	}
 	if (proto_parse_synced(p, len, &count) == 0) {
 		log_info("peer %s: sync received (%lu records sent; %zu held"
 		    " here)", l->name, count, store_count(n->store));
@@ -509,8 +527,8 @@ conn_line(struct peer_conn *c, const char *p, size_t len)
 		return -1;
 	}
 	n->stats.flood_in++;
-	(void)node_merge(n, l, at.client.p, at.client.len, &at.sent, &at.loc,
-	    p, (size_t)(at.time_sent.p + at.time_sent.len - p), &rec);
+	(void)node_merge(n, l, at.client.p, at.client.len, &at.sent, p,
+	    (size_t)(at.time_sent.p + at.time_sent.len - p), &rec);
 	return 0;
 }
 
@@ -644,7 +662,9 @@ peer_reconcile(struct node *n)
 
 	for (i = 0; i < n->nlinks; i++)
 		if ((c = link_conn(n->links[i])) != NULL && !c->syncing)
-			sync_start(c);
+			evbuffer_add_printf(bufferevent_get_output(c->bev),
+			    "DIGEST %zu %016llx\n", store_count(n->store),
+			    (unsigned long long)store_digest(n->store));
 }
 
 void

@@ -117,7 +117,7 @@ static void	check_done(struct places *);
 static void	query_finish(struct query *, CURLcode);
 static void	query_free(struct query *);
 static struct query *query_start(struct places *, const char *,
-		    const struct herd_record *, double, int);
+		    const struct herd_location *, double, int);
 static size_t	write_cb(char *, size_t, size_t, void *);
 static void	format_radius(char *, size_t, double);
 static unsigned	cache_hash(const char *);
@@ -311,6 +311,8 @@ places_query(struct places *pl, struct places_queue *q,
 	struct places_entry *e;
 	const struct cache_item *ci;
 	struct query *qu;
+	struct proto_at at;
+	struct herd_location where, *loc = &where;
 	char key[QUERY_KEY_MAX], *json;
 
 	if ((e = calloc(1, sizeof(*e))) == NULL) {
@@ -331,8 +333,17 @@ places_query(struct places *pl, struct places_queue *q,
 		free(json);
 		return;
 	}
+	/* Coordinates are computed here, not on every IAMAT. */
+	if (proto_parse_at(record_line(rec), rec->line_len, &at) == -1 ||
+	    proto_parse_location(at.location.p, at.location.len, loc) == -1) {
+		json = places_json_error("UNKNOWN_ERROR", "the stored record"
+		    " cannot be read");
+		entry_answer(e, json ? json : "{}", json ? strlen(json) : 2);
+		free(json);
+		return;
+	}
 	snprintf(key, sizeof(key), "%d|%.6f|%.6f|%.3f|%d", pl->api,
-	    rec->loc.lat, rec->loc.lon, radius_km * 1000.0, max_results);
+	    loc->lat, loc->lon, radius_km * 1000.0, max_results);
 	if ((ci = cache_get(pl, key)) != NULL) {
 		pl->cache_hits++;
 		log_info("places: cache hit for %s", key);
@@ -344,7 +355,7 @@ places_query(struct places *pl, struct places_queue *q,
 			break;
 	if (qu != NULL)
 		pl->coalesced++;
-	else if ((qu = query_start(pl, key, rec, radius_km, max_results)) ==
+	else if ((qu = query_start(pl, key, loc, radius_km, max_results)) ==
 	    NULL) {
 		json = places_json_error("UNKNOWN_ERROR", "the server could not"
 		    " start a places request (out of resources); try again");
@@ -373,8 +384,8 @@ format_radius(char *buf, size_t size, double km)
 }
 
 static struct query *
-query_start(struct places *pl, const char *key, const struct herd_record *rec,
-    double radius_km, int max_results)
+query_start(struct places *pl, const char *key,
+    const struct herd_location *loc, double radius_km, int max_results)
 {
 	struct query *q;
 	char radius[64], *url = NULL, *esc = NULL, hdr[512];
@@ -397,9 +408,9 @@ query_start(struct places *pl, const char *key, const struct herd_record *rec,
 		sep = strchr(pl->url, '?') ? "&" : "?";
 		if ((esc = curl_easy_escape(q->easy, pl->key, 0)) == NULL ||
 		    asprintf(&url, "%s%slocation=%.6f,%.6f&radius=%s&key=%s",
-		    pl->url, sep, rec->loc.lat, rec->loc.lon, radius, esc) == -1 ||
+		    pl->url, sep, loc->lat, loc->lon, radius, esc) == -1 ||
 		    asprintf(&q->url_logged, "GET %s%slocation=%.6f,%.6f&radius=%s"
-		    "&key=REDACTED", pl->url, sep, rec->loc.lat, rec->loc.lon,
+		    "&key=REDACTED", pl->url, sep, loc->lat, loc->lon,
 		    radius) == -1)
 			goto fail;
 		curl_easy_setopt(q->easy, CURLOPT_HTTPGET, 1L);
@@ -409,7 +420,7 @@ query_start(struct places *pl, const char *key, const struct herd_record *rec,
 		snprintf(body, sizeof(body), "{\"locationRestriction\":"
 		    "{\"circle\":{\"center\":{\"latitude\":%.6f,"
 		    "\"longitude\":%.6f},\"radius\":%s}},"
-		    "\"maxResultCount\":%d}", rec->loc.lat, rec->loc.lon,
+		    "\"maxResultCount\":%d}", loc->lat, loc->lon,
 		    radius, max_results);
 		if ((url = strdup(pl->url)) == NULL ||
 		    asprintf(&q->url_logged, "POST %s", pl->url) == -1)

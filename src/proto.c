@@ -32,6 +32,7 @@ static int	parse_diff(const char *, size_t);
 static int	is_hex(struct proto_span, size_t);
 static int	is_proof(struct proto_span);
 static size_t	put(char *, size_t, size_t, const char *, size_t);
+static int	proto_parse_synced_count(struct proto_span, unsigned long *);
 
 int
 proto_is_space(unsigned char c)
@@ -187,8 +188,10 @@ proto_parse_location(const char *p, size_t len, struct herd_location *out)
 		return -1;
 	if (!within(&lat, 90) || !within(&lon, 180))
 		return -1;
-	out->lat = decimal_value(&lat, p[0] == '-');
-	out->lon = decimal_value(&lon, p[i] == '-');
+	if (out != NULL) {
+		out->lat = decimal_value(&lat, p[0] == '-');
+		out->lon = decimal_value(&lon, p[i] == '-');
+	}
 	return 0;
 }
 
@@ -267,7 +270,7 @@ proto_parse_request(const char *p, size_t len, struct proto_request *req)
 		return;
 	req->client = f[1];
 	if (span_eq(f[0], "IAMAT")) {
-		if (proto_parse_location(f[2].p, f[2].len, &req->loc) == -1 ||
+		if (proto_parse_location(f[2].p, f[2].len, NULL) == -1 ||
 		    proto_parse_time(f[3].p, f[3].len, &req->sent) == -1)
 			return;
 		req->location = f[2];
@@ -308,7 +311,7 @@ proto_parse_at(const char *p, size_t len, struct proto_at *at)
 	at->location = f[4];
 	at->time_sent = f[5];
 	if (parse_diff(f[2].p, f[2].len) == -1 ||
-	    proto_parse_location(f[4].p, f[4].len, &at->loc) == -1 ||
+	    proto_parse_location(f[4].p, f[4].len, NULL) == -1 ||
 	    proto_parse_time(f[5].p, f[5].len, &at->sent) == -1)
 		return -1;
 	return 0;
@@ -387,22 +390,51 @@ proto_parse_auth(const char *p, size_t len, struct proto_span *proof)
 }
 
 int
-proto_parse_synced(const char *p, size_t len, unsigned long *count)
+proto_parse_digest(const char *p, size_t len, unsigned long *count,
+    uint64_t *digest)
 {
 	struct proto_span f[PROTO_MAX_FIELDS];
+	uint64_t d = 0;
+	size_t i;
+
+	if (proto_split(p, len, f, PROTO_MAX_FIELDS) != 3 ||
+	    !span_eq(f[0], "DIGEST") || !is_hex(f[2], 16) ||
+	    proto_parse_synced_count(f[1], count) == -1)
+		return -1;
+	for (i = 0; i < 16; i++)
+		d = d << 4 | (uint64_t)(f[2].p[i] <= '9' ? f[2].p[i] - '0' :
+		    f[2].p[i] - 'a' + 10);
+	*digest = d;
+	return 0;
+}
+
+/* A record count: 1 to 12 decimal digits. */
+static int
+proto_parse_synced_count(struct proto_span s, unsigned long *count)
+{
 	unsigned long v = 0;
 	size_t i;
 
-	if (proto_split(p, len, f, PROTO_MAX_FIELDS) != 2 ||
-	    !span_eq(f[0], "SYNCED") || f[1].len == 0 || f[1].len > 12)
+	if (s.len == 0 || s.len > 12)
 		return -1;
-	for (i = 0; i < f[1].len; i++) {
-		if (f[1].p[i] < '0' || f[1].p[i] > '9')
+	for (i = 0; i < s.len; i++) {
+		if (s.p[i] < '0' || s.p[i] > '9')
 			return -1;
-		v = v * 10 + (unsigned long)(f[1].p[i] - '0');
+		v = v * 10 + (unsigned long)(s.p[i] - '0');
 	}
 	*count = v;
 	return 0;
+}
+
+int
+proto_parse_synced(const char *p, size_t len, unsigned long *count)
+{
+	struct proto_span f[PROTO_MAX_FIELDS];
+
+	if (proto_split(p, len, f, PROTO_MAX_FIELDS) != 2 ||
+	    !span_eq(f[0], "SYNCED"))
+		return -1;
+	return proto_parse_synced_count(f[1], count);
 }
 
 int
@@ -421,24 +453,39 @@ proto_format_diff(const struct herd_time *now, const struct herd_time *sent,
 {
 	int64_t s = now->sec - sent->sec;
 	long ns = (long)now->nsec - (long)sent->nsec;
-	char sign = '+';
-	int n;
+	char tmp[PROTO_TIME_DIFF_MAX], *p = tmp + sizeof(tmp);
+	uint64_t secs;
+	size_t len;
+	int i;
 
 	if (ns < 0) {
 		ns += NSEC_PER_SEC;
 		s--;
 	}
+	secs = (uint64_t)s;
 	if (s < 0) {
 		/* Negative: magnitude of s + ns/1e9 without a double. */
-		sign = '-';
 		if (ns > 0) {
-			s = -s - 1;
+			secs = (uint64_t)(-(s + 1));
 			ns = NSEC_PER_SEC - ns;
 		} else
-			s = -s;
+			secs = (uint64_t)0 - (uint64_t)s;
 	}
-	n = snprintf(buf, size, "%c%lld.%09ld", sign, (long long)s, ns);
-	return n < 0 ? 0 : (size_t)n;
+	/* "%c%llu.%09ld" by hand: this runs once per IAMAT. */
+	for (i = 0; i < 9; i++, ns /= 10)
+		*--p = (char)('0' + ns % 10);
+	*--p = '.';
+	do {
+		*--p = (char)('0' + secs % 10);
+		secs /= 10;
+	} while (secs != 0);
+	*--p = s < 0 ? '-' : '+';
+	len = (size_t)(tmp + sizeof(tmp) - p);
+	if (size > 0) {
+		memcpy(buf, p, len < size ? len : size - 1);
+		buf[len < size ? len : size - 1] = '\0';
+	}
+	return len;
 }
 
 /* Copy len bytes at offset off of buf, as far as size allows; returns

@@ -30,6 +30,9 @@ struct event_base;
 void	log_set_event_base(struct event_base *);
 /* Before exit: wait up to timeout_ms for queued lines to go out. */
 void	log_flush(int timeout_ms);
+/* Would a line go anywhere (stderr, or a reachable syslog)?  Lets hot
+ * paths skip formatting lines that would only be dropped. */
+int	log_active(void);
 /* Lines dropped because syslog was absent or full. */
 unsigned long	log_dropped(void);
 

@@ -100,8 +100,7 @@ void		 node_free(struct node *);
  * from: the link it came from (not flooded back), or NULL. */
 enum store_result node_merge(struct node *, struct peer_link *from,
 		    const char *client, size_t client_len,
-		    const struct herd_time *sent,
-		    const struct herd_location *loc, const char *line,
+		    const struct herd_time *sent, const char *line,
 		    size_t line_len, const struct herd_record **out);
 
 /* Re-read the config file and apply it (SIGHUP). */

@@ -38,8 +38,9 @@ void		 peer_flood(struct node *, struct peer_link *except,
  * even if it is killed the next instant. */
 void		 peer_flush(struct node *);
 
-/* Anti-entropy: stream the whole store again on every link that is up
- * (and not already streaming). */
+/* Anti-entropy: send every neighbour our store's digest (DIGEST count
+ * hash); a neighbour whose store differs answers by streaming its whole
+ * store, and so do we when its digest differs from ours. */
 void		 peer_reconcile(struct node *);
 
 /* A client connection whose first line is HELLO: take it over as an

@@ -44,7 +44,6 @@ struct proto_request {
 	struct proto_span	 client;
 	struct proto_span	 location;	/* IAMAT */
 	struct proto_span	 time_sent;	/* IAMAT */
-	struct herd_location	 loc;		/* IAMAT */
 	struct herd_time	 sent;		/* IAMAT */
 	double			 radius_km;	/* WHATSAT */
 	int			 max_results;	/* WHATSAT */
@@ -57,7 +56,6 @@ struct proto_at {
 	struct proto_span	 client;
 	struct proto_span	 location;
 	struct proto_span	 time_sent;
-	struct herd_location	 loc;
 	struct herd_time	 sent;
 };
 
@@ -72,7 +70,9 @@ struct proto_span proto_trim(const char *p, size_t len);
 size_t	proto_split(const char *p, size_t len, struct proto_span *f,
 	    size_t max);
 
-/* Parse "+34.068930-118.445127"; 0 on success, -1 if invalid. */
+/* Parse "+34.068930-118.445127"; 0 on success, -1 if invalid.  out may
+ * be NULL to validate only (the hot paths do: coordinates are computed
+ * when a WHATSAT needs them). */
 int	proto_parse_location(const char *p, size_t len,
 	    struct herd_location *out);
 
@@ -116,6 +116,9 @@ struct proto_welcome {
 int	proto_parse_hello(const char *p, size_t len, struct proto_hello *);
 int	proto_parse_welcome(const char *p, size_t len, struct proto_welcome *);
 int	proto_parse_auth(const char *p, size_t len, struct proto_span *proof);
+/* "DIGEST <count> <16 hex digits>": a peer's store summary (anti-entropy). */
+int	proto_parse_digest(const char *p, size_t len, unsigned long *count,
+	    uint64_t *digest);
 /* "SYNCED <count>": the end of a catch-up stream of count records. */
 int	proto_parse_synced(const char *p, size_t len, unsigned long *count);
 /* True when the line's first field is HELLO (a peer, not a client). */

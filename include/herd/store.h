@@ -16,8 +16,6 @@
 
 struct herd_record {
 	struct herd_time	 sent;
-	struct herd_location	 loc;
-	uint64_t		 hash;
 	uint32_t		 client_len;
 	uint32_t		 line_len;
 	uint32_t		 order;		/* position in insertion order */
@@ -48,6 +46,10 @@ void		 store_set_limit(struct store *, size_t max_records);
 
 size_t		 store_count(const struct store *);
 
+/* An order-independent digest of every record's AT line: two stores
+ * with the same records (keyed alike) have the same digest. */
+uint64_t	 store_digest(const struct store *);
+
 /* Approximate bytes held by the store (table plus records). */
 size_t		 store_bytes(const struct store *);
 
@@ -63,8 +65,8 @@ const struct herd_record *store_get(const struct store *, const char *client,
  */
 enum store_result store_merge(struct store *, const char *client,
 		    size_t client_len, const struct herd_time *sent,
-		    const struct herd_location *loc, const char *line,
-		    size_t line_len, const struct herd_record **out);
+		    const char *line, size_t line_len,
+		    const struct herd_record **out);
 
 /* Which of two (time, line) versions wins: <0 if a loses, 0 same, >0. */
 int		 store_order(const struct herd_time *a_sent, const char *a_line,

@@ -43,15 +43,14 @@ teardown(void **state)
 	return 0;
 }
 
-/* Offer client with time sec.nsec and AT line; loc is (sec, -sec). */
+/* Offer client with time sec.nsec and AT line. */
 static enum store_result
 offer(struct store *s, const char *client, size_t clen, int64_t sec,
     int32_t nsec, const char *line, const struct herd_record **out)
 {
 	struct herd_time t = { sec, nsec };
-	struct herd_location l = { (double)sec, -(double)sec };
 
-	return store_merge(s, client, clen, &t, &l, line, strlen(line), out);
+	return store_merge(s, client, clen, &t, line, strlen(line), out);
 }
 
 static void
@@ -63,7 +62,6 @@ assert_record(const struct herd_record *r, const char *client, size_t clen,
 	assert_memory_equal(record_client(r), client, clen);
 	assert_int_equal(r->sent.sec, sec);
 	assert_int_equal(r->sent.nsec, nsec);
-	assert_true(r->loc.lat == (double)sec && r->loc.lon == -(double)sec);
 	assert_int_equal(r->line_len, strlen(line));
 	assert_string_equal(record_line(r), line);
 	/* NUL right after the line, inside the record. */
@@ -518,20 +516,46 @@ test_line_nul(void **state)
 	struct store *s = *state;
 	const struct herd_record *r;
 	struct herd_time t = { 1, 0 };
-	struct herd_location l = { 0, 0 };
 	/* The caller's line is not NUL-terminated. */
 	char buf[] = { 'A', 'T', ' ', 'x', 'Y', 'Y', 'Y' };
 
-	assert_int_equal(store_merge(s, "k", 1, &t, &l, buf, 4, &r),
+	assert_int_equal(store_merge(s, "k", 1, &t, buf, 4, &r),
 	    STORE_CHANGED);
 	assert_int_equal(r->line_len, 4);
 	assert_string_equal(record_line(r), "AT x");
 	assert_memory_equal(record_client(r), "k", 1);
 	/* Empty line. */
-	assert_int_equal(store_merge(s, "e", 1, &t, &l, "", 0, &r),
+	assert_int_equal(store_merge(s, "e", 1, &t, "", 0, &r),
 	    STORE_CHANGED);
 	assert_int_equal(r->line_len, 0);
 	assert_string_equal(record_line(r), "");
+}
+
+/* The digest depends on the records, not on seeds or arrival order. */
+static void
+test_digest(void **state)
+{
+	struct store *a = *state, *b = store_new(99, 7);
+	const struct herd_record *r;
+	uint64_t empty;
+
+	assert_non_null(b);
+	empty = store_digest(b);
+	assert_int_equal(store_digest(a), empty);
+	offer(a, "x", 1, 1, 0, "AT S +0.1 x +1+1 1", &r);
+	offer(a, "y", 1, 2, 0, "AT S +0.1 y +1+1 2", &r);
+	assert_int_not_equal(store_digest(a), empty);
+	offer(b, "y", 1, 2, 0, "AT S +0.1 y +1+1 2", &r);
+	assert_int_not_equal(store_digest(a), store_digest(b));
+	offer(b, "x", 1, 1, 0, "AT S +0.1 x +1+1 1", &r);
+	assert_int_equal(store_digest(a), store_digest(b));
+	/* A replaced record changes it; stale offers do not. */
+	offer(a, "x", 1, 3, 0, "AT S +0.1 x +1+1 3", &r);
+	assert_int_not_equal(store_digest(a), store_digest(b));
+	offer(b, "x", 1, 3, 0, "AT S +0.1 x +1+1 3", &r);
+	offer(b, "x", 1, 2, 0, "AT S +0.1 x +1+1 2", &r);
+	assert_int_equal(store_digest(a), store_digest(b));
+	store_free(b);
 }
 
 int
@@ -539,6 +563,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_empty, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_digest, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_insert_get, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_newer_wins, setup,
