@@ -3,7 +3,14 @@
  * signals, and the merge-then-flood step every record goes through.
  *
  * A client session reads lines, answers each in order, and closes after
- * the last reply once the client has half-closed.  The first line of a
+ * the last reply once the client has half-closed.
+ *
+ * Replies are staged per client during a loop turn and written by one
+ * flush event at its end: first the floods to every neighbour, then each
+ * client's replies, each with one write straight to its socket (a
+ * bufferevent only takes what the kernel would not).  So an
+ * acknowledged record has always left the process before its
+ * acknowledgement, and a busy turn costs one write per connection.  The first line of a
  * connection may instead be a peer HELLO, in which case peer.c takes the
  * connection over.
  */
@@ -50,6 +57,9 @@ struct client {
 	time_t			 partial_since;	/* a partial line is waiting */
 	time_t			 paused_since;
 	struct places_queue	 queue;		/* replies waiting for places */
+	struct evbuffer		*staged;	/* replies of this loop turn */
+	TAILQ_ENTRY(client)	 dirty_entry;	/* in node->dirty */
+	int			 dirty;		/* 1: in dirty, 2: in flushing */
 };
 
 /* Per-request and per-connection lines: only with log_requests. */
@@ -80,6 +90,9 @@ static void	node_apply_links(struct node *);
 static void	sockaddr_str(const struct sockaddr *, char *, size_t);
 static void	node_report(struct node *, const char *);
 static time_t	now_s(void);
+static void	client_stage(struct client *, const char *, size_t);
+static void	client_flush(struct client *);
+static void	flush_cb(evutil_socket_t, short, void *);
 static void	sweep_cb(evutil_socket_t, short, void *);
 static void	reconcile_cb(evutil_socket_t, short, void *);
 static void	node_arm_reconcile(struct node *);
@@ -161,6 +174,12 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	c->id = ++n->next_client_id;
 	c->first_line = 1;
 	c->last_active = now_s();
+	if ((c->staged = evbuffer_new()) == NULL) {
+		log_warnx("accept: evbuffer_new failed");
+		bufferevent_free(c->bev);
+		free(c);
+		return;
+	}
 	places_queue_init(&c->queue, whatsat_done, c);
 	sockaddr_str(sa, c->addr, sizeof(c->addr));
 	TAILQ_INSERT_TAIL(&n->clients, c, entry);
@@ -190,6 +209,11 @@ client_free(struct client *c)
 
 	log_client(c->node, "client %llu disconnected", (unsigned long long)c->id);
 	places_queue_cancel(&c->queue);
+	if (c->dirty == 1)
+		TAILQ_REMOVE(&n->dirty, c, dirty_entry);
+	else if (c->dirty == 2)
+		TAILQ_REMOVE(&n->flushing, c, dirty_entry);
+	evbuffer_free(c->staged);
 	TAILQ_REMOVE(&n->clients, c, entry);
 	n->nclients--;
 	if (c->bev != NULL)
@@ -212,7 +236,7 @@ client_maybe_close(struct client *c)
 	struct timeval linger = { CLIENT_LINGER_S, 0 };
 
 	if (!(c->eof || c->closing) || !places_queue_empty(&c->queue) ||
-	    evbuffer_get_length(out) != 0)
+	    evbuffer_get_length(out) != 0 || evbuffer_get_length(c->staged))
 		return;
 	if (c->eof) {
 		client_free(c);
@@ -228,6 +252,20 @@ client_maybe_close(struct client *c)
 	bufferevent_enable(c->bev, EV_READ);
 }
 
+/* Stage bytes for c; the turn's flush writes them. */
+static void
+client_stage(struct client *c, const char *p, size_t len)
+{
+	struct node *n = c->node;
+
+	evbuffer_add(c->staged, p, len);
+	if (!c->dirty) {
+		c->dirty = 1;
+		TAILQ_INSERT_TAIL(&n->dirty, c, dirty_entry);
+	}
+	node_schedule_flush(n);
+}
+
 static void
 client_reply(struct client *c, const char *p, size_t len)
 {
@@ -235,13 +273,64 @@ client_reply(struct client *c, const char *p, size_t len)
 	if (!places_queue_empty(&c->queue))
 		places_queue_append(&c->queue, p, len);	/* keep order */
 	else
-		bufferevent_write(c->bev, p, len);
+		client_stage(c, p, len);
+}
+
+/* Write c's staged replies: straight to the socket when nothing is
+ * queued before them, the rest through the bufferevent.  May free c. */
+static void
+client_flush(struct client *c)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+
+	if (evbuffer_get_length(c->staged) == 0)
+		return;
+	if (evbuffer_get_length(out) == 0)
+		(void)evbuffer_write(c->staged, bufferevent_getfd(c->bev));
+	if (evbuffer_get_length(c->staged) > 0) {
+		evbuffer_add_buffer(out, c->staged);	/* the rest, later */
+		return;
+	}
+	/* All out, as the write callback would see it drained. */
+	client_write_cb(c->bev, c);
+}
+
+/* The end of a loop turn: floods first, then the replies that
+ * acknowledge them. */
+static void
+flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct node *n = arg;
+	struct client *c;
+
+	(void)fd;
+	(void)what;
+	n->flush_scheduled = 0;
+	peer_flush(n);
+	/* Replies staged while flushing (a paused client resumed) wait
+	 * for the next flush, after their floods. */
+	TAILQ_FOREACH(c, &n->dirty, dirty_entry)
+		c->dirty = 2;
+	TAILQ_CONCAT(&n->flushing, &n->dirty, dirty_entry);
+	while ((c = TAILQ_FIRST(&n->flushing)) != NULL) {
+		TAILQ_REMOVE(&n->flushing, c, dirty_entry);
+		c->dirty = 0;
+		client_flush(c);
+	}
+}
+
+void
+node_schedule_flush(struct node *n)
+{
+	if (!n->flush_scheduled) {
+		n->flush_scheduled = 1;
+		event_active(n->flush_ev, EV_WRITE, 0);
+	}
 }
 
 static void
 client_invalid(struct client *c, const struct proto_span *line)
 {
-	struct evbuffer *out = bufferevent_get_output(c->bev);
 	char q[256];
 
 	c->node->stats.invalid++;
@@ -255,9 +344,9 @@ client_invalid(struct client *c, const struct proto_span *line)
 		return;
 	}
 	c->node->stats.replies++;
-	evbuffer_add(out, "? ", 2);
-	evbuffer_add(out, line->p, line->len);
-	evbuffer_add(out, "\n", 1);
+	client_stage(c, "? ", 2);
+	client_stage(c, line->p, line->len);
+	client_stage(c, "\n", 1);
 }
 
 static void
@@ -325,8 +414,7 @@ whatsat_done(void *arg, const char *p, size_t len)
 	log_client(c->node, "client %llu: reply %s",
 	    (unsigned long long)c->id, log_quote(q, sizeof(q), p,
 	    nl ? (size_t)(nl - p) : len));
-	/* The write callback closes a half-closed client once drained. */
-	bufferevent_write(c->bev, p, len);
+	client_stage(c, p, len);
 }
 
 /* Handle one line (without its newline); -1 when the client was freed
@@ -395,8 +483,8 @@ client_process(struct client *c)
 		return 0;
 	}
 	while (!c->closing) {
-		if (evbuffer_get_length(out) + places_queue_bytes(&c->queue) >
-		    n->cfg->herd.max_output) {
+		if (evbuffer_get_length(out) + evbuffer_get_length(c->staged) +
+		    places_queue_bytes(&c->queue) > n->cfg->herd.max_output) {
 			if (!c->paused)
 				c->paused_since = now_s();
 			c->paused = 1;
@@ -449,15 +537,9 @@ client_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct client *c = arg;
 
-	struct node *n = c->node;
-	int r;
-
 	(void)bev;
 	c->last_active = now_s();
-	r = client_process(c);
-	if (n->flood_pending)
-		peer_flush(n);	/* floods leave before their acks */
-	if (r == 0)
+	if (client_process(c) == 0)
 		client_maybe_close(c);
 }
 
@@ -467,15 +549,9 @@ client_write_cb(struct bufferevent *bev, void *arg)
 	struct client *c = arg;
 
 	if (c->paused) {
-		struct node *n = c->node;
-		int r;
-
 		c->paused = 0;
 		bufferevent_enable(bev, EV_READ);
-		r = client_process(c);
-		if (n->flood_pending)
-			peer_flush(n);
-		if (r == -1)
+		if (client_process(c) == -1)
 			return;
 	}
 	client_maybe_close(c);
@@ -493,14 +569,8 @@ client_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	if (what & BEV_EVENT_EOF) {
 		/* Half-close: the last line may lack its newline. */
-		struct node *n = c->node;
-		int r;
-
 		c->eof = 1;
-		r = client_process(c);
-		if (n->flood_pending)
-			peer_flush(n);
-		if (r == 0)
+		if (client_process(c) == 0)
 			client_maybe_close(c);
 		return;
 	}
@@ -857,6 +927,8 @@ node_new(const char *config_path, const char *name, int ready_fd, int *code)
 		fatal("calloc");
 	n->status_fd = -1;
 	TAILQ_INIT(&n->clients);
+	TAILQ_INIT(&n->dirty);
+	TAILQ_INIT(&n->flushing);
 	if ((n->config_path = strdup(config_path)) == NULL)
 		fatal("strdup");
 	if ((n->cfg = config_load(config_path, &errs)) == NULL) {
@@ -914,9 +986,11 @@ node_new(const char *config_path, const char *name, int ready_fd, int *code)
 	{
 		struct timeval one = { 1, 0 };
 
+		n->flush_ev = event_new(n->base, -1, 0, flush_cb, n);
 		n->sweep_ev = event_new(n->base, -1, EV_PERSIST, sweep_cb, n);
 		n->reconcile_ev = evtimer_new(n->base, reconcile_cb, n);
-		if (n->sweep_ev == NULL || n->reconcile_ev == NULL)
+		if (n->sweep_ev == NULL || n->reconcile_ev == NULL ||
+		    n->flush_ev == NULL)
 			fatalx("event_new failed");
 		event_add(n->sweep_ev, &one);
 		node_arm_reconcile(n);
@@ -1014,6 +1088,8 @@ node_free(struct node *n)
 			event_free(n->sig_ev[i]);
 	if (n->sweep_ev != NULL)
 		event_free(n->sweep_ev);
+	if (n->flush_ev != NULL)
+		event_free(n->flush_ev);
 	if (n->reconcile_ev != NULL)
 		event_free(n->reconcile_ev);
 	if (n->places != NULL)

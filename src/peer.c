@@ -77,6 +77,7 @@ struct peer_link {
 	struct peer_conn	 out;		/* our dial */
 	struct peer_conn	 in;		/* their dial */
 	struct event		*redial;
+	struct evbuffer		*staged;	/* floods of this loop turn */
 	unsigned		 backoff_ms;
 	int			 up;		/* as last logged */
 };
@@ -116,7 +117,8 @@ peer_link_new(struct node *n, const struct herd_server *srv)
 	l->out.link = l->in.link = l;
 	l->out.outbound = 1;
 	l->backoff_ms = BACKOFF_MIN_MS;
-	if ((l->redial = evtimer_new(n->base, redial_cb, l)) == NULL)
+	if ((l->redial = evtimer_new(n->base, redial_cb, l)) == NULL ||
+	    (l->staged = evbuffer_new()) == NULL)
 		fatalx("evtimer_new failed");
 	log_info("neighbour %s at %s port %u", l->name, l->host, l->port);
 	dial(l);
@@ -132,6 +134,7 @@ peer_link_free(struct peer_link *l)
 		log_info("peer %s down", l->name);
 	/* The caller reports the new link count (the set is changing). */
 	event_free(l->redial);
+	evbuffer_free(l->staged);
 	free(l);
 }
 
@@ -640,17 +643,35 @@ sync_fill(struct peer_conn *c)
 void
 peer_flush(struct node *n)
 {
+	struct peer_link *l;
 	struct peer_conn *c;
 	struct evbuffer *out;
 	size_t i;
 
-	n->flood_pending = 0;
 	for (i = 0; i < n->nlinks; i++) {
-		if ((c = link_conn(n->links[i])) == NULL)
+		l = n->links[i];
+		if (evbuffer_get_length(l->staged) == 0)
 			continue;
+		if ((c = link_conn(l)) == NULL) {
+			/* Down since: the catch-up at link-up covers these. */
+			evbuffer_drain(l->staged, evbuffer_get_length(l->staged));
+			continue;
+		}
 		out = bufferevent_get_output(c->bev);
-		if (evbuffer_get_length(out) > 0)
-			(void)evbuffer_write(out, bufferevent_getfd(c->bev));
+		if (evbuffer_get_length(out) > PEER_MAX_OUTPUT) {
+			/* It will catch up by sync when it reconnects. */
+			evbuffer_drain(l->staged, evbuffer_get_length(l->staged));
+			conn_close(c, "too far behind");
+			if (c->outbound)
+				schedule_redial(l);
+			link_changed(l);
+			continue;
+		}
+		/* Straight to the kernel unless a sync chunk is queued. */
+		if (evbuffer_get_length(out) == 0)
+			(void)evbuffer_write(l->staged, bufferevent_getfd(c->bev));
+		if (evbuffer_get_length(l->staged) > 0)
+			evbuffer_add_buffer(out, l->staged);
 	}
 }
 
@@ -671,26 +692,16 @@ void
 peer_flood(struct node *n, struct peer_link *except,
     const struct herd_record *r)
 {
-	struct peer_conn *c;
-	struct evbuffer *out;
+	struct peer_link *l;
 	size_t i;
 
 	for (i = 0; i < n->nlinks; i++) {
-		if (n->links[i] == except ||
-		    (c = link_conn(n->links[i])) == NULL)
+		l = n->links[i];
+		if (l == except || link_conn(l) == NULL)
 			continue;
-		out = bufferevent_get_output(c->bev);
-		if (evbuffer_get_length(out) > PEER_MAX_OUTPUT) {
-			/* It will catch up by sync when it reconnects. */
-			conn_close(c, "too far behind");
-			if (c->outbound)
-				schedule_redial(n->links[i]);
-			link_changed(n->links[i]);
-			continue;
-		}
-		evbuffer_add(out, record_line(r), r->line_len);
-		evbuffer_add(out, "\n", 1);
+		evbuffer_add(l->staged, record_line(r), r->line_len);
+		evbuffer_add(l->staged, "\n", 1);
 		n->stats.flood_out++;
-		n->flood_pending = 1;
 	}
+	node_schedule_flush(n);
 }

@@ -81,7 +81,10 @@ struct node {
 	size_t			  reported;	/* RECORDS last sent */
 	time_t			  refused_logged;
 	time_t			  full_logged;
-	int			  flood_pending; /* peer_flush() has work */
+	struct client_list	  dirty;	/* clients with staged replies */
+	struct client_list	  flushing;	/* being flushed right now */
+	struct event		 *flush_ev;	/* end-of-turn writes */
+	int			  flush_scheduled;
 	int			  stopping;
 	int			  exit_code;
 	struct node_stats	  stats;
@@ -102,6 +105,9 @@ enum store_result node_merge(struct node *, struct peer_link *from,
 		    const char *client, size_t client_len,
 		    const struct herd_time *sent, const char *line,
 		    size_t line_len, const struct herd_record **out);
+
+/* Have the end-of-turn flush run: floods, then staged replies. */
+void		 node_schedule_flush(struct node *);
 
 /* Re-read the config file and apply it (SIGHUP). */
 void		 node_reload(struct node *);

@@ -29,13 +29,14 @@ void		 peer_link_update(struct peer_link *,
 const char	*peer_link_name(const struct peer_link *);
 int		 peer_link_is_up(const struct peer_link *);
 
-/* Send a changed record to every link up, except `except`. */
+/* Stage a changed record for every link up, except `except`; the
+ * end-of-turn flush (node_schedule_flush) writes them. */
 void		 peer_flood(struct node *, struct peer_link *except,
 		    const struct herd_record *);
 
-/* Write pending floods to the kernel now, before the client replies
- * that acknowledge them: an acknowledged record has left this process
- * even if it is killed the next instant. */
+/* Write this turn's floods (one write per link), before the client
+ * replies that acknowledge them: an acknowledged record has left this
+ * process even if it is killed the next instant. */
 void		 peer_flush(struct node *);
 
 /* Anti-entropy: send every neighbour our store's digest (DIGEST count
