@@ -10,9 +10,10 @@
  * client's replies, each with one write straight to its socket (a
  * bufferevent only takes what the kernel would not).  So an
  * acknowledged record has always left the process before its
- * acknowledgement, and a busy turn costs one write per connection.  The first line of a
- * connection may instead be a peer HELLO, in which case peer.c takes the
- * connection over.
+ * acknowledgement, and a busy turn costs one write per connection.
+ *
+ * The first line of a connection may instead be a peer HELLO, in which
+ * case peer.c takes the connection over.
  */
 #include <sys/types.h>
 #include <sys/resource.h>

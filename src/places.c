@@ -302,7 +302,7 @@ entry_answer(struct places_entry *e, const char *json, size_t len)
 	queue_flush(e->queue);
 }
 
-/* --- queries ---------------------------------------------------------------- */
+/* --- queries --------------------------------------------------------- */
 
 void
 places_query(struct places *pl, struct places_queue *q,
@@ -672,7 +672,7 @@ socket_cb(CURL *easy, curl_socket_t s, int what, void *arg, void *sockp)
 	return 0;
 }
 
-/* --- cache ----------------------------------------------------------------- */
+/* --- cache ----------------------------------------------------------- */
 
 static unsigned
 cache_hash(const char *s)

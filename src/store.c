@@ -4,8 +4,9 @@
  * Linear probing over a power-of-two table of (hash, record) slots,
  * grown at 3/4 load; the hash sits in the slot so that a probe touches
  * a record only when the full 64-bit hash matches (profiling showed the
- * per-probe record dereference, a cache miss each, dominating).  Records are never deleted (a client id, once known, stays
- * known), so probing needs no tombstones.  A second array keeps records
+ * per-probe record dereference, a cache miss each, dominating).
+ * Records are never deleted (a client id, once known, stays known), so
+ * probing needs no tombstones.  A second array keeps records
  * in insertion order: iteration walks it, so a catch-up stream that
  * spans many event-loop turns sees every record exactly once even when
  * the table is rehashed meanwhile.  Keys are hashed with SipHash

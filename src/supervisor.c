@@ -1263,7 +1263,7 @@ report(struct supervisor *sv, const char *error)
 	}
 }
 
-/* --- entry point ----------------------------------------------------------- */
+/* --- entry point ----------------------------------------------------- */
 
 int
 supervisor_run(const struct sv_options *opt, struct herd_config *cfg)

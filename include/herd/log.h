@@ -4,10 +4,11 @@
  * Lines go to syslog as datagrams on a Unix socket (default /dev/log,
  * journald under systemd), sent without ever blocking: lines a busy
  * syslog cannot take yet wait in a bounded queue drained by the event
- * loop; an absent syslog, or a full queue, drops the line and counts it.  With log_init(..., 1) each line
- * is also copied to stderr.  Every line carries the object it is about
- * (the server name) as prefix.  log_warn() appends strerror(errno),
- * log_warnx() does not; fatal()/fatalx() log at LOG_CRIT and exit.
+ * loop; an absent syslog, or a full queue, drops the line and counts it.
+ * With log_init(..., 1) each line is also copied to stderr.  Every line
+ * carries the object it is about (the server name) as prefix.
+ * log_warn() appends strerror(errno), log_warnx() does not;
+ * fatal()/fatalx() log at LOG_CRIT and exit.
  */
 #ifndef HERD_LOG_H
 #define HERD_LOG_H
