@@ -97,7 +97,8 @@ static void	flush_cb(evutil_socket_t, short, void *);
 static void	sweep_cb(evutil_socket_t, short, void *);
 static void	reconcile_cb(evutil_socket_t, short, void *);
 static void	node_arm_reconcile(struct node *);
-static void	raise_nofile(void);
+static void	raise_nofile(struct node *);
+static void	resume_cb(evutil_socket_t, short, void *);
 static int	node_secret(const struct herd_config *, struct auth_secret *,
 		    char *, size_t);
 
@@ -194,13 +195,37 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	    c->addr);
 }
 
+/*
+ * accept() failed.  Out of descriptors (EMFILE, ENFILE) the pending
+ * connection stays readable and the listener would spin: pause it for
+ * a moment instead, and log it once per pause.
+ */
 static void
 accept_error_cb(struct evconnlistener *l, void *arg)
 {
-	(void)l;
-	(void)arg;
-	/* EMFILE and friends: libevent retries on the next readiness. */
-	log_warn("accept");
+	struct node *n = arg;
+	struct timeval pause = { 0, 100000 };
+	int err = EVUTIL_SOCKET_ERROR();
+
+	if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM) {
+		log_warnx("accept: %s", evutil_socket_error_to_string(err));
+		return;
+	}
+	log_warnx("accept: %s (%zu clients): pausing new connections for"
+	    " 100 ms", evutil_socket_error_to_string(err), n->nclients);
+	evconnlistener_disable(l);
+	evtimer_add(n->resume_ev, &pause);
+}
+
+static void
+resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct node *n = arg;
+
+	(void)fd;
+	(void)what;
+	if (!n->stopping)
+		evconnlistener_enable(n->listener);
 }
 
 static void
@@ -662,15 +687,25 @@ node_arm_reconcile(struct node *n)
 
 /* Allow as many descriptors as the hard limit does. */
 static void
-raise_nofile(void)
+raise_nofile(struct node *n)
 {
 	struct rlimit rl;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
 			log_warn("setrlimit(RLIMIT_NOFILE)");
+		(void)getrlimit(RLIMIT_NOFILE, &rl);
 	}
+	/* Peers, the listener, curl and logging need descriptors too. */
+	if (rl.rlim_cur != RLIM_INFINITY &&
+	    (rlim_t)n->cfg->herd.max_clients + 64 > rl.rlim_cur)
+		log_warnx("max_clients %ld is above what the descriptor limit"
+		    " (%llu) allows; connections past it are paused, not"
+		    " refused: raise LimitNOFILE / ulimit -n",
+		    n->cfg->herd.max_clients, (unsigned long long)rl.rlim_cur);
 }
 
 /* --- node lifecycle ---------------------------------------------------- */
@@ -968,7 +1003,7 @@ node_new(const char *config_path, const char *name, int ready_fd, int *code)
 
 	/* A client that vanishes must cost an EPIPE, not the process. */
 	signal(SIGPIPE, SIG_IGN);
-	raise_nofile();
+	raise_nofile(n);
 	if ((n->base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
 	log_set_event_base(n->base);
@@ -988,10 +1023,11 @@ node_new(const char *config_path, const char *name, int ready_fd, int *code)
 		struct timeval one = { 1, 0 };
 
 		n->flush_ev = event_new(n->base, -1, 0, flush_cb, n);
+		n->resume_ev = evtimer_new(n->base, resume_cb, n);
 		n->sweep_ev = event_new(n->base, -1, EV_PERSIST, sweep_cb, n);
 		n->reconcile_ev = evtimer_new(n->base, reconcile_cb, n);
 		if (n->sweep_ev == NULL || n->reconcile_ev == NULL ||
-		    n->flush_ev == NULL)
+		    n->flush_ev == NULL || n->resume_ev == NULL)
 			fatalx("event_new failed");
 		event_add(n->sweep_ev, &one);
 		node_arm_reconcile(n);
@@ -1091,6 +1127,8 @@ node_free(struct node *n)
 		event_free(n->sweep_ev);
 	if (n->flush_ev != NULL)
 		event_free(n->flush_ev);
+	if (n->resume_ev != NULL)
+		event_free(n->resume_ev);
 	if (n->reconcile_ev != NULL)
 		event_free(n->reconcile_ev);
 	if (n->places != NULL)

@@ -84,6 +84,7 @@ struct node {
 	struct client_list	  dirty;	/* clients with staged replies */
 	struct client_list	  flushing;	/* being flushed right now */
 	struct event		 *flush_ev;	/* end-of-turn writes */
+	struct event		 *resume_ev;	/* listener paused on EMFILE */
 	int			  flush_scheduled;
 	int			  stopping;
 	int			  exit_code;

@@ -473,3 +473,24 @@ def test_foreground_sd_notify_protocol(ctl_factory, tmp_path):
     err = p.stderr.read().decode()
     assert "supervisor: all workers ready" in err      # logs on stderr
     assert any(m.startswith("STATUS=") for m in msgs)
+
+
+def test_foreground_under_journald_logs_once(ctl_factory, tmp_path):
+    """With $JOURNAL_STREAM (systemd: stderr is the journal) lines go to
+    syslog only, not twice."""
+    c = ctl_factory(topology={"A": []})
+    env = dict(c.env, JOURNAL_STREAM="8:12345")
+    errf = open(tmp_path / "fg.err", "wb")
+    p = subprocess.Popen([HERDCTL, "-c", c.ini, "start", "--foreground"],
+                         env=env, stderr=errf, stdout=subprocess.DEVNULL,
+                         cwd=str(tmp_path))
+    errf.close()
+    c.sup_pid = p.pid
+    try:
+        c.syslog.wait_for(r"herdctl\[%d\]: supervisor: all workers ready"
+                          % p.pid)
+        c.syslog.wait_for(r"herd-node\[\d+\]: A: listening on")
+    finally:
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(10) == 0
+    assert (tmp_path / "fg.err").read_text() == ""

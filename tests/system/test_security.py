@@ -372,3 +372,58 @@ def test_garbage_on_peer_port_changes_nothing(herd_factory, tmp_path):
                 pass
     for n in ("A", "B"):
         assert h.whatsat_line(n, b"keep") == at
+
+
+def test_out_of_descriptors_pauses_instead_of_spinning(tmp_path):
+    """With fewer descriptors than max_clients, accept() fails with
+    EMFILE: the node pauses its listener instead of spinning, and serves
+    again once descriptors are free."""
+    from conftest import free_ports, SyslogReceiver
+    port = free_ports(1)[0]
+    log = SyslogReceiver(str(tmp_path / "log.sock"))
+    ini = tmp_path / "a.ini"
+    ini.write_text("[herd]\nlog_socket = %s\n[server:A]\nport = %d\n"
+                   % (log.path, port))
+    p = subprocess.Popen(["sh", "-c", "ulimit -n 48 && exec %s -c %s A"
+                          % (NODE, ini)], cwd=str(tmp_path))
+    socks = []
+    try:
+        log.wait_for(r"A: max_clients 16384 is above what the descriptor "
+                     r"limit \(48\) allows")
+        wait_until(lambda: _connects_once(port), 5, what="listening")
+        for _ in range(80):
+            socks.append(socket.create_connection(("127.0.0.1", port)))
+        log.wait_for(r"A: accept: Too many open files \(\d+ clients\): "
+                     r"pausing new connections")
+        with open("/proc/%d/stat" % p.pid) as f:
+            before = sum(int(x) for x in f.read().split(") ")[1].split()[11:13])
+        time.sleep(1.0)
+        with open("/proc/%d/stat" % p.pid) as f:
+            after = sum(int(x) for x in f.read().split(") ")[1].split()[11:13])
+        assert after - before < 30          # ticks of 10 ms: no spinning
+        for s in socks:
+            s.close()
+        socks = []
+        wait_until(lambda: _iamat_ok(port), 5, what="serving again")
+    finally:
+        for s in socks:
+            s.close()
+        p.terminate()
+        p.wait(5)
+        log.close()
+
+
+def _connects_once(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def _iamat_ok(port):
+    try:
+        return AT_RE.match(exchange(port, b"IAMAT fd +1+1 1\n", timeout=1)
+                           .rstrip(b"\n"))
+    except OSError:
+        return None
