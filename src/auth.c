@@ -21,6 +21,7 @@
 
 static void	hex(const unsigned char *, size_t, char *);
 
+/* Write len bytes of p to out as lower-case hex, NUL-terminated. */
 static void
 hex(const unsigned char *p, size_t len, char *out)
 {
@@ -34,6 +35,10 @@ hex(const unsigned char *p, size_t len, char *out)
 	out[2 * len] = '\0';
 }
 
+/*
+ * Load the secret at path into s without trailing newlines; -1 with a
+ * message in err unless it is a private regular file of the right size.
+ */
 int
 auth_load_secret(const char *path, struct auth_secret *s, char *err,
     size_t errsize)
@@ -81,6 +86,7 @@ auth_load_secret(const char *path, struct auth_secret *s, char *err,
 	return 0;
 }
 
+/* True when path exists and is accessible to group or others. */
 int
 auth_secret_exposed(const char *path)
 {
@@ -89,6 +95,7 @@ auth_secret_exposed(const char *path)
 	return stat(path, &st) == 0 && (st.st_mode & 077) != 0;
 }
 
+/* Replace path with a new 0600 file of 64 random hex digits; -1 on error. */
 int
 auth_generate_secret(const char *path)
 {
@@ -115,6 +122,7 @@ auth_generate_secret(const char *path)
 	return close(fd);
 }
 
+/* Fill out with a random hex nonce; abort without randomness. */
 void
 auth_nonce(char out[AUTH_NONCE_HEX + 1])
 {
@@ -125,6 +133,11 @@ auth_nonce(char out[AUTH_NONCE_HEX + 1])
 	hex(raw, sizeof(raw), out);
 }
 
+/*
+ * Write to out the hex HMAC-SHA256 under s of "herd/1 role from to
+ * nonce_from nonce_to"; "-" without a secret, "!" (never a match) on
+ * error.
+ */
 void
 auth_proof(const struct auth_secret *s, const char *role, const char *from,
     const char *to, const char *nonce_from, const char *nonce_to,
@@ -150,6 +163,7 @@ auth_proof(const struct auth_secret *s, const char *role, const char *from,
 	hex(md, mdlen, out);
 }
 
+/* True when got (got_len bytes) equals expected, in constant time. */
 int
 auth_proof_ok(const char *expected, const char *got, size_t got_len)
 {

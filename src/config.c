@@ -369,6 +369,7 @@ parse_addr(const char *s, char *out, int allow_any)
 	return -1;
 }
 
+/* True when s (len bytes) is 1..HERD_NAME_MAX of A-Z a-z 0-9 . _ -. */
 static int
 valid_name(const char *s, size_t len)
 {
@@ -388,6 +389,7 @@ valid_name(const char *s, size_t len)
 
 #define CUR(ld)	(&(ld)->cfg->servers[(ld)->cur])
 
+/* Set [server:NAME] port from v (1..65535); -1 (reported) if bad. */
 static int
 set_port(struct loader *ld, const char *v)
 {
@@ -401,6 +403,7 @@ set_port(struct loader *ld, const char *v)
 	return 0;
 }
 
+/* Set [server:NAME] host from the numeric address v; -1 (reported) if bad. */
 static int
 set_host(struct loader *ld, const char *v)
 {
@@ -412,6 +415,7 @@ set_host(struct loader *ld, const char *v)
 	return 0;
 }
 
+/* Set [server:NAME] bind from v (numeric or *); -1 (reported) if bad. */
 static int
 set_bind(struct loader *ld, const char *v)
 {
@@ -423,6 +427,11 @@ set_bind(struct loader *ld, const char *v)
 	return 0;
 }
 
+/*
+ * Add the names in v (separated by blanks or commas) to [server:NAME]'s
+ * declared neighbours with their line; bad or repeated names are reported
+ * and skipped, -1 only when memory runs out.
+ */
 static int
 set_neighbors(struct loader *ld, const char *v)
 {
@@ -490,6 +499,7 @@ set_string(struct loader *ld, char **slot, const char *v)
 	return 0;
 }
 
+/* set_string() for key, whose value v must be an absolute path. */
 static int
 set_path(struct loader *ld, char **slot, const char *key, const char *v)
 {
@@ -500,18 +510,21 @@ set_path(struct loader *ld, char **slot, const char *key, const char *v)
 	return set_string(ld, slot, v);
 }
 
+/* Set [herd] run_dir from v (absolute path); -1 (reported) if bad. */
 static int
 set_run_dir(struct loader *ld, const char *v)
 {
 	return set_path(ld, &ld->cfg->herd.run_dir, "run_dir", v);
 }
 
+/* Set [herd] log_socket from v (absolute path); -1 (reported) if bad. */
 static int
 set_log_socket(struct loader *ld, const char *v)
 {
 	return set_path(ld, &ld->cfg->herd.log_socket, "log_socket", v);
 }
 
+/* Set [herd] max_line from v (256..1048576); -1 (reported) if bad. */
 static int
 set_max_line(struct loader *ld, const char *v)
 {
@@ -526,6 +539,7 @@ set_max_line(struct loader *ld, const char *v)
 	return 0;
 }
 
+/* Set [herd] max_output from v (4096..1073741824); -1 (reported) if bad. */
 static int
 set_max_output(struct loader *ld, const char *v)
 {
@@ -540,6 +554,7 @@ set_max_output(struct loader *ld, const char *v)
 	return 0;
 }
 
+/* Set [herd] secret_file from v (absolute path); -1 (reported) if bad. */
 static int
 set_secret_file(struct loader *ld, const char *v)
 {
@@ -559,6 +574,7 @@ set_bounded(struct loader *ld, const char *key, const char *what,
 	return 0;
 }
 
+/* Set [herd] max_clients from v (1..1000000); -1 (reported) if bad. */
 static int
 set_max_clients(struct loader *ld, const char *v)
 {
@@ -566,6 +582,10 @@ set_max_clients(struct loader *ld, const char *v)
 	    &ld->cfg->herd.max_clients);
 }
 
+/*
+ * Set [herd] max_records from v (0..1000000000, 0 = no limit); -1
+ * (reported) if bad.
+ */
 static int
 set_max_records(struct loader *ld, const char *v)
 {
@@ -573,6 +593,7 @@ set_max_records(struct loader *ld, const char *v)
 	    1000000000L, &ld->cfg->herd.max_records);
 }
 
+/* Set [herd] output_timeout_s from v (1..86400); -1 (reported) if bad. */
 static int
 set_output_timeout(struct loader *ld, const char *v)
 {
@@ -580,6 +601,10 @@ set_output_timeout(struct loader *ld, const char *v)
 	    &ld->cfg->herd.output_timeout_s);
 }
 
+/*
+ * Set [herd] idle_timeout_s from v (0..604800, 0 = never); -1 (reported)
+ * if bad.
+ */
 static int
 set_idle_timeout(struct loader *ld, const char *v)
 {
@@ -587,6 +612,7 @@ set_idle_timeout(struct loader *ld, const char *v)
 	    604800, &ld->cfg->herd.idle_timeout_s);
 }
 
+/* Set [herd] line_timeout_s from v (1..3600); -1 (reported) if bad. */
 static int
 set_line_timeout(struct loader *ld, const char *v)
 {
@@ -594,6 +620,7 @@ set_line_timeout(struct loader *ld, const char *v)
 	    &ld->cfg->herd.line_timeout_s);
 }
 
+/* Set [herd] reconcile_s from v (0..86400, 0 = off); -1 (reported) if bad. */
 static int
 set_reconcile(struct loader *ld, const char *v)
 {
@@ -601,6 +628,10 @@ set_reconcile(struct loader *ld, const char *v)
 	    &ld->cfg->herd.reconcile_s);
 }
 
+/*
+ * Set [herd] log_requests from yes/true/on/1 or no/false/off/0; -1
+ * (reported) otherwise.
+ */
 static int
 set_log_requests(struct loader *ld, const char *v)
 {
@@ -618,6 +649,7 @@ set_log_requests(struct loader *ld, const char *v)
 	return 0;
 }
 
+/* Set [places] api from "new" or "legacy"; -1 (reported) otherwise. */
 static int
 set_api(struct loader *ld, const char *v)
 {
@@ -633,6 +665,7 @@ set_api(struct loader *ld, const char *v)
 	return 0;
 }
 
+/* Set [places] key from v; an empty v leaves it unset. */
 static int
 set_key(struct loader *ld, const char *v)
 {
@@ -641,6 +674,10 @@ set_key(struct loader *ld, const char *v)
 	return set_string(ld, &ld->cfg->places.key, v);
 }
 
+/*
+ * Set [places] url from v (http:// or https://); an empty v keeps the
+ * default, -1 (reported) if bad.
+ */
 static int
 set_url(struct loader *ld, const char *v)
 {
@@ -654,6 +691,7 @@ set_url(struct loader *ld, const char *v)
 	return set_string(ld, &ld->cfg->places.url, v);
 }
 
+/* Set [places] timeout_ms from v (100..600000); -1 (reported) if bad. */
 static int
 set_timeout(struct loader *ld, const char *v)
 {
@@ -665,6 +703,7 @@ set_timeout(struct loader *ld, const char *v)
 	return 0;
 }
 
+/* Set [places] cache_ttl_s from v (0..86400); -1 (reported) if bad. */
 static int
 set_cache_ttl(struct loader *ld, const char *v)
 {
@@ -749,6 +788,7 @@ resolve_links(struct loader *ld)
 	free(adj);
 }
 
+/* True when addr is the IPv4 or IPv6 wildcard address. */
 static int
 is_any(const char *addr)
 {
@@ -786,6 +826,10 @@ check_ports(struct loader *ld)
 	}
 }
 
+/*
+ * Read all of path into a malloc'd, NUL-terminated buffer (length in
+ * *lenp); NULL (reported) if unreadable, too large or holding a NUL.
+ */
 static char *
 read_file(const char *path, size_t *lenp, struct loader *ld)
 {
@@ -885,12 +929,17 @@ load(const char *path, char *buf, size_t len, int read_it,
 	return cfg;
 }
 
+/* Load and validate the file path; NULL with every error in errs. */
 struct herd_config *
 config_load(const char *path, struct config_errors *errs)
 {
 	return load(path, NULL, 0, 1, errs);
 }
 
+/*
+ * Load and validate a copy of len bytes of INI text, called name in
+ * messages; NULL with every error in errs.
+ */
 struct herd_config *
 config_parse(const char *name, const char *data, size_t len,
     struct config_errors *errs)
@@ -914,6 +963,7 @@ config_parse(const char *name, const char *data, size_t len,
 	return load(name, buf, len, 0, errs);
 }
 
+/* Free cfg and everything it owns; NULL is allowed. */
 void
 config_free(struct herd_config *cfg)
 {
@@ -938,6 +988,7 @@ config_free(struct herd_config *cfg)
 	free(cfg);
 }
 
+/* Free the messages of errs and leave it empty. */
 void
 config_errors_free(struct config_errors *errs)
 {
@@ -950,6 +1001,7 @@ config_errors_free(struct config_errors *errs)
 	errs->count = 0;
 }
 
+/* The server of cfg called name, or NULL. */
 const struct herd_server *
 config_server(const struct herd_config *cfg, const char *name)
 {
@@ -961,6 +1013,7 @@ config_server(const struct herd_config *cfg, const char *name)
 	return NULL;
 }
 
+/* True when server b (an index) is among the links of server a. */
 int
 config_linked(const struct herd_config *cfg, size_t a, size_t b)
 {
@@ -973,6 +1026,10 @@ config_linked(const struct herd_config *cfg, size_t a, size_t b)
 	return 0;
 }
 
+/*
+ * The config file to use: arg, else a non-empty $HERD_CONFIG, else
+ * HERD_DEFAULT_CONFIG.
+ */
 const char *
 config_default_path(const char *arg)
 {
@@ -1000,6 +1057,10 @@ peek_handler(void *user, const char *section, const char *name,
 	return 1;
 }
 
+/*
+ * The absolute [herd] run_dir of path (malloc'd), or NULL; errors in the
+ * file are ignored.
+ */
 char *
 config_peek_run_dir(const char *path)
 {
@@ -1009,6 +1070,7 @@ config_peek_run_dir(const char *path)
 	return dir;
 }
 
+/* Google's default endpoint URL for api. */
 const char *
 config_places_default_url(enum places_api api)
 {

@@ -57,6 +57,10 @@ static void	conn_event_cb(struct bufferevent *, short, void *);
 static void	conn_free(struct control_conn *);
 static int	split_words(char *, char **, int);
 
+/*
+ * Listen on the Unix socket path (replacing an old one, mode 0600) and
+ * hand each request to cb; NULL with errno on failure.
+ */
 struct control *
 control_listen(struct event_base *base, const char *path, control_cb cb,
     void *arg)
@@ -93,6 +97,7 @@ control_listen(struct event_base *base, const char *path, control_cb cb,
 	return ctl;
 }
 
+/* Drop every connection, stop listening, unlink the socket, free ctl. */
 void
 control_close(struct control *ctl)
 {
@@ -105,6 +110,10 @@ control_close(struct control *ctl)
 	free(ctl);
 }
 
+/*
+ * Accept a client running as our uid or root and wait, with a deadline,
+ * for its request.
+ */
 static void
 accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
     int salen, void *arg)
@@ -161,6 +170,10 @@ split_words(char *s, char **argv, int max)
 	return argc;
 }
 
+/*
+ * Split the first request line into words and dispatch it; drop the
+ * connection if more than REQUEST_MAX bytes come without a newline.
+ */
 static void
 conn_read_cb(struct bufferevent *bev, void *arg)
 {
@@ -187,6 +200,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	free(line);
 }
 
+/* Free the connection once its reply has been written. */
 static void
 conn_write_cb(struct bufferevent *bev, void *arg)
 {
@@ -197,6 +211,7 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 		conn_free(c);
 }
 
+/* On EOF, error or timeout free c, or mark it gone if an answer is due. */
 static void
 conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
@@ -212,6 +227,7 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	c->gone = 1;
 }
 
+/* Unlink c from its control, close its socket and free it. */
 static void
 conn_free(struct control_conn *c)
 {
@@ -220,6 +236,10 @@ conn_free(struct control_conn *c)
 	free(c);
 }
 
+/*
+ * Send json and a newline on c and close it once written; if c is gone,
+ * just free it.
+ */
 void
 control_reply(struct control_conn *c, const char *json)
 {
@@ -233,12 +253,17 @@ control_reply(struct control_conn *c, const char *json)
 	bufferevent_enable(c->bev, EV_WRITE);
 }
 
+/* True when the client left before its answer. */
 int
 control_conn_gone(const struct control_conn *c)
 {
 	return c->gone;
 }
 
+/*
+ * Send request to the socket path and read the answer until EOF, for at
+ * most timeout_ms; malloc'd, or NULL with errno set.
+ */
 char *
 control_call(const char *path, const char *request, int timeout_ms)
 {

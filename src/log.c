@@ -62,6 +62,7 @@ static void	log_writable(evutil_socket_t, short, void *);
 
 static void	log_send(int, const char *, size_t);
 
+/* Set the program name in lines and whether to copy them to stderr. */
 void
 log_init(const char *ident, int to_stderr)
 {
@@ -69,6 +70,10 @@ log_init(const char *ident, int to_stderr)
 	log_stderr = to_stderr;
 }
 
+/*
+ * Use the syslog socket path (NULL = /dev/log); on a change, flush what
+ * the old socket takes and reconnect on the next line.
+ */
 void
 log_set_socket(const char *path)
 {
@@ -84,30 +89,38 @@ log_set_socket(const char *path)
 	log_retry = 0;
 }
 
+/* Set the prefix of every line (NULL = none). */
 void
 log_set_prefix(const char *prefix)
 {
 	snprintf(log_prefix, sizeof(log_prefix), "%s", prefix ? prefix : "");
 }
 
+/* Turn debug lines on or off. */
 void
 log_set_verbose(int v)
 {
 	log_verbose = v;
 }
 
+/* True when a line would go somewhere: stderr or a reachable syslog. */
 int
 log_active(void)
 {
 	return log_stderr || log_connect() == 0;
 }
 
+/* The number of lines dropped so far. */
 unsigned long
 log_dropped(void)
 {
 	return log_drops;
 }
 
+/*
+ * Copy len bytes of p into out with control bytes, DEL and backslash as
+ * \xHH, cut to fit size; returns out.
+ */
 char *
 log_quote(char *out, size_t size, const char *p, size_t len)
 {
@@ -168,6 +181,7 @@ log_connect(void)
 	return 0;
 }
 
+/* Queue lines syslog cannot take yet and drain them from base (NULL: drop). */
 void
 log_set_event_base(struct event_base *base)
 {
@@ -220,6 +234,7 @@ log_drain(void)
 	}
 }
 
+/* The syslog socket is writable again: send what is queued. */
 static void
 log_writable(evutil_socket_t fd, short what, void *arg)
 {
@@ -229,6 +244,10 @@ log_writable(evutil_socket_t fd, short what, void *arg)
 	log_drain();
 }
 
+/*
+ * Send queued lines, waiting up to timeout_ms for each chance to write,
+ * then drop (and count) the rest and detach from the event loop.
+ */
 void
 log_flush(int timeout_ms)
 {
@@ -292,6 +311,10 @@ log_send(int pri, const char *msg, size_t len)
 	}
 }
 
+/*
+ * Format a line with the prefix and send it to syslog at pri (debug only
+ * when verbose), copying it to stderr if asked; errno is kept.
+ */
 void
 vlog(int pri, const char *fmt, va_list ap)
 {
@@ -350,6 +373,7 @@ vlog_errno(int pri, const char *fmt, va_list ap)
 	vlog(pri, f, ap);
 }
 
+/* Log a warning with ": strerror(errno)" appended. */
 void
 log_warn(const char *fmt, ...)
 {
@@ -360,6 +384,7 @@ log_warn(const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Log at LOG_CRIT with ": strerror(errno)" appended and exit 1. */
 void
 fatal(const char *fmt, ...)
 {
@@ -371,6 +396,7 @@ fatal(const char *fmt, ...)
 	exit(1);
 }
 
+/* Log at LOG_CRIT and exit 1. */
 void
 fatalx(const char *fmt, ...)
 {

@@ -104,6 +104,8 @@ static int	node_secret(const struct herd_config *, struct auth_secret *,
 
 /* --- records ----------------------------------------------------------- */
 
+/* Offer a record to the store; flood it (not back to from) when it changed
+ * the store, and log a full store at most once a second. */
 enum store_result
 node_merge(struct node *n, struct peer_link *from, const char *client,
     size_t clen, const struct herd_time *sent, const char *line, size_t llen,
@@ -136,6 +138,8 @@ node_merge(struct node *n, struct peer_link *from, const char *client,
 
 /* --- client sessions --------------------------------------------------- */
 
+/* Set up a session for a new connection, or close it at once when
+ * max_clients are connected. */
 static void
 accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
     int salen, void *arg)
@@ -217,6 +221,7 @@ accept_error_cb(struct evconnlistener *l, void *arg)
 	evtimer_add(n->resume_ev, &pause);
 }
 
+/* Re-enable the listener after an accept-error pause, unless stopping. */
 static void
 resume_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -228,6 +233,8 @@ resume_cb(evutil_socket_t fd, short what, void *arg)
 		evconnlistener_enable(n->listener);
 }
 
+/* Unlink and free c, cancelling its places queries; the last client gone
+ * while stopping ends the loop. */
 static void
 client_free(struct client *c)
 {
@@ -292,6 +299,8 @@ client_stage(struct client *c, const char *p, size_t len)
 	node_schedule_flush(n);
 }
 
+/* Stage a reply for c, or queue it behind pending WHATSAT replies to keep
+ * the order. */
 static void
 client_reply(struct client *c, const char *p, size_t len)
 {
@@ -345,6 +354,7 @@ flush_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* Activate the end-of-turn flush event unless it is already pending. */
 void
 node_schedule_flush(struct node *n)
 {
@@ -354,6 +364,7 @@ node_schedule_flush(struct node *n)
 	}
 }
 
+/* Answer c with "? <line>", behind any pending WHATSAT replies. */
 static void
 client_invalid(struct client *c, const struct proto_span *line)
 {
@@ -375,6 +386,8 @@ client_invalid(struct client *c, const struct proto_span *line)
 	client_stage(c, "\n", 1);
 }
 
+/* Store an IAMAT as our AT line and echo that line, or the stored one when a
+ * newer record is held; "?" when the store refuses it. */
 static void
 client_iamat(struct client *c, const struct proto_request *req)
 {
@@ -412,6 +425,7 @@ client_iamat(struct client *c, const struct proto_request *req)
 	client_reply(c, n->scratch, len + 1);
 }
 
+/* Query places around the client's stored location; "?" if it is unknown. */
 static void
 client_whatsat(struct client *c, const struct proto_request *req)
 {
@@ -558,6 +572,7 @@ client_process(struct client *c)
 	return 0;
 }
 
+/* Note activity, answer the complete lines read, then close c if it is done. */
 static void
 client_read_cb(struct bufferevent *bev, void *arg)
 {
@@ -569,6 +584,7 @@ client_read_cb(struct bufferevent *bev, void *arg)
 		client_maybe_close(c);
 }
 
+/* Output drained: resume reading if paused, then close c if it is done. */
 static void
 client_write_cb(struct bufferevent *bev, void *arg)
 {
@@ -583,6 +599,8 @@ client_write_cb(struct bufferevent *bev, void *arg)
 	client_maybe_close(c);
 }
 
+/* On EOF answer a last unterminated line and close when done; on a write
+ * timeout or error, or while lingering, free c. */
 static void
 client_event_cb(struct bufferevent *bev, short what, void *arg)
 {
@@ -674,6 +692,8 @@ reconcile_cb(evutil_socket_t fd, short what, void *arg)
 	node_arm_reconcile(n);
 }
 
+/* Arm the reconcile timer for reconcile_s seconds, or disarm it when
+ * reconcile_s is not positive. */
 static void
 node_arm_reconcile(struct node *n)
 {
@@ -710,6 +730,7 @@ raise_nofile(struct node *n)
 
 /* --- node lifecycle ---------------------------------------------------- */
 
+/* Format sa as "addr:port" ("[addr]:port" for IPv6) into buf, else "?". */
 static void
 sockaddr_str(const struct sockaddr *sa, char *buf, size_t size)
 {
@@ -731,6 +752,7 @@ sockaddr_str(const struct sockaddr *sa, char *buf, size_t size)
 		snprintf(buf, size, "?");
 }
 
+/* Listen on self's bind address and port; -1 (logged) on failure. */
 static int
 node_listen(struct node *n)
 {
@@ -801,6 +823,7 @@ node_apply_links(struct node *n)
 	n->nlinks = self->nlinks;
 }
 
+/* Count the neighbour links that are up. */
 size_t
 node_links_up(const struct node *n)
 {
@@ -828,6 +851,8 @@ node_secret(const struct herd_config *cfg, struct auth_secret *out,
 	return auth_load_secret(path, out, err, errsize);
 }
 
+/* Re-read the config and apply it live (secret, log socket, limits,
+ * reconcile timer, places, links); on any error keep the running one. */
 void
 node_reload(struct node *n)
 {
@@ -890,6 +915,7 @@ node_reload(struct node *n)
 	log_info("reloaded: %zu neighbours", n->nlinks);
 }
 
+/* Log one stats line: records, clients, links, traffic and store memory. */
 static void
 node_stats_log(struct node *n)
 {
@@ -909,6 +935,8 @@ node_stats_log(struct node *n)
 	    store_bytes(n->store));
 }
 
+/* HUP reloads, USR1 logs stats; TERM/INT stop accepting and close every
+ * client once its replies are out (2 s grace). */
 static void
 signal_cb(evutil_socket_t sig, short what, void *arg)
 {
@@ -950,6 +978,11 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 	}
 }
 
+/*
+ * Load the config, listen, set up store, timers, places, signals and links,
+ * and write READY to ready_fd; on failure write "FAIL why" there, set *code
+ * and return NULL.
+ */
 struct node *
 node_new(const char *config_path, const char *name, int ready_fd, int *code)
 {
@@ -1078,6 +1111,7 @@ node_report(struct node *n, const char *line)
 	}
 }
 
+/* Report "RECORDS n" to the supervisor if the count changed since last time. */
 void
 node_records_changed(struct node *n)
 {
@@ -1090,6 +1124,7 @@ node_records_changed(struct node *n)
 	node_report(n, line);
 }
 
+/* Report "PEERS up total" to the supervisor. */
 void
 node_peers_changed(struct node *n)
 {
@@ -1100,6 +1135,7 @@ node_peers_changed(struct node *n)
 	node_report(n, line);
 }
 
+/* Run the event loop until stopped, log final stats, return the exit code. */
 int
 node_run(struct node *n)
 {
@@ -1109,6 +1145,8 @@ node_run(struct node *n)
 	return n->exit_code;
 }
 
+/* Free the node and all it owns: clients, links, events, places, listener,
+ * store and config. */
 void
 node_free(struct node *n)
 {

@@ -103,6 +103,7 @@ static int	conn_handshake(struct peer_conn *, const char *, size_t);
 static int	handshake_failed(struct peer_conn *, const char *,
 		    const char *, size_t);
 
+/* Create the link to neighbour srv and start dialling it. */
 struct peer_link *
 peer_link_new(struct node *n, const struct herd_server *srv)
 {
@@ -125,6 +126,7 @@ peer_link_new(struct node *n, const struct herd_server *srv)
 	return l;
 }
 
+/* Close both connections of l and free it (logging it down if it was up). */
 void
 peer_link_free(struct peer_link *l)
 {
@@ -138,6 +140,7 @@ peer_link_free(struct peer_link *l)
 	free(l);
 }
 
+/* If srv moves l to a new host or port, drop our connection and redial now. */
 void
 peer_link_update(struct peer_link *l, const struct herd_server *srv)
 {
@@ -154,12 +157,14 @@ peer_link_update(struct peer_link *l, const struct herd_server *srv)
 	link_changed(l);
 }
 
+/* Return the neighbour's name. */
 const char *
 peer_link_name(const struct peer_link *l)
 {
 	return l->name;
 }
 
+/* True while either connection of l has completed its handshake. */
 int
 peer_link_is_up(const struct peer_link *l)
 {
@@ -195,6 +200,7 @@ link_changed(struct peer_link *l)
 	}
 }
 
+/* Set TCP keepalive (idle 10 s, interval 5 s, 3 probes) and TCP_NODELAY. */
 static void
 set_keepalive(evutil_socket_t fd)
 {
@@ -265,6 +271,7 @@ dial(struct peer_link *l)
 	log_debug("peer %s: dialling %s", l->name, addr);
 }
 
+/* The redial timer fired: dial the link again. */
 static void
 redial_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -290,6 +297,8 @@ schedule_redial(struct peer_link *l)
 		    BACKOFF_MAX_MS : l->backoff_ms * 2;
 }
 
+/* Give bev to c with a fresh sync state, its callbacks and the write
+ * low-water mark that resumes a sync. */
 static void
 conn_attach(struct peer_conn *c, struct bufferevent *bev)
 {
@@ -323,6 +332,8 @@ conn_close(struct peer_conn *c, const char *why)
 	c->syncing = 0;
 }
 
+/* Mark c up after its handshake: 30 s write timeout, no read timeout, dial
+ * backoff reset if ours; then update the link. */
 static void
 conn_up(struct peer_conn *c)
 {
@@ -359,6 +370,8 @@ peer_is_loopback(evutil_socket_t fd)
 	return 0;
 }
 
+/* Take over a connection that sent HELLO as the neighbour's inbound one,
+ * answering WELCOME with our nonce and proof; -1 when refused. */
 int
 peer_accept(struct node *n, struct bufferevent *bev, const char *line,
     size_t len, const char *addr)
@@ -535,6 +548,8 @@ conn_line(struct peer_conn *c, const char *p, size_t len)
 	return 0;
 }
 
+/* Handle each complete line from the peer; a line over max_line + 256 bytes
+ * closes c (redialling if ours). */
 static void
 conn_read_cb(struct bufferevent *bev, void *arg)
 {
@@ -567,6 +582,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	}
 }
 
+/* Output below the low-water mark: queue the next sync chunk, if syncing. */
 static void
 conn_write_cb(struct bufferevent *bev, void *arg)
 {
@@ -577,6 +593,8 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 		sync_fill(c);
 }
 
+/* On connect send HELLO with a fresh nonce; on EOF, timeout or error close
+ * c, redial if ours, and update the link. */
 static void
 conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
@@ -640,6 +658,8 @@ sync_fill(struct peer_conn *c)
 	}
 }
 
+/* Write each link's staged floods on its up connection; drop them when the
+ * link is down, and drop a connection whose output passed PEER_MAX_OUTPUT. */
 void
 peer_flush(struct node *n)
 {
@@ -675,6 +695,7 @@ peer_flush(struct node *n)
 	}
 }
 
+/* Send our store's "DIGEST count hash" on every up link not syncing. */
 void
 peer_reconcile(struct node *n)
 {
@@ -688,6 +709,7 @@ peer_reconcile(struct node *n)
 			    (unsigned long long)store_digest(n->store));
 }
 
+/* Stage r's AT line for every up link but except, and schedule the flush. */
 void
 peer_flood(struct node *n, struct peer_link *except,
     const struct herd_record *r)

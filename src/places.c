@@ -128,6 +128,7 @@ static void	cache_drop(struct places *, struct cache_item *);
 
 /* --- lifecycle ----------------------------------------------------------- */
 
+/* Create the places service of a node on base from conf; NULL on error. */
 struct places *
 places_new(struct event_base *base, const struct herd_places *conf)
 {
@@ -153,6 +154,10 @@ places_new(struct event_base *base, const struct herd_places *conf)
 	return pl;
 }
 
+/*
+ * Apply conf (with $HERD_PLACES_KEY over its key) and log it; another
+ * api, endpoint or key empties the cache.
+ */
 void
 places_configure(struct places *pl, const struct herd_places *conf)
 {
@@ -180,6 +185,7 @@ places_configure(struct places *pl, const struct herd_places *conf)
 	    pl->timeout_ms, pl->cache_ttl_s);
 }
 
+/* Abandon the queries in flight, empty the cache and free pl. */
 void
 places_free(struct places *pl)
 {
@@ -200,6 +206,7 @@ places_free(struct places *pl)
 
 /* --- per-client reply queue ----------------------------------------------- */
 
+/* Start q empty, handing each complete reply to done(arg, ...). */
 void
 places_queue_init(struct places_queue *q, places_done_cb done, void *arg)
 {
@@ -209,18 +216,21 @@ places_queue_init(struct places_queue *q, places_done_cb done, void *arg)
 	q->arg = arg;
 }
 
+/* True when q holds no reply. */
 int
 places_queue_empty(const struct places_queue *q)
 {
 	return TAILQ_EMPTY(&q->entries);
 }
 
+/* The reply bytes q holds. */
 size_t
 places_queue_bytes(const struct places_queue *q)
 {
 	return q->bytes;
 }
 
+/* Append len bytes of p to e, counting them in its queue; -1 on OOM. */
 static int
 entry_add(struct places_entry *e, const char *p, size_t len)
 {
@@ -243,6 +253,10 @@ entry_add(struct places_entry *e, const char *p, size_t len)
 	return 0;
 }
 
+/*
+ * Queue p behind the pending replies, in the last entry if it is
+ * complete, else in a new one; the queue is not flushed here.
+ */
 void
 places_queue_append(struct places_queue *q, const char *p, size_t len)
 {
@@ -276,6 +290,7 @@ queue_flush(struct places_queue *q)
 	}
 }
 
+/* Free every entry of q, detaching those still waiting on a query. */
 void
 places_queue_cancel(struct places_queue *q)
 {
@@ -304,6 +319,11 @@ entry_answer(struct places_entry *e, const char *json, size_t len)
 
 /* --- queries --------------------------------------------------------- */
 
+/*
+ * Queue the WHATSAT reply for rec: its record line, then the answer from
+ * the cache, from an identical query in flight or from a new query
+ * (errors are answered at once).
+ */
 void
 places_query(struct places *pl, struct places_queue *q,
     const struct herd_record *rec, double radius_km, int max_results)
@@ -383,6 +403,10 @@ format_radius(char *buf, size_t size, double km)
 		buf[--n] = '\0';
 }
 
+/*
+ * Start the provider request for key around loc (GET for the legacy api,
+ * POST for the new one) on the multi handle; NULL on failure.
+ */
 static struct query *
 query_start(struct places *pl, const char *key,
     const struct herd_location *loc, double radius_km, int max_results)
@@ -472,6 +496,10 @@ fail:
 	return NULL;
 }
 
+/*
+ * CURLOPT_WRITEFUNCTION: append to the body; 0 (abort) past RESPONSE_MAX
+ * or when memory runs out.
+ */
 static size_t
 write_cb(char *p, size_t size, size_t n, void *arg)
 {
@@ -576,6 +604,7 @@ query_finish(struct query *q, CURLcode rc)
 
 /* --- curl <-> libevent ---------------------------------------------------- */
 
+/* Finish every query whose transfer curl reports done. */
 static void
 check_done(struct places *pl)
 {
@@ -593,6 +622,10 @@ check_done(struct places *pl)
 	}
 }
 
+/*
+ * Tell curl that socket fd is ready and finish the transfers that are
+ * done; with none left running, the timer is cancelled.
+ */
 static void
 event_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -609,6 +642,7 @@ event_cb(evutil_socket_t fd, short what, void *arg)
 		evtimer_del(pl->timer);
 }
 
+/* curl's timer expired: let it act on timeouts and finish what is done. */
 static void
 timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -674,6 +708,7 @@ socket_cb(CURL *easy, curl_socket_t s, int what, void *arg, void *sockp)
 
 /* --- cache ----------------------------------------------------------- */
 
+/* FNV-1a hash of s, reduced to a bucket index. */
 static unsigned
 cache_hash(const char *s)
 {
@@ -684,6 +719,7 @@ cache_hash(const char *s)
 	return h % CACHE_BUCKETS;
 }
 
+/* The unexpired cached answer for key, or NULL (always when TTL is 0). */
 static const struct cache_item *
 cache_get(struct places *pl, const char *key)
 {
@@ -711,6 +747,10 @@ cache_drop(struct places *pl, struct cache_item *ci)
 	free(ci);
 }
 
+/*
+ * Cache json under key for cache_ttl_s, replacing an older copy and
+ * evicting expired items, then the oldest ones when full.
+ */
 static void
 cache_put(struct places *pl, const char *key, const char *json, size_t len)
 {
@@ -738,6 +778,7 @@ cache_put(struct places *pl, const char *key, const char *json, size_t len)
 	pl->ncached++;
 }
 
+/* Drop every cached answer. */
 static void
 cache_clear(struct places *pl)
 {

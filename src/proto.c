@@ -34,6 +34,7 @@ static int	is_proof(struct proto_span);
 static size_t	put(char *, size_t, size_t, const char *, size_t);
 static int	proto_parse_synced_count(struct proto_span, unsigned long *);
 
+/* True for the six protocol whitespace bytes: space \t \r \n \f \v. */
 int
 proto_is_space(unsigned char c)
 {
@@ -41,6 +42,7 @@ proto_is_space(unsigned char c)
 	    c == '\f' || c == '\v';
 }
 
+/* Return the span of [p, p+len) without leading and trailing whitespace. */
 struct proto_span
 proto_trim(const char *p, size_t len)
 {
@@ -57,6 +59,8 @@ proto_trim(const char *p, size_t len)
 	return s;
 }
 
+/* Split on whitespace into at most max spans in f; returns the field count,
+ * or max+1 when there are more. */
 size_t
 proto_split(const char *p, size_t len, struct proto_span *f, size_t max)
 {
@@ -120,6 +124,7 @@ decimal_int_cmp(const struct decimal *d, unsigned long v)
 	return acc < v ? -1 : acc > v;
 }
 
+/* True when every fraction digit of d is 0 (or there are none). */
 static int
 decimal_frac_zero(const struct decimal *d)
 {
@@ -169,6 +174,8 @@ decimal_value(const struct decimal *d, int negative)
 	return strtod(buf, NULL);
 }
 
+/* Parse "+lat-lon" (both signs required) with |lat| <= 90 and |lon| <= 180
+ * checked exactly; out may be NULL to validate only. */
 int
 proto_parse_location(const char *p, size_t len, struct herd_location *out)
 {
@@ -195,6 +202,8 @@ proto_parse_location(const char *p, size_t len, struct herd_location *out)
 	return 0;
 }
 
+/* Parse a non-negative decimal time (at most 18 significant integer digits,
+ * 9 fraction digits) into out, exactly. */
 int
 proto_parse_time(const char *p, size_t len, struct herd_time *out)
 {
@@ -218,6 +227,7 @@ proto_parse_time(const char *p, size_t len, struct herd_time *out)
 	return 0;
 }
 
+/* Parse a WHATSAT radius in (0, 50] km into *km; -1 otherwise. */
 int
 proto_parse_radius(const char *p, size_t len, double *km)
 {
@@ -231,6 +241,7 @@ proto_parse_radius(const char *p, size_t len, double *km)
 	return *km > 0.0 ? 0 : -1;	/* below what a double holds */
 }
 
+/* Parse a WHATSAT bound, an integer from 1 to 20, into *n; -1 otherwise. */
 int
 proto_parse_bound(const char *p, size_t len, int *n)
 {
@@ -244,6 +255,7 @@ proto_parse_bound(const char *p, size_t len, int *n)
 	return 0;
 }
 
+/* True when s holds exactly the string lit. */
 static int
 span_eq(struct proto_span s, const char *lit)
 {
@@ -252,6 +264,8 @@ span_eq(struct proto_span s, const char *lit)
 	return s.len == n && memcmp(s.p, lit, n) == 0;
 }
 
+/* Parse a client line into req: IAMAT or WHATSAT with every field validated,
+ * EMPTY, or else INVALID. */
 void
 proto_parse_request(const char *p, size_t len, struct proto_request *req)
 {
@@ -297,6 +311,8 @@ parse_diff(const char *p, size_t len)
 	return 0;
 }
 
+/* Split a peer AT line into its six fields and validate diff, location and
+ * time; 0 or -1. */
 int
 proto_parse_at(const char *p, size_t len, struct proto_at *at)
 {
@@ -317,6 +333,7 @@ proto_parse_at(const char *p, size_t len, struct proto_at *at)
 	return 0;
 }
 
+/* True when the line's first field is HELLO. */
 int
 proto_is_hello(const char *p, size_t len)
 {
@@ -347,6 +364,7 @@ is_proof(struct proto_span s)
 	return span_eq(s, "-") || is_hex(s, 64);
 }
 
+/* Parse "HELLO herd/1 FROM TO NONCE" (32 hex digits) into h; 0 or -1. */
 int
 proto_parse_hello(const char *p, size_t len, struct proto_hello *h)
 {
@@ -362,6 +380,7 @@ proto_parse_hello(const char *p, size_t len, struct proto_hello *h)
 	return 0;
 }
 
+/* Parse "WELCOME herd/1 FROM NONCE PROOF" into w; 0 or -1. */
 int
 proto_parse_welcome(const char *p, size_t len, struct proto_welcome *w)
 {
@@ -377,6 +396,7 @@ proto_parse_welcome(const char *p, size_t len, struct proto_welcome *w)
 	return 0;
 }
 
+/* Parse "AUTH PROOF" and point proof at the proof; 0 or -1. */
 int
 proto_parse_auth(const char *p, size_t len, struct proto_span *proof)
 {
@@ -389,6 +409,7 @@ proto_parse_auth(const char *p, size_t len, struct proto_span *proof)
 	return 0;
 }
 
+/* Parse "DIGEST <count> <16 hex digits>" into count and digest; 0 or -1. */
 int
 proto_parse_digest(const char *p, size_t len, unsigned long *count,
     uint64_t *digest)
@@ -426,6 +447,7 @@ proto_parse_synced_count(struct proto_span s, unsigned long *count)
 	return 0;
 }
 
+/* Parse "SYNCED <count>" into count; 0 or -1. */
 int
 proto_parse_synced(const char *p, size_t len, unsigned long *count)
 {
@@ -437,6 +459,7 @@ proto_parse_synced(const char *p, size_t len, unsigned long *count)
 	return proto_parse_synced_count(f[1], count);
 }
 
+/* Compare two times by seconds, then nanoseconds: -1, 0 or 1. */
 int
 time_cmp(const struct herd_time *a, const struct herd_time *b)
 {
@@ -447,6 +470,8 @@ time_cmp(const struct herd_time *a, const struct herd_time *b)
 	return 0;
 }
 
+/* Format now - sent exactly as "+S.NNNNNNNNN" or "-S.NNNNNNNNN" into buf
+ * (truncated to size); returns the full length. */
 size_t
 proto_format_diff(const struct herd_time *now, const struct herd_time *sent,
     char *buf, size_t size)

@@ -19,6 +19,7 @@ static int	globals_equal(const struct herd_config *,
 static int	add(struct reload_plan *, const char *, enum reload_action,
 		    const char *);
 
+/* Compare two strings that may be NULL; two NULLs are equal. */
 static int
 str_eq(const char *a, const char *b)
 {
@@ -74,6 +75,7 @@ globals_equal(const struct herd_config *a, const struct herd_config *b)
 	    a->herd.max_output == b->herd.max_output;
 }
 
+/* Append an item (name, action, why) to the plan; -1 when out of memory. */
 static int
 add(struct reload_plan *p, const char *name, enum reload_action action,
     const char *why)
@@ -92,6 +94,11 @@ add(struct reload_plan *p, const char *name, enum reload_action action,
 	return 0;
 }
 
+/*
+ * Plan each server of nc: start if new, restart if its listen address
+ * changed, signal if its neighbours or the globals changed, else keep; then
+ * stop each server of oc gone from nc.  -1 (p freed) when out of memory.
+ */
 int
 reload_plan(const struct herd_config *oc, const struct herd_config *nc,
     struct reload_plan *p)
@@ -129,6 +136,7 @@ reload_plan(const struct herd_config *oc, const struct herd_config *nc,
 	return r;
 }
 
+/* Free the plan's items and leave it empty. */
 void
 reload_plan_free(struct reload_plan *p)
 {
@@ -137,6 +145,7 @@ reload_plan_free(struct reload_plan *p)
 	p->count = 0;
 }
 
+/* Return the lower-case name of an action, for logs and replies. */
 const char *
 reload_action_name(enum reload_action a)
 {

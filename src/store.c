@@ -90,6 +90,8 @@ siphash(uint64_t k0, uint64_t k1, const void *buf, size_t len)
 	return v0 ^ v1 ^ v2 ^ v3;
 }
 
+/* Allocate an empty store of STORE_MIN_SLOTS slots, hashing keys under
+ * (seed0, seed1); NULL when out of memory. */
 struct store *
 store_new(uint64_t seed0, uint64_t seed1)
 {
@@ -110,6 +112,7 @@ store_new(uint64_t seed0, uint64_t seed1)
 	return s;
 }
 
+/* Free every record, both arrays and s itself; NULL is ignored. */
 void
 store_free(struct store *s)
 {
@@ -124,24 +127,28 @@ store_free(struct store *s)
 	free(s);
 }
 
+/* Set how many client ids s accepts before STORE_FULL (0: no limit). */
 void
 store_set_limit(struct store *s, size_t max_records)
 {
 	s->limit = max_records;
 }
 
+/* Return the number of records (distinct client ids) held. */
 size_t
 store_count(const struct store *s)
 {
 	return s->count;
 }
 
+/* Return the sum of every stored AT line's SipHash under a fixed key. */
 uint64_t
 store_digest(const struct store *s)
 {
 	return s->digest;
 }
 
+/* Approximate bytes held: struct, slot and order arrays, and records. */
 size_t
 store_bytes(const struct store *s)
 {
@@ -189,6 +196,7 @@ grow(struct store *s)
 	return 0;
 }
 
+/* Return the record held for client, or NULL. */
 const struct herd_record *
 store_get(const struct store *s, const char *client, size_t len)
 {
@@ -197,6 +205,8 @@ store_get(const struct store *s, const char *client, size_t len)
 	return s->slots[find_slot(s, client, len, h)].r;
 }
 
+/* Compare two versions: the later time_sent wins, then the AT line that
+ * sorts after byte-wise (a prefix first); <0 when a loses. */
 int
 store_order(const struct herd_time *a_sent, const char *a_line, size_t a_len,
     const struct herd_time *b_sent, const char *b_line, size_t b_len)
@@ -211,6 +221,7 @@ store_order(const struct herd_time *a_sent, const char *a_line, size_t a_len,
 	return a_len < b_len ? -1 : a_len > b_len;
 }
 
+/* Allocate a record: client id, then the AT line and a NUL, in one block. */
 static struct herd_record *
 record_new(const char *client, size_t clen, const struct herd_time *sent,
     const char *line, size_t llen)
@@ -228,6 +239,11 @@ record_new(const char *client, size_t clen, const struct herd_time *sent,
 	return r;
 }
 
+/*
+ * Insert client's record or replace it when the offered version wins,
+ * keeping the digest, byte count and insertion order; refused when full or
+ * out of memory.
+ */
 enum store_result
 store_merge(struct store *s, const char *client, size_t clen,
     const struct herd_time *sent, const char *line, size_t llen,
@@ -287,6 +303,7 @@ store_merge(struct store *s, const char *client, size_t clen,
 	return STORE_CHANGED;
 }
 
+/* Return the next record in insertion order, advancing *cursor; NULL at end. */
 const struct herd_record *
 store_next(const struct store *s, size_t *cursor)
 {

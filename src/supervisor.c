@@ -178,6 +178,8 @@ static int	sv_is_local(struct supervisor *, const struct herd_server *);
 
 /* --- where things are ------------------------------------------------- */
 
+/* Return (malloc'd) the configured run directory, else $HERD_RUN_DIR if
+ * absolute, else /run/herd for root, $XDG_RUNTIME_DIR/herd or /tmp/herd-UID. */
 char *
 supervisor_run_dir(const char *configured)
 {
@@ -201,6 +203,8 @@ supervisor_run_dir(const char *configured)
 	return dir;
 }
 
+/* Create run_dir (0700, ours) and flock its pid file; -1 with err set, and
+ * *other_pid read from the file when another supervisor holds it. */
 int
 supervisor_lock(const char *run_dir, int *lock_fd, long *other_pid,
     char *err, size_t errsize)
@@ -281,6 +285,8 @@ addr_is_local(const char *addr, struct ifaddrs *ifs)
 	return 0;
 }
 
+/* True when s's bind address, or its host when bound to a wildcard, is
+ * loopback or on a local interface. */
 int
 supervisor_is_local(const struct herd_server *s)
 {
@@ -300,6 +306,7 @@ supervisor_is_local(const struct herd_server *s)
 	return local;
 }
 
+/* Should s run here: listed in --only when given, else local by address? */
 static int
 sv_is_local(struct supervisor *sv, const struct herd_server *s)
 {
@@ -341,6 +348,7 @@ find_node_bin(char *out, size_t size)
 
 /* --- workers ------------------------------------------------------------- */
 
+/* Return the worker named name, or NULL. */
 static struct worker *
 worker_find(struct supervisor *sv, const char *name)
 {
@@ -352,6 +360,7 @@ worker_find(struct supervisor *sv, const char *name)
 	return NULL;
 }
 
+/* Copy s's port and link count into w, capping peers_up. */
 static void
 worker_set_config(struct worker *w, const struct herd_server *s)
 {
@@ -361,6 +370,7 @@ worker_set_config(struct worker *w, const struct herd_server *s)
 		w->peers_up = w->peers;
 }
 
+/* Add a stopped worker for server s to the table. */
 static struct worker *
 worker_new(struct supervisor *sv, const struct herd_server *s)
 {
@@ -379,6 +389,7 @@ worker_new(struct supervisor *sv, const struct herd_server *s)
 	return w;
 }
 
+/* Unlink w from the table and free it with its status pipe and timer. */
 static void
 worker_free(struct worker *w)
 {
@@ -391,6 +402,8 @@ worker_free(struct worker *w)
 	free(w);
 }
 
+/* Fork and exec herd-node for w, its status pipe passed as HERD_READY_FD; w
+ * is then STARTING. */
 static void
 worker_spawn(struct worker *w)
 {
@@ -485,6 +498,8 @@ worker_stop(struct worker *w, int hold)
 	}
 }
 
+/* SIGKILL a worker still stopping after STOP_TIMEOUT_S, or respawn one whose
+ * backoff ended. */
 static void
 worker_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -503,6 +518,7 @@ worker_timer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* Describe a waitpid status ("exit N", "signal N (NAME)") in buf, returned. */
 static char *
 exit_string(int status, char *buf, size_t size)
 {
@@ -517,6 +533,8 @@ exit_string(int status, char *buf, size_t size)
 	return buf;
 }
 
+/* Record w's exit, then free it if removed, respawn a pending restart, or
+ * set it stopped, fatal (exit 78) or in backoff for a restart. */
 static void
 worker_exited(struct worker *w, int status)
 {
@@ -587,6 +605,7 @@ worker_exited(struct worker *w, int status)
 	}
 }
 
+/* Apply a status line from w: READY, PEERS up total, RECORDS n or FAIL why. */
 static void
 worker_line(struct worker *w, char *line)
 {
@@ -607,6 +626,8 @@ worker_line(struct worker *w, char *line)
 	}
 }
 
+/* Read w's status pipe, apply each complete line, stop watching at EOF, then
+ * poll the jobs. */
 static void
 worker_status_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -639,6 +660,7 @@ worker_status_cb(evutil_socket_t fd, short what, void *arg)
 	jobs_poll(w->sv);
 }
 
+/* Describe w as a JSON object for status replies. */
 static cJSON *
 worker_json(struct worker *w)
 {
@@ -672,6 +694,7 @@ worker_json(struct worker *w)
 
 /* --- jobs: control requests waiting on workers ------------------------ */
 
+/* Queue a job of kind for c (NULL: none) with a READY_TIMEOUT_S deadline. */
 static struct job *
 job_new(struct supervisor *sv, enum job_kind kind, struct control_conn *c)
 {
@@ -688,6 +711,7 @@ job_new(struct supervisor *sv, enum job_kind kind, struct control_conn *c)
 	return j;
 }
 
+/* Append w to j's items with its current incarnation. */
 static int
 job_add(struct job *j, struct worker *w)
 {
@@ -815,6 +839,8 @@ job_poll(struct supervisor *sv, struct job *j)
 	return 1;
 }
 
+/* Complete j: for the initial start report success (READY=1) or stop
+ * everything; reply to its client, free it, and end the loop when stopping. */
 static void
 job_finish(struct supervisor *sv, struct job *j)
 {
@@ -853,6 +879,7 @@ job_finish(struct supervisor *sv, struct job *j)
 	}
 }
 
+/* Advance every pending job and finish those that are complete. */
 static void
 jobs_poll(struct supervisor *sv)
 {
@@ -865,6 +892,7 @@ jobs_poll(struct supervisor *sv)
 	}
 }
 
+/* Once a second: poll the jobs, so that their deadlines pass. */
 static void
 tick_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -875,6 +903,7 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 
 /* --- control requests ------------------------------------------------- */
 
+/* Send o, unformatted, as the reply to c. */
 static void
 reply_json(struct control_conn *c, cJSON *o)
 {
@@ -884,6 +913,7 @@ reply_json(struct control_conn *c, cJSON *o)
 	free(s);
 }
 
+/* Reply to c with {"ok":false,"error":...}, formatted printf-style. */
 static void
 reply_error(struct control_conn *c, const char *fmt, ...)
 {
@@ -921,6 +951,8 @@ check_names(struct supervisor *sv, struct control_conn *c, int argc,
 	return 0;
 }
 
+/* Reply with the supervisor's pid, config path and the status of each named
+ * (or every) worker. */
 static void
 cmd_status(struct supervisor *sv, struct control_conn *c, int argc,
     char **argv)
@@ -951,6 +983,7 @@ cmd_status(struct supervisor *sv, struct control_conn *c, int argc,
 	cJSON_Delete(o);
 }
 
+/* Start the named workers, clearing their hold; reply once all are ready. */
 static void
 cmd_start(struct supervisor *sv, struct control_conn *c, int argc,
     char **argv)
@@ -982,6 +1015,8 @@ cmd_start(struct supervisor *sv, struct control_conn *c, int argc,
 	jobs_poll(sv);
 }
 
+/* Stop and hold the named workers, replying once they exited; no names stops
+ * everything. */
 static void
 cmd_stop(struct supervisor *sv, struct control_conn *c, int argc,
     char **argv)
@@ -1007,6 +1042,7 @@ cmd_stop(struct supervisor *sv, struct control_conn *c, int argc,
 	jobs_poll(sv);
 }
 
+/* Restart the named workers (all if none) one at a time, replying when done. */
 static void
 cmd_restart(struct supervisor *sv, struct control_conn *c, int argc,
     char **argv)
@@ -1147,6 +1183,7 @@ stop_all(struct supervisor *sv, struct control_conn *c)
 	jobs_poll(sv);
 }
 
+/* Dispatch a control request: status, start, stop, restart, reload or ping. */
 static void
 control_request(struct control_conn *c, int argc, char **argv, void *arg)
 {
@@ -1179,6 +1216,8 @@ control_request(struct control_conn *c, int argc, char **argv, void *arg)
 
 /* --- signals, systemd, reporting ---------------------------------------- */
 
+/* CHLD reaps workers, HUP reloads, TERM/INT stop everything, USR1/USR2 go on
+ * to the workers. */
 static void
 signal_cb(evutil_socket_t sig, short what, void *arg)
 {
@@ -1219,6 +1258,7 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 	}
 }
 
+/* Ping the systemd watchdog. */
 static void
 watchdog_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -1265,6 +1305,8 @@ report(struct supervisor *sv, const char *error)
 
 /* --- entry point ----------------------------------------------------- */
 
+/* Listen on the control socket, generate a secret if none is configured,
+ * spawn the local workers, and loop until stopped; returns the exit code. */
 int
 supervisor_run(const struct sv_options *opt, struct herd_config *cfg)
 {

@@ -14,6 +14,7 @@
 
 static void	usage(FILE *, int) __attribute__((noreturn));
 
+/* Print the usage to fp and exit with code. */
 static void
 usage(FILE *fp, int code)
 {
@@ -36,6 +37,7 @@ usage(FILE *fp, int code)
 	exit(code);
 }
 
+/* Parse the options and HERD_READY_FD, then run server NAME until stopped. */
 int
 main(int argc, char *argv[])
 {

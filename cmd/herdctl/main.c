@@ -88,6 +88,7 @@ static const struct command commands[] = {
 	  "runs, 3 when some do not, 4 when no supervisor answers.\n" },
 };
 
+/* Print the usage and command list to fp; exit 0 for stdout, else 2. */
 static void
 usage(FILE *fp)
 {
@@ -105,6 +106,7 @@ usage(FILE *fp)
 	exit(fp == stdout ? EXIT_OK : EXIT_USAGE);
 }
 
+/* Print c's usage and help and return 1 when an argument is --help or -h. */
 static int
 wants_help(int argc, char **argv, const struct command *c)
 {
@@ -221,6 +223,7 @@ join_request(const char *cmd, int argc, char **argv, int from)
 	return s;
 }
 
+/* Print and free errs; returns EXIT_FAIL. */
 static int
 print_config_errors(struct config_errors *errs)
 {
@@ -232,6 +235,7 @@ print_config_errors(struct config_errors *errs)
 	return EXIT_FAIL;
 }
 
+/* herdctl check: validate the INI and its secret file; print a summary. */
 static int
 cmd_check(int argc, char **argv)
 {
@@ -374,6 +378,8 @@ daemonize(struct sv_options *opt, struct herd_config *cfg)
 	return code;
 }
 
+/* herdctl start: with names, ask the supervisor to start them; else lock the
+ * run directory and run the supervisor, in the foreground or as a daemon. */
 static int
 cmd_start(int argc, char **argv)
 {
@@ -464,6 +470,8 @@ cmd_start(int argc, char **argv)
 	return code;
 }
 
+/* herdctl stop: stop the named workers, or everything, then wait up to 10 s
+ * for the supervisor to exit. */
 static int
 cmd_stop(int argc, char **argv)
 {
@@ -497,6 +505,7 @@ cmd_stop(int argc, char **argv)
 	return code;
 }
 
+/* herdctl restart: ask the supervisor to restart these workers (or all). */
 static int
 cmd_restart(int argc, char **argv)
 {
@@ -517,6 +526,7 @@ cmd_restart(int argc, char **argv)
 	return code;
 }
 
+/* herdctl reload: ask the supervisor to reload; print each action but keep. */
 static int
 cmd_reload(int argc, char **argv)
 {
@@ -546,6 +556,7 @@ cmd_reload(int argc, char **argv)
 	return code;
 }
 
+/* Format s seconds compactly: "42s", "3m07s", "2h05m" or "1d03h". */
 static void
 format_uptime(double s, char *buf, size_t size)
 {
@@ -561,6 +572,8 @@ format_uptime(double s, char *buf, size_t size)
 		snprintf(buf, size, "%ldd%02ldh", t / 86400, t / 3600 % 24);
 }
 
+/* herdctl status: print the workers as a table or JSON; exit 3 if some are
+ * not running, 4 without a supervisor. */
 static int
 cmd_status(int argc, char **argv)
 {
@@ -630,6 +643,7 @@ cmd_status(int argc, char **argv)
 	return all ? EXIT_OK : EXIT_NOTALL;
 }
 
+/* Parse the global options and run the named command. */
 int
 main(int argc, char *argv[])
 {
