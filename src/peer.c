@@ -87,6 +87,7 @@ static void	redial_cb(evutil_socket_t, short, void *);
 static void	schedule_redial(struct peer_link *);
 static void	conn_attach(struct peer_conn *, struct bufferevent *);
 static void	conn_close(struct peer_conn *, const char *);
+static void	conn_drop(struct peer_conn *, const char *);
 static void	conn_read_cb(struct bufferevent *, void *);
 static void	conn_write_cb(struct bufferevent *, void *);
 static void	conn_event_cb(struct bufferevent *, short, void *);
@@ -214,17 +215,20 @@ set_keepalive(evutil_socket_t fd)
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 }
 
-/* Is ss a loopback address (127/8, ::1)? */
+/* Is ss a loopback address (127/8, ::1, or 127/8 mapped into IPv6)? */
 static int
 addr_is_loopback(const struct sockaddr_storage *ss)
 {
+	const struct in6_addr *a;
+
 	if (ss->ss_family == AF_INET)
 		return (ntohl(((const struct sockaddr_in *)(const void *)ss)->
 		    sin_addr.s_addr) >> 24) == 127;
-	if (ss->ss_family == AF_INET6)
-		return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)
-		    (const void *)ss)->sin6_addr);
-	return 0;
+	if (ss->ss_family != AF_INET6)
+		return 0;
+	a = &((const struct sockaddr_in6 *)(const void *)ss)->sin6_addr;
+	return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) &&
+	    a->s6_addr[12] == 127);
 }
 
 /* Start a non-blocking connect to the neighbour. */
@@ -264,8 +268,7 @@ dial(struct peer_link *l)
 	bufferevent_set_timeouts(bev, &hto, &hto);
 	if (bufferevent_socket_connect(bev, (struct sockaddr *)&ss,
 	    sslen) == -1) {
-		conn_close(&l->out, "connect failed");
-		schedule_redial(l);
+		conn_drop(&l->out, "connect failed");
 		return;
 	}
 	log_debug("peer %s: dialling %s", l->name, addr);
@@ -308,6 +311,19 @@ conn_attach(struct peer_conn *c, struct bufferevent *bev)
 	c->synced = 0;
 	bufferevent_setcb(bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
 	bufferevent_setwatermark(bev, EV_WRITE, SYNC_LOW_WATER, 0);
+}
+
+/* A connection failed: close it, redial if it was ours, and update the
+ * link's up/down state (why: logged, or NULL to stay quiet). */
+static void
+conn_drop(struct peer_conn *c, const char *why)
+{
+	struct peer_link *l = c->link;
+
+	conn_close(c, why);
+	if (c->outbound)
+		schedule_redial(l);
+	link_changed(l);
 }
 
 /* Drop a connection (why: logged, or NULL to stay quiet). */
@@ -357,17 +373,7 @@ peer_is_loopback(evutil_socket_t fd)
 
 	if (getpeername(fd, (struct sockaddr *)&ss, &len) == -1)
 		return 0;
-	if (ss.ss_family == AF_INET)
-		return (ntohl(((struct sockaddr_in *)(void *)&ss)->
-		    sin_addr.s_addr) >> 24) == 127;
-	if (ss.ss_family == AF_INET6) {
-		const struct in6_addr *a =
-		    &((struct sockaddr_in6 *)(void *)&ss)->sin6_addr;
-
-		return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) &&
-		    a->s6_addr[12] == 127);
-	}
-	return 0;
+	return addr_is_loopback(&ss);
 }
 
 /* Take over a connection that sent HELLO as the neighbour's inbound one,
@@ -451,9 +457,7 @@ handshake_failed(struct peer_conn *c, const char *why, const char *p,
 	log_warnx("peer %s: %s handshake failed: %s: %s", l->name,
 	    c->outbound ? "outbound" : "inbound", why,
 	    log_quote(q, sizeof(q), p, len));
-	conn_close(c, "handshake failed");
-	if (c->outbound)
-		schedule_redial(l);
+	conn_drop(c, "handshake failed");
 	return -1;
 }
 
@@ -537,9 +541,7 @@ conn_line(struct peer_conn *c, const char *p, size_t len)
 	if (proto_parse_at(p, len, &at) == -1) {
 		log_warnx("peer %s: invalid message: %s", l->name,
 		    log_quote(q, sizeof(q), p, len));
-		conn_close(c, "protocol error");
-		if (c->outbound)
-			schedule_redial(l);
+		conn_drop(c, "protocol error");
 		return -1;
 	}
 	n->stats.flood_in++;
@@ -562,17 +564,12 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	while (c->bev != NULL) {
 		eol = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_LF);
 		if (eol.pos == -1) {
-			if (evbuffer_get_length(in) > max) {
-				conn_close(c, "line too long");
-				if (c->outbound)
-					schedule_redial(c->link);
-			}
+			if (evbuffer_get_length(in) > max)
+				conn_drop(c, "line too long");
 			return;
 		}
 		if ((size_t)eol.pos > max) {
-			conn_close(c, "line too long");
-			if (c->outbound)
-				schedule_redial(c->link);
+			conn_drop(c, "line too long");
 			return;
 		}
 		p = (const char *)evbuffer_pullup(in, eol.pos + 1);
@@ -620,10 +617,7 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		why = evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR());
 	if (c->state == CONN_CONNECTING || c->state == CONN_HANDSHAKE)
 		log_debug("peer %s: dial failed: %s", l->name, why);
-	conn_close(c, c->state == CONN_UP ? why : NULL);
-	if (c->outbound)
-		schedule_redial(l);
-	link_changed(l);
+	conn_drop(c, c->state == CONN_UP ? why : NULL);
 }
 
 /* Begin streaming every record to the peer on c. */
@@ -681,10 +675,7 @@ peer_flush(struct node *n)
 		if (evbuffer_get_length(out) > PEER_MAX_OUTPUT) {
 			/* It will catch up by sync when it reconnects. */
 			evbuffer_drain(l->staged, evbuffer_get_length(l->staged));
-			conn_close(c, "too far behind");
-			if (c->outbound)
-				schedule_redial(l);
-			link_changed(l);
+			conn_drop(c, "too far behind");
 			continue;
 		}
 		/* Straight to the kernel unless a sync chunk is queued. */

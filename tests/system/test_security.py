@@ -427,3 +427,29 @@ def _iamat_ok(port):
                            .rstrip(b"\n"))
     except OSError:
         return None
+
+
+def test_peer_protocol_error_takes_the_link_down(herd_factory, tmp_path):
+    """A peer that breaks the protocol after the handshake is cut off, and
+    the link is reported down (not left counted as up)."""
+    sf = secret_file(tmp_path)
+    h = herd_factory(topology={"A": ["B"], "B": []},
+                     herd_extra="secret_file = %s" % sf)
+    # B's port accepts (in the backlog) but never answers, so A's own
+    # dial sits in its handshake and reports nothing meanwhile.
+    mute = socket.socket()
+    mute.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    mute.bind(("127.0.0.1", h.port("B")))
+    mute.listen(8)
+    try:
+        h.start("A")
+        s, w = handshake(h.port("A"), "B", "A", SECRET)
+        h.syslog.wait_for(r"A: peer B up")
+        s.sendall(b"BOGUS line\n")
+        assert closed(s)
+        h.syslog.wait_for(r"A: peer B: invalid message: BOGUS line")
+        h.syslog.wait_for(r"A: peer B down", timeout=2)
+        assert h.stats("A")["peers_up"] == "0/1"
+        s.close()
+    finally:
+        mute.close()
