@@ -33,6 +33,9 @@
 #define CONNECT_TIMEOUT_MS	3000
 #define CACHE_BUCKETS		1024
 #define CACHE_MAX		8192
+/* The answer when not even an error answer can be allocated. */
+#define OOM_JSON	"{\"html_attributions\":[],\"results\":[]," \
+	"\"status\":\"UNKNOWN_ERROR\"}"
 
 #define FIELD_MASK "places.id,places.displayName,places.formattedAddress," \
 	"places.shortFormattedAddress,places.location,places.viewport," \
@@ -108,6 +111,7 @@ struct sock_watch {
 
 static int	entry_add(struct places_entry *, const char *, size_t);
 static void	entry_answer(struct places_entry *, const char *, size_t);
+static void	entry_fail(struct places_entry *, const char *, const char *);
 static void	queue_flush(struct places_queue *);
 static int	socket_cb(CURL *, curl_socket_t, int, void *, void *);
 static int	timer_cb(CURLM *, long, void *);
@@ -306,6 +310,20 @@ places_queue_cancel(struct places_queue *q)
 	q->bytes = 0;
 }
 
+/* Complete a WHATSAT entry with a legacy-shaped error answer. */
+static void
+entry_fail(struct places_entry *e, const char *status, const char *message)
+{
+	char *json = places_json_error(status, message);
+
+	if (json == NULL) {
+		entry_answer(e, OOM_JSON, strlen(OOM_JSON));
+		return;
+	}
+	entry_answer(e, json, strlen(json));
+	free(json);
+}
+
 /* Complete a WHATSAT entry with its JSON and flush its queue. */
 static void
 entry_answer(struct places_entry *e, const char *json, size_t len)
@@ -333,7 +351,7 @@ places_query(struct places *pl, struct places_queue *q,
 	struct query *qu;
 	struct proto_at at;
 	struct herd_location where, *loc = &where;
-	char key[QUERY_KEY_MAX], *json;
+	char key[QUERY_KEY_MAX];
 
 	if ((e = calloc(1, sizeof(*e))) == NULL) {
 		log_warn("places_query");
@@ -346,20 +364,16 @@ places_query(struct places *pl, struct places_queue *q,
 		log_warn("places_query");
 
 	if (pl->key == NULL) {
-		json = places_json_error("REQUEST_DENIED", "no places API key"
+		entry_fail(e, "REQUEST_DENIED", "no places API key"
 		    " is configured: set key in the [places] section of"
 		    " herd.ini or the HERD_PLACES_KEY environment variable");
-		entry_answer(e, json ? json : "{}", json ? strlen(json) : 2);
-		free(json);
 		return;
 	}
 	/* Coordinates are computed here, not on every IAMAT. */
 	if (proto_parse_at(record_line(rec), rec->line_len, &at) == -1 ||
 	    proto_parse_location(at.location.p, at.location.len, loc) == -1) {
-		json = places_json_error("UNKNOWN_ERROR", "the stored record"
+		entry_fail(e, "UNKNOWN_ERROR", "the stored record"
 		    " cannot be read");
-		entry_answer(e, json ? json : "{}", json ? strlen(json) : 2);
-		free(json);
 		return;
 	}
 	snprintf(key, sizeof(key), "%d|%.6f|%.6f|%.3f|%d", pl->api,
@@ -377,10 +391,8 @@ places_query(struct places *pl, struct places_queue *q,
 		pl->coalesced++;
 	else if ((qu = query_start(pl, key, loc, radius_km, max_results)) ==
 	    NULL) {
-		json = places_json_error("UNKNOWN_ERROR", "the server could not"
+		entry_fail(e, "UNKNOWN_ERROR", "the server could not"
 		    " start a places request (out of resources); try again");
-		entry_answer(e, json ? json : "{}", json ? strlen(json) : 2);
-		free(json);
 		return;
 	}
 	e->query = qu;
@@ -576,8 +588,7 @@ query_finish(struct query *q, CURLcode rc)
 	}
 	if (json == NULL) {
 		log_warnx("places: out of memory");
-		json = strdup("{\"html_attributions\":[],\"results\":[],"
-		    "\"status\":\"UNKNOWN_ERROR\"}");
+		json = strdup(OOM_JSON);
 		if (json == NULL)
 			fatal("strdup");
 	}
