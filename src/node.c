@@ -1040,6 +1040,13 @@ node_new(const char *config_path, const char *name, int ready_fd, int *code)
 	if ((n->base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
 	log_set_event_base(n->base);
+	/* Signals before the listener: whoever sees the port open may send
+	 * SIGTERM at once and must get a clean stop, not the default death. */
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		n->sig_ev[i] = evsignal_new(n->base, sigs[i], signal_cb, n);
+		if (n->sig_ev[i] == NULL || evsignal_add(n->sig_ev[i], NULL))
+			fatalx("evsignal_new failed");
+	}
 	if (node_listen(n) == -1) {
 		*code = HERD_EXIT_UNAVAILABLE;
 		goto fail;
@@ -1067,11 +1074,6 @@ node_new(const char *config_path, const char *name, int ready_fd, int *code)
 	}
 	if ((n->places = places_new(n->base, &n->cfg->places)) == NULL)
 		fatalx("places_new failed");
-	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
-		n->sig_ev[i] = evsignal_new(n->base, sigs[i], signal_cb, n);
-		if (n->sig_ev[i] == NULL || evsignal_add(n->sig_ev[i], NULL))
-			fatalx("evsignal_new failed");
-	}
 	node_apply_links(n);
 	log_info("started: %zu neighbours, config %s", n->nlinks,
 	    config_path);

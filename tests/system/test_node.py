@@ -373,6 +373,25 @@ def test_herd_config_env_is_default(tmp_path):
         assert p.wait(5) == 0
 
 
+def test_sigterm_the_moment_the_port_opens_is_a_clean_stop(tmp_path):
+    """Signals are handled before the listener opens: a supervisor or
+    test that sends SIGTERM as soon as it can connect gets exit 0, never
+    death by the default action (a race seen once in CI)."""
+    port = free_ports(1)[0]
+    ini = tmp_path / "a.ini"
+    write_ini(str(ini), {"A": port}, {"A": []})
+    for _ in range(40):
+        p = subprocess.Popen([NODE, "-c", str(ini), "A"],
+                             cwd=str(tmp_path), stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 5
+            while not _connects(port):
+                assert p.poll() is None and time.monotonic() < deadline
+        finally:
+            p.terminate()
+            assert p.wait(5) == 0
+
+
 def _connects(port):
     try:
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
