@@ -6,7 +6,8 @@
 # against it, then runs redis-benchmark (GEOADD, random members) against
 # a redis-server it starts, at the same connection counts and pipeline
 # depths, reading both servers' CPU time from /proc/PID/stat the same
-# way.  Writes tests/bench/results.md and tests/bench/throughput.png.
+# way.  A lone node without neighbours is loaded too, to show what the
+# flooding costs.  Writes tests/bench/results.md and tests/bench/throughput.png.
 # Cleans up everything it started, by PID, even on failure.
 #
 # Knobs (environment): BENCH_SECS (3), CONNS ("1 10 50 100"),
@@ -88,6 +89,7 @@ RESULTS=$TMP/results.txt
 SUP_PID=""
 FAKE_PID=""
 REDIS_PID=""
+SOLO_PID=""
 NODE_PIDS=""
 OK=0
 
@@ -98,7 +100,7 @@ cleanup() {
 		timeout 15 "$HERDCTL" -c "$INI" stop >/dev/null 2>&1
 		kill -9 "$SUP_PID" 2>/dev/null
 	fi
-	for p in $NODE_PIDS; do
+	for p in $NODE_PIDS $SOLO_PID; do
 		kill -9 "$p" 2>/dev/null
 	done
 	if [ -n "$REDIS_PID" ]; then
@@ -375,8 +377,34 @@ run prop-idle propagation -p "$HILL" --pid "${PID[Hill]}" \
 run prop-load propagation -p "$HILL" --pid "${PID[Hill]}" \
     --to-port "${PORT[$FAR_NODE]}" --to-pid "${PID[$FAR_NODE]}" \
     -n "$PROP_N" --rate "$PROP_RATE" --load-conns 10
+herd_stop
+
+# Idle connections on a fresh herd: a heap already grown by the load runs
+# above would hide what the connections cost.
+herd_start
 run idle idle -p "$HILL" --pid "${PID[Hill]}" --idle "$IDLE_K"
 herd_stop
+
+# One node without neighbours under the same IAMAT loads: what flooding
+# to four co-located nodes costs the d=1 throughput on this machine.
+SOLO_PORT=$(free_ports 1)
+printf '[herd]\nlog_socket = %s\n\n[server:Solo]\nport = %s\n' \
+    "$TMP/no-syslog.sock" "$SOLO_PORT" > "$TMP/solo.ini"
+"$TMP/bin/herd-node" -c "$TMP/solo.ini" Solo 2>"$TMP/solo.err" &
+SOLO_PID=$!
+for _ in $(seq 100); do
+	(exec 3<>"/dev/tcp/127.0.0.1/$SOLO_PORT") 2>/dev/null && break
+	sleep 0.05
+done
+NODE_PIDS=$SOLO_PID
+for d in 1 16; do
+	run "solo-c50-d$d" iamat -p "$SOLO_PORT" --pid "$SOLO_PID" -c 50 \
+	    -d "$d" -t "$BENCH_SECS" -k "$KEYSPACE"
+done
+kill "$SOLO_PID"
+wait "$SOLO_PID" 2>/dev/null || true
+SOLO_PID=""
+NODE_PIDS=""
 
 # Recovery on a fresh herd, so that the store holds exactly R records.
 herd_start
@@ -472,7 +500,9 @@ w("")
 w("The herd is the default five-server topology (Hill, Jaquez, Smith, "
   "Campbell, Singleton) on loopback, started with herdctl; every client "
   "load goes to Hill, which floods each update to the four others, all "
-  "on this machine.  `log_socket` points to a path where nothing "
+  "on this machine.  The `iamat, one node` rows load a lone node "
+  "without neighbours instead (nothing to flood), after the herd has "
+  "stopped.  `log_socket` points to a path where nothing "
   "listens, so the nodes skip their per-request log lines (as with "
   "`log_requests = no`; with a real syslog each request adds two "
   "datagrams and the syslog daemon's work).  WHATSAT goes to the fake places server "
@@ -503,6 +533,9 @@ for label in order:
     r = None
     if mode == "iamat":
         params = "c=%s d=%s k=%s" % (d["conns"], d["depth"], d["keyspace"])
+        if label.startswith("solo-"):
+            mode = "iamat, one node"
+            params += ", no neighbours (nothing flooded)"
         r = rows.get("redis-c%s-d%s" % (d["conns"], d["depth"]))
     elif mode == "oneshot":
         params = "c=%s, new connection per request" % d["conns"]
@@ -622,9 +655,12 @@ h = rows.get("iamat-c50-d1")
 r = rows.get("redis-c50-d1")
 if h and r:
     ratio = f(h, "rps") / f(r, "rps")
+    s = rows.get("solo-c50-d1")
+    solo = ("; one node without neighbours: %s req/s → %.2f" % (
+        num(f(s, "rps")), f(s, "rps") / f(r, "rps")) if s else "")
     target("IAMAT c=50 d=1: throughput within 10% of Redis GEOADD",
-           ratio >= 0.9, "%s vs %s req/s → %.2f" % (num(f(h, "rps")),
-                                                   num(f(r, "rps")), ratio))
+           ratio >= 0.9, "%s vs %s req/s → %.2f%s" % (
+               num(f(h, "rps")), num(f(r, "rps")), ratio, solo))
 else:
     target("IAMAT c=50 d=1 throughput ≥ 0.9 × Redis", None, "not measured")
 if p:
@@ -671,7 +707,8 @@ open(os.path.join(out, "results.md"), "w").write("\n".join(md))
 # Plot data: conns, herd d1, herd d16, redis d1, redis d16 (rps and p99).
 series = {}
 for label, d in rows.items():
-    if d.get("mode") in ("iamat", "geoadd"):
+    if d.get("mode") in ("iamat", "geoadd") and \
+            not label.startswith("solo-"):
         series.setdefault((d["kind"], d["depth"]), []).append(
             (int(d["conns"]), f(d, "rps"), f(d, "p99_us")))
 dat = os.path.join(os.path.dirname(results), "plot.dat")
