@@ -22,6 +22,11 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.environ.get("HERD_BIN", os.path.join(ROOT, "bin"))
 NODE = os.path.join(BIN, "herd-node")
+MAN_PAGES = {
+    "herdctl.8": os.path.join(ROOT, "cmd", "herdctl", "herdctl.8"),
+    "herd-node.8": os.path.join(ROOT, "cmd", "herd-node", "herd-node.8"),
+    "herd.ini.5": os.path.join(ROOT, "etc", "herd.ini.5"),
+}
 
 DEFAULT_TOPOLOGY = {
     "Hill": ["Jaquez", "Smith"],
@@ -64,6 +69,15 @@ def free_ports(n):
     for s in socks:
         s.close()
     return ports
+
+
+def connects(port, timeout=1.0):
+    """True when a TCP connection to 127.0.0.1:port is accepted."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
 
 
 def exchange(port, data, timeout=5.0, half_close=True):
@@ -313,22 +327,29 @@ class Herd:
         return bad
 
 
-@pytest.fixture
-def herd_factory(tmp_path):
-    herds = []
+def harness_factory(tmp_path, cls, prefix):
+    """The body of a factory fixture: yield make(**kw), which builds a cls
+    in its own directory under tmp_path; at teardown close every one and
+    fail on any sanitizer report they collected."""
+    made = []
 
     def make(**kw):
-        d = tmp_path / ("herd%d" % len(herds))
+        d = tmp_path / ("%s%d" % (prefix, len(made)))
         d.mkdir()
-        h = Herd(d, **kw)
-        herds.append(h)
+        h = cls(d, **kw)
+        made.append(h)
         return h
     yield make
     reports = []
-    for h in herds:
+    for h in made:
         h.close()
         reports += h.sanitizer_reports()
     assert not reports, "sanitizer reports:\n" + "\n".join(reports)
+
+
+@pytest.fixture
+def herd_factory(tmp_path):
+    yield from harness_factory(tmp_path, Herd, "herd")
 
 
 @pytest.fixture

@@ -8,9 +8,6 @@ import signal
 import socket
 import subprocess
 import threading
-import time
-
-import pytest
 
 from conftest import BIN, free_ports, write_ini, DEFAULT_TOPOLOGY
 from fake_places import FakePlaces

@@ -4,7 +4,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -13,7 +12,7 @@ import pytest
 
 from conftest import AT_RE, NODE, Client, exchange, wait_until, free_ports
 from fake_places import FakePlaces
-from test_herdctl import ctl_factory, alive  # noqa: F401 (fixture)
+from test_herdctl import ctl_factory  # noqa: F401 (fixture)
 from test_security import Polite, secret_file
 
 LOC = b"+34.068930-118.445127"

@@ -10,8 +10,8 @@ import time
 import pytest
 
 from conftest import (AT_RE, BIN, SANITIZER_RE, Client, SyslogReceiver,
-                      exchange, free_ports, wait_until, write_ini,
-                      DEFAULT_TOPOLOGY)
+                      connects, exchange, free_ports, harness_factory,
+                      wait_until, write_ini, DEFAULT_TOPOLOGY)
 
 HERDCTL = os.path.join(BIN, "herdctl")
 NODE = os.path.join(BIN, "herd-node")
@@ -128,20 +128,7 @@ class Ctl:
 
 @pytest.fixture
 def ctl_factory(tmp_path):
-    ctls = []
-
-    def make(**kw):
-        d = tmp_path / ("ctl%d" % len(ctls))
-        d.mkdir()
-        c = Ctl(d, **kw)
-        ctls.append(c)
-        return c
-    yield make
-    reports = []
-    for c in ctls:
-        c.close()
-        reports += c.sanitizer_reports()
-    assert not reports, "sanitizer reports:\n" + "\n".join(reports)
+    yield from harness_factory(tmp_path, Ctl, "ctl")
 
 
 @pytest.fixture
@@ -261,14 +248,6 @@ def _try_iamat(c, name):
         return None
 
 
-def _connects(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-        return True
-    except OSError:
-        return False
-
-
 def crashy_env(tmp):
     """A herd-node wrapper that exits with the code in FLAG when it exists."""
     flag = tmp / "crash"
@@ -338,7 +317,7 @@ def test_reload_add_remove_neighbours_port_and_invalid(ctl_factory):
     assert st["C"]["pid"] != pids["C"]        # port changed: restarted
     assert not alive(pids["D"])               # removed
     assert st["E"]["state"] == "running"
-    assert st["C"]["port"] == new_port and _connects(new_port)
+    assert st["C"]["port"] == new_port and connects(new_port)
     assert AT_RE.match(cl.request(b"IAMAT keep +1+1 2"))   # connection kept
     cl.close()
     wait_until(lambda: c.status()["A"]["peers_up"] == 2, 5,
@@ -394,7 +373,7 @@ def test_start_with_port_taken_fails_and_leaves_nothing(ctl_factory):
         in p.stderr
     assert c.run("status").returncode == 4
     for name in ("Hill", "Jaquez", "Campbell", "Singleton"):
-        assert not _connects(c.ports[name])
+        assert not connects(c.ports[name])
 
 
 def test_supervisor_sigkill_leaves_no_worker(ctl):
@@ -415,7 +394,7 @@ def test_only_overrides_local_choice(ctl_factory):
     c = ctl_factory(topology={"A": ["B"], "B": []})
     c.start("--only", "B")
     assert set(c.status()) == {"B"}
-    assert not _connects(c.ports["A"])
+    assert not connects(c.ports["A"])
 
 
 def test_remote_servers_are_not_started(ctl_factory):

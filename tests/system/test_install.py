@@ -3,7 +3,6 @@ import json
 import os
 import signal
 import subprocess
-import time
 
 from conftest import AT_RE, ROOT, exchange, free_ports, wait_until, write_ini
 

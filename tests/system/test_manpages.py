@@ -19,13 +19,7 @@ import subprocess
 
 import pytest
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-BIN = os.environ.get("HERD_BIN", os.path.join(ROOT, "bin"))
-PAGES = {
-    "herdctl.8": os.path.join(ROOT, "cmd", "herdctl", "herdctl.8"),
-    "herd-node.8": os.path.join(ROOT, "cmd", "herd-node", "herd-node.8"),
-    "herd.ini.5": os.path.join(ROOT, "etc", "herd.ini.5"),
-}
+from conftest import BIN, MAN_PAGES, ROOT
 
 MANDOC = shutil.which("mandoc")
 needs_mandoc = pytest.mark.skipif(
@@ -34,7 +28,7 @@ needs_mandoc = pytest.mark.skipif(
 
 
 def read(page):
-    with open(PAGES[page]) as f:
+    with open(MAN_PAGES[page]) as f:
         return f.read()
 
 
@@ -81,10 +75,10 @@ def help_text(prog):
 
 
 @needs_mandoc
-@pytest.mark.parametrize("page", sorted(PAGES))
+@pytest.mark.parametrize("page", sorted(MAN_PAGES))
 def test_mandoc_lint(page):
-    r = subprocess.run([MANDOC, "-T", "lint", "-W", "warning", PAGES[page]],
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    r = subprocess.run([MANDOC, "-T", "lint", "-W", "warning",
+                        MAN_PAGES[page]], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                        timeout=30)
     out = r.stdout.decode(errors="replace")
     assert r.returncode == 0 and out == "", out

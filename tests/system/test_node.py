@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from conftest import (AT_RE, NODE, Client, exchange, wait_until, write_ini,
-                      free_ports)
+from conftest import (AT_RE, NODE, connects, exchange, wait_until,
+                      write_ini, free_ports)
 
 LOC = b"+34.068930-118.445127"
 
@@ -367,7 +367,7 @@ def test_herd_config_env_is_default(tmp_path):
     p = subprocess.Popen([NODE, "A"], cwd=str(tmp_path), env=env,
                          stderr=subprocess.DEVNULL)
     try:
-        wait_until(lambda: _connects(port), 5, what="listening")
+        wait_until(lambda: connects(port), 5, what="listening")
     finally:
         p.terminate()
         assert p.wait(5) == 0
@@ -385,19 +385,11 @@ def test_sigterm_the_moment_the_port_opens_is_a_clean_stop(tmp_path):
                              cwd=str(tmp_path), stderr=subprocess.DEVNULL)
         try:
             deadline = time.monotonic() + 5
-            while not _connects(port):
+            while not connects(port):
                 assert p.poll() is None and time.monotonic() < deadline
         finally:
             p.terminate()
             assert p.wait(5) == 0
-
-
-def _connects(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return True
-    except OSError:
-        return False
 
 
 def test_nul_byte_in_client_id_is_copied_and_flooded(herd):

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import AT_RE, NODE, Client, exchange, wait_until
+from conftest import AT_RE, NODE, Client, connects, exchange, wait_until
 
 LOC = b"+34.068930-118.445127"
 SECRET = b"0123456789abcdef0123456789abcdef-test-secret"
@@ -390,7 +390,7 @@ def test_out_of_descriptors_pauses_instead_of_spinning(tmp_path):
     try:
         log.wait_for(r"A: max_clients 16384 is above what the descriptor "
                      r"limit \(48\) allows")
-        wait_until(lambda: _connects_once(port), 5, what="listening")
+        wait_until(lambda: connects(port), 5, what="listening")
         for _ in range(80):
             socks.append(socket.create_connection(("127.0.0.1", port)))
         log.wait_for(r"A: accept: Too many open files \(\d+ clients\): "
@@ -411,14 +411,6 @@ def test_out_of_descriptors_pauses_instead_of_spinning(tmp_path):
         p.terminate()
         p.wait(5)
         log.close()
-
-
-def _connects_once(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return True
-    except OSError:
-        return False
 
 
 def _iamat_ok(port):

@@ -26,14 +26,10 @@ import subprocess
 
 import pytest
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+from conftest import MAN_PAGES, ROOT
+
 UNIT_DIR = os.path.join(ROOT, "systemd")
 UNITS = ["herd.service", "herd-node@.service"]
-MAN_PAGES = {
-    "herdctl.8": os.path.join(ROOT, "cmd", "herdctl", "herdctl.8"),
-    "herd-node.8": os.path.join(ROOT, "cmd", "herd-node", "herd-node.8"),
-    "herd.ini.5": os.path.join(ROOT, "etc", "herd.ini.5"),
-}
 
 ANALYZE = shutil.which("systemd-analyze")
 needs_analyze = pytest.mark.skipif(
