@@ -37,6 +37,7 @@
 #define DEFAULT_RECONCILE_S	60
 #define DEFAULT_TIMEOUT_MS	8000
 #define DEFAULT_CACHE_TTL_S	30
+#define DEFAULT_MAX_IN_FLIGHT	32
 #define DEFAULT_LOG_SOCKET	"/dev/log"
 
 enum section {
@@ -100,6 +101,7 @@ static int	set_key(struct loader *, const char *);
 static int	set_url(struct loader *, const char *);
 static int	set_timeout(struct loader *, const char *);
 static int	set_cache_ttl(struct loader *, const char *);
+static int	set_max_in_flight(struct loader *, const char *);
 static void	finish_servers(struct loader *);
 static void	resolve_links(struct loader *);
 static void	check_ports(struct loader *);
@@ -128,6 +130,7 @@ static const struct key_def keys[] = {
 	{ SEC_PLACES,	"url",		set_url },
 	{ SEC_PLACES,	"timeout_ms",	set_timeout },
 	{ SEC_PLACES,	"cache_ttl_s",	set_cache_ttl },
+	{ SEC_PLACES,	"max_in_flight", set_max_in_flight },
 };
 
 /* Record "path:line: message"; line 0 means the file as a whole. */
@@ -715,6 +718,14 @@ set_cache_ttl(struct loader *ld, const char *v)
 	return 0;
 }
 
+/* Set [places] max_in_flight from v (1..1024); -1 (reported) if bad. */
+static int
+set_max_in_flight(struct loader *ld, const char *v)
+{
+	return set_bounded(ld, "max_in_flight", "requests", v, 1, 1024,
+	    &ld->cfg->places.max_in_flight);
+}
+
 /* Defaults and required keys of every server. */
 static void
 finish_servers(struct loader *ld)
@@ -899,6 +910,7 @@ load(const char *path, char *buf, size_t len, int read_it,
 	cfg->places.api = PLACES_API_NEW;
 	cfg->places.timeout_ms = DEFAULT_TIMEOUT_MS;
 	cfg->places.cache_ttl_s = DEFAULT_CACHE_TTL_S;
+	cfg->places.max_in_flight = DEFAULT_MAX_IN_FLIGHT;
 	ld.cfg = cfg;
 	if (read_it)
 		buf = read_file(path, &len, &ld);

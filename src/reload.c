@@ -62,6 +62,7 @@ globals_equal(const struct herd_config *a, const struct herd_config *b)
 	    str_eq(a->places.url, b->places.url) &&
 	    a->places.timeout_ms == b->places.timeout_ms &&
 	    a->places.cache_ttl_s == b->places.cache_ttl_s &&
+	    a->places.max_in_flight == b->places.max_in_flight &&
 	    str_eq(a->herd.log_socket, b->herd.log_socket) &&
 	    str_eq(a->herd.secret_file, b->herd.secret_file) &&
 	    a->herd.max_clients == b->herd.max_clients &&

@@ -41,6 +41,7 @@ struct herd_places {
 	char		 *url;		/* NULL = Google's default */
 	long		  timeout_ms;
 	long		  cache_ttl_s;
+	long		  max_in_flight; /* provider requests at once */
 };
 
 /* [herd]: process-wide settings with documented defaults. */

@@ -765,6 +765,36 @@ test_err_bad_values(void **state)
 	    ":2: log_socket must be an absolute path", NULL);
 }
 
+/* [places] max_in_flight: default 32, 1..1024, else file:line error. */
+static void
+test_places_max_in_flight(void **state)
+{
+	struct herd_config *cfg;
+
+	(void)state;
+	cfg = load_ok("[server:A]\nport = 1\n");
+	assert_int_equal(cfg->places.max_in_flight, 32);
+	config_free(cfg);
+	cfg = load_ok("[places]\nmax_in_flight = 1\n[server:A]\nport = 1\n");
+	assert_int_equal(cfg->places.max_in_flight, 1);
+	config_free(cfg);
+	cfg = load_ok("[places]\nmax_in_flight = 1024\n[server:A]\n"
+	    "port = 1\n");
+	assert_int_equal(cfg->places.max_in_flight, 1024);
+	config_free(cfg);
+	expect_errors("[places]\nmax_in_flight = 0\n[server:A]\nport = 1\n",
+	    ":2: bad max_in_flight '0' (expected requests, 1..1024)", NULL);
+	expect_errors("[server:A]\nport = 1\n[places]\n\nmax_in_flight ="
+	    " 1025\n", ":5: bad max_in_flight '1025' (expected requests, 1..1024)",
+	    NULL);
+	expect_errors("[places]\nmax_in_flight = -3\n[server:A]\nport = 1\n",
+	    ":2: bad max_in_flight '-3' (expected requests, 1..1024)", NULL);
+	expect_errors("[places]\nmax_in_flight = 8x\n[server:A]\nport = 1\n",
+	    ":2: bad max_in_flight '8x' (expected requests, 1..1024)", NULL);
+	expect_errors("[herd]\nmax_in_flight = 8\n[server:A]\nport = 1\n",
+	    ":2: unknown key 'max_in_flight' in [herd]", NULL);
+}
+
 static void
 test_err_syntax(void **state)
 {
@@ -933,6 +963,7 @@ main(void)
 		cmocka_unit_test(test_err_port_clash),
 		cmocka_unit_test(test_port_no_clash),
 		cmocka_unit_test(test_err_bad_values),
+		cmocka_unit_test(test_places_max_in_flight),
 		cmocka_unit_test(test_err_syntax),
 		cmocka_unit_test(test_err_empty),
 		cmocka_unit_test(test_err_many),
