@@ -12,6 +12,14 @@
  *
  * Identical queries in flight share one request (a query has a list of
  * waiting replies), and successful answers are cached for cache_ttl_s.
+ * At most max_in_flight requests run at once; more wait, in arrival
+ * order, in a queue of at most PLACES_WAITING_FACTOR * max_in_flight, and the
+ * rest are answered OVER_QUERY_LIMIT at once.  A query nobody waits for
+ * any more is abandoned.
+ *
+ * Out of memory for a reply that is owed is fatal (the node's policy:
+ * log, exit 1, be restarted); an answer that cannot be built is replaced
+ * by a static legacy-shaped UNKNOWN_ERROR, so no reply is ever dropped.
  */
 #include <sys/queue.h>
 #include <sys/time.h>
@@ -67,6 +75,7 @@ struct query {
 	char			 key[QUERY_KEY_MAX];
 	enum places_api		 api;
 	int			 max_results;
+	char			 radius[64];	/* metres, for the log */
 	CURL			*easy;
 	struct curl_slist	*headers;
 	char			*url_logged;	/* key redacted */
@@ -74,6 +83,9 @@ struct query {
 	size_t			 len;
 	int			 too_big;
 	struct timespec		 started;
+	unsigned		 gen;		/* provider generation */
+	int			 running;	/* in pl->queries, on curl */
+	int			 waiting;	/* in pl->waiting */
 	char			 errbuf[CURL_ERROR_SIZE];
 	struct waiter_list	 waiters;
 };
@@ -96,11 +108,17 @@ struct places {
 	char			*url;
 	long			 timeout_ms;
 	long			 cache_ttl_s;
-	TAILQ_HEAD(, query)	 queries;
+	long			 max_in_flight;
+	unsigned		 gen;		/* bumped when the provider changes */
+	int			 stopped;	/* shut down: no new requests */
+	TAILQ_HEAD(, query)	 queries;	/* running on curl */
+	TAILQ_HEAD(, query)	 waiting;	/* for a free slot, oldest first */
+	size_t			 nrunning, nwaiting;
 	struct cache_item	*buckets[CACHE_BUCKETS];
 	TAILQ_HEAD(, cache_item) lru;
 	size_t			 ncached;
-	unsigned long		 requests, cache_hits, coalesced;
+	unsigned long		 requests, cache_hits, coalesced, refused;
+	time_t			 refused_logged;
 };
 
 /* The socket-watch state curl asks us to keep per socket. */
@@ -109,7 +127,7 @@ struct sock_watch {
 	struct places	*pl;
 };
 
-static int	entry_add(struct places_entry *, const char *, size_t);
+static void	entry_add(struct places_entry *, const char *, size_t);
 static void	entry_answer(struct places_entry *, const char *, size_t);
 static void	entry_fail(struct places_entry *, const char *, const char *);
 static void	queue_flush(struct places_queue *);
@@ -120,8 +138,12 @@ static void	timeout_cb(evutil_socket_t, short, void *);
 static void	check_done(struct places *);
 static void	query_finish(struct query *, CURLcode);
 static void	query_free(struct query *);
-static struct query *query_start(struct places *, const char *,
+static void	query_fail_all(struct query *, const char *);
+static struct query *query_find(struct places *, const char *);
+static struct query *query_new(struct places *, const char *,
 		    const struct herd_location *, double, int);
+static int	query_run(struct query *);
+static void	run_waiting(struct places *);
 static size_t	write_cb(char *, size_t, size_t, void *);
 static void	format_radius(char *, size_t, double);
 static unsigned	cache_hash(const char *);
@@ -144,6 +166,7 @@ places_new(struct event_base *base, const struct herd_places *conf)
 		return NULL;
 	pl->base = base;
 	TAILQ_INIT(&pl->queries);
+	TAILQ_INIT(&pl->waiting);
 	TAILQ_INIT(&pl->lru);
 	if ((pl->multi = curl_multi_init()) == NULL ||
 	    (pl->timer = evtimer_new(base, timeout_cb, pl)) == NULL) {
@@ -181,12 +204,23 @@ places_configure(struct places *pl, const struct herd_places *conf)
 	pl->api = conf->api;
 	pl->timeout_ms = conf->timeout_ms;
 	pl->cache_ttl_s = conf->cache_ttl_s;
-	if (changed)
-		cache_clear(pl);	/* answers from another provider */
+	pl->max_in_flight = conf->max_in_flight > 0 ? conf->max_in_flight : 1;
+	/* Our own limit keeps curl below this; it bounds sockets anyway. */
+	curl_multi_setopt(pl->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
+	    pl->max_in_flight);
+	curl_multi_setopt(pl->multi, CURLMOPT_MAXCONNECTS, pl->max_in_flight);
+	if (changed) {
+		/* Answers from another provider: neither cached nor shared
+		 * with new queries (those in flight still answer theirs). */
+		cache_clear(pl);
+		pl->gen++;
+	}
 	log_info("places: api %s, endpoint %s, key %s, timeout %ld ms,"
-	    " cache %ld s", pl->api == PLACES_API_NEW ? "new" : "legacy",
+	    " cache %ld s, max_in_flight %ld",
+	    pl->api == PLACES_API_NEW ? "new" : "legacy",
 	    pl->url ? pl->url : "?", pl->key ? "set" : "NOT SET",
-	    pl->timeout_ms, pl->cache_ttl_s);
+	    pl->timeout_ms, pl->cache_ttl_s, pl->max_in_flight);
+	run_waiting(pl);	/* the limit may have grown */
 }
 
 /* Abandon the queries in flight, empty the cache and free pl. */
@@ -195,7 +229,10 @@ places_free(struct places *pl)
 {
 	struct query *q;
 
+	pl->stopped = 1;	/* freeing one must not start another */
 	while ((q = TAILQ_FIRST(&pl->queries)) != NULL)
+		query_free(q);
+	while ((q = TAILQ_FIRST(&pl->waiting)) != NULL)
 		query_free(q);
 	cache_clear(pl);
 	if (pl->multi != NULL)
@@ -206,6 +243,28 @@ places_free(struct places *pl)
 	free(pl->url);
 	free(pl);
 	curl_global_cleanup();
+}
+
+/*
+ * Stop asking the provider: every query running or waiting is answered
+ * with a legacy-shaped UNKNOWN_ERROR "server shutting down" (in order,
+ * in each client's queue), and so is every later WHATSAT.
+ */
+void
+places_shutdown(struct places *pl)
+{
+	struct query *q;
+	size_t n = pl->nrunning + pl->nwaiting;
+
+	pl->stopped = 1;
+	while ((q = TAILQ_FIRST(&pl->queries)) != NULL ||
+	    (q = TAILQ_FIRST(&pl->waiting)) != NULL) {
+		query_fail_all(q, "server shutting down");
+		query_free(q);
+	}
+	if (n > 0)
+		log_info("places: shutting down: %zu queries in flight"
+		    " answered UNKNOWN_ERROR", n);
 }
 
 /* --- per-client reply queue ----------------------------------------------- */
@@ -234,8 +293,9 @@ places_queue_bytes(const struct places_queue *q)
 	return q->bytes;
 }
 
-/* Append len bytes of p to e, counting them in its queue; -1 on OOM. */
-static int
+/* Append len bytes of p to e, counting them in its queue; out of memory
+ * is fatal. */
+static void
 entry_add(struct places_entry *e, const char *p, size_t len)
 {
 	char *d;
@@ -246,7 +306,7 @@ entry_add(struct places_entry *e, const char *p, size_t len)
 		while (cap < e->len + len)
 			cap *= 2;
 		if ((d = realloc(e->data, cap)) == NULL)
-			return -1;
+			fatal("places: reply");	/* a reply is owed */
 		e->data = d;
 		e->cap = cap;
 	}
@@ -254,7 +314,6 @@ entry_add(struct places_entry *e, const char *p, size_t len)
 	e->len += len;
 	if (e->queue != NULL)
 		e->queue->bytes += len;
-	return 0;
 }
 
 /*
@@ -267,16 +326,13 @@ places_queue_append(struct places_queue *q, const char *p, size_t len)
 	struct places_entry *e = TAILQ_LAST(&q->entries, places_entry_q);
 
 	if (e == NULL || !e->ready) {
-		if ((e = calloc(1, sizeof(*e))) == NULL) {
-			log_warn("places_queue_append");
-			return;
-		}
+		if ((e = calloc(1, sizeof(*e))) == NULL)
+			fatal("places_queue_append");	/* a reply is owed */
 		e->ready = 1;
 		e->queue = q;
 		TAILQ_INSERT_TAIL(&q->entries, e, entry);
 	}
-	if (entry_add(e, p, len) == -1)
-		log_warn("places_queue_append");
+	entry_add(e, p, len);
 }
 
 /* Hand every complete entry at the head to the done callback. */
@@ -294,16 +350,28 @@ queue_flush(struct places_queue *q)
 	}
 }
 
-/* Free every entry of q, detaching those still waiting on a query. */
+/*
+ * Free every entry of q, detaching those still waiting on a query; a
+ * query left with no waiter is abandoned, so a departed client holds
+ * no provider slot.  Newest first: a slot freed by an older query must
+ * not start a younger one of the same client.
+ */
 void
 places_queue_cancel(struct places_queue *q)
 {
 	struct places_entry *e;
+	struct query *qu;
 
-	while ((e = TAILQ_FIRST(&q->entries)) != NULL) {
+	while ((e = TAILQ_LAST(&q->entries, places_entry_q)) != NULL) {
 		TAILQ_REMOVE(&q->entries, e, entry);
-		if (e->query != NULL)	/* the request goes on without us */
-			TAILQ_REMOVE(&e->query->waiters, e, wentry);
+		if ((qu = e->query) != NULL) {
+			TAILQ_REMOVE(&qu->waiters, e, wentry);
+			if (TAILQ_EMPTY(&qu->waiters)) {
+				log_info("places: %s abandoned: its clients"
+				    " are gone", qu->url_logged);
+				query_free(qu);
+			}
+		}
 		free(e->data);
 		free(e);
 	}
@@ -328,8 +396,8 @@ entry_fail(struct places_entry *e, const char *status, const char *message)
 static void
 entry_answer(struct places_entry *e, const char *json, size_t len)
 {
-	if (entry_add(e, json, len) == -1 || entry_add(e, "\n\n", 2) == -1)
-		log_warn("places: reply");
+	entry_add(e, json, len);
+	entry_add(e, "\n\n", 2);
 	e->ready = 1;
 	e->query = NULL;
 	queue_flush(e->queue);
@@ -353,16 +421,17 @@ places_query(struct places *pl, struct places_queue *q,
 	struct herd_location where, *loc = &where;
 	char key[QUERY_KEY_MAX];
 
-	if ((e = calloc(1, sizeof(*e))) == NULL) {
-		log_warn("places_query");
-		return;
-	}
+	if ((e = calloc(1, sizeof(*e))) == NULL)
+		fatal("places_query");		/* a reply is owed */
 	e->queue = q;
 	TAILQ_INSERT_TAIL(&q->entries, e, entry);
-	if (entry_add(e, record_line(rec), rec->line_len) == -1 ||
-	    entry_add(e, "\n", 1) == -1)
-		log_warn("places_query");
+	entry_add(e, record_line(rec), rec->line_len);
+	entry_add(e, "\n", 1);
 
+	if (pl->stopped) {
+		entry_fail(e, "UNKNOWN_ERROR", "server shutting down");
+		return;
+	}
 	if (pl->key == NULL) {
 		entry_fail(e, "REQUEST_DENIED", "no places API key"
 		    " is configured: set key in the [places] section of"
@@ -384,19 +453,50 @@ places_query(struct places *pl, struct places_queue *q,
 		entry_answer(e, ci->json, ci->len);
 		return;
 	}
-	TAILQ_FOREACH(qu, &pl->queries, entry)
-		if (strcmp(qu->key, key) == 0)
-			break;
-	if (qu != NULL)
+	if ((qu = query_find(pl, key)) != NULL)
 		pl->coalesced++;
-	else if ((qu = query_start(pl, key, loc, radius_km, max_results)) ==
-	    NULL) {
+	else if (pl->nrunning >= (size_t)pl->max_in_flight &&
+	    pl->nwaiting >= (size_t)(PLACES_WAITING_FACTOR * pl->max_in_flight)) {
+		pl->refused++;
+		if (time(NULL) != pl->refused_logged) {
+			pl->refused_logged = time(NULL);
+			log_warnx("places: max_in_flight (%ld) and %ld waiting:"
+			    " refused %lu queries so far", pl->max_in_flight,
+			    PLACES_WAITING_FACTOR * pl->max_in_flight, pl->refused);
+		}
+		entry_fail(e, "OVER_QUERY_LIMIT", "too many places queries"
+		    " in flight");
+		return;
+	} else if ((qu = query_new(pl, key, loc, radius_km, max_results)) ==
+	    NULL || (pl->nrunning < (size_t)pl->max_in_flight &&
+	    query_run(qu) == -1)) {
+		if (qu != NULL)
+			query_free(qu);
 		entry_fail(e, "UNKNOWN_ERROR", "the server could not"
 		    " start a places request (out of resources); try again");
 		return;
+	} else if (!qu->running) {
+		TAILQ_INSERT_TAIL(&pl->waiting, qu, entry);
+		qu->waiting = 1;
+		pl->nwaiting++;
 	}
 	e->query = qu;
 	TAILQ_INSERT_TAIL(&qu->waiters, e, wentry);
+}
+
+/* The query for key from the current provider, running or waiting. */
+static struct query *
+query_find(struct places *pl, const char *key)
+{
+	struct query *qu;
+
+	TAILQ_FOREACH(qu, &pl->queries, entry)
+		if (qu->gen == pl->gen && strcmp(qu->key, key) == 0)
+			return qu;
+	TAILQ_FOREACH(qu, &pl->waiting, entry)
+		if (qu->gen == pl->gen && strcmp(qu->key, key) == 0)
+			return qu;
+	return NULL;
 }
 
 /* "10000" for 10 km, "0.5" for 0.0005 km: metres without exponent,
@@ -416,29 +516,29 @@ format_radius(char *buf, size_t size, double km)
 }
 
 /*
- * Start the provider request for key around loc (GET for the legacy api,
- * POST for the new one) on the multi handle; NULL on failure.
+ * Build the provider request for key around loc (GET for the legacy api,
+ * POST for the new one), not yet started and in no list; NULL on
+ * failure.
  */
 static struct query *
-query_start(struct places *pl, const char *key,
+query_new(struct places *pl, const char *key,
     const struct herd_location *loc, double radius_km, int max_results)
 {
 	struct query *q;
 	char radius[64], *url = NULL, *esc = NULL, hdr[512];
 	const char *sep;
-	CURLMcode mc;
-
 	if ((q = calloc(1, sizeof(*q))) == NULL)
 		return NULL;
 	q->pl = pl;
 	snprintf(q->key, sizeof(q->key), "%s", key);
 	q->api = pl->api;
+	q->gen = pl->gen;
 	q->max_results = max_results;
 	TAILQ_INIT(&q->waiters);
-	clock_gettime(CLOCK_MONOTONIC, &q->started);
 	if ((q->easy = curl_easy_init()) == NULL)
 		goto fail;
 	format_radius(radius, sizeof(radius), radius_km);
+	snprintf(q->radius, sizeof(q->radius), "%s", radius);
 
 	if (pl->api == PLACES_API_LEGACY) {
 		sep = strchr(pl->url, '?') ? "&" : "?";
@@ -485,15 +585,6 @@ query_start(struct places *pl, const char *key,
 	curl_easy_setopt(q->easy, CURLOPT_USERAGENT, "herd/1");
 	curl_easy_setopt(q->easy, CURLOPT_ACCEPT_ENCODING, "");
 	curl_easy_setopt(q->easy, CURLOPT_PROTOCOLS_STR, "http,https");
-	if ((mc = curl_multi_add_handle(pl->multi, q->easy)) != CURLM_OK) {
-		log_warnx("places: curl_multi_add_handle: %s",
-		    curl_multi_strerror(mc));
-		goto fail;
-	}
-	TAILQ_INSERT_TAIL(&pl->queries, q, entry);
-	pl->requests++;
-	log_info("places: %s (radius %s m, max %d)", q->url_logged, radius,
-	    max_results);
 	curl_free(esc);
 	free(url);
 	return q;
@@ -506,6 +597,61 @@ fail:
 	free(q->url_logged);
 	free(q);
 	return NULL;
+}
+
+/* Hand q to curl and count it running; -1 (logged) on failure, q then
+ * being in no list. */
+static int
+query_run(struct query *q)
+{
+	struct places *pl = q->pl;
+	CURLMcode mc;
+
+	clock_gettime(CLOCK_MONOTONIC, &q->started);
+	if ((mc = curl_multi_add_handle(pl->multi, q->easy)) != CURLM_OK) {
+		log_warnx("places: curl_multi_add_handle: %s",
+		    curl_multi_strerror(mc));
+		return -1;
+	}
+	q->running = 1;
+	TAILQ_INSERT_TAIL(&pl->queries, q, entry);
+	pl->nrunning++;
+	pl->requests++;
+	log_info("places: %s (radius %s m, max %d)", q->url_logged, q->radius,
+	    q->max_results);
+	return 0;
+}
+
+/* Start waiting queries, oldest first, while slots are free. */
+static void
+run_waiting(struct places *pl)
+{
+	struct query *q;
+
+	while (!pl->stopped && pl->nrunning < (size_t)pl->max_in_flight &&
+	    (q = TAILQ_FIRST(&pl->waiting)) != NULL) {
+		TAILQ_REMOVE(&pl->waiting, q, entry);
+		q->waiting = 0;
+		pl->nwaiting--;
+		if (query_run(q) == -1) {
+			query_fail_all(q, "the server could not start a"
+			    " places request (out of resources); try again");
+			query_free(q);
+		}
+	}
+}
+
+/* Answer every waiter of q with a legacy-shaped UNKNOWN_ERROR. */
+static void
+query_fail_all(struct query *q, const char *message)
+{
+	struct places_entry *e;
+
+	/* Answering may flush client queues; detach each waiter first. */
+	while ((e = TAILQ_FIRST(&q->waiters)) != NULL) {
+		TAILQ_REMOVE(&q->waiters, e, wentry);
+		entry_fail(e, "UNKNOWN_ERROR", message);
+	}
 }
 
 /*
@@ -532,23 +678,37 @@ write_cb(char *p, size_t size, size_t n, void *arg)
 	return len;
 }
 
-/* Unlink a query from curl and free it (waiters must be gone). */
+/*
+ * Unlink a query (running, waiting or in no list) from its list and
+ * curl, and free it (waiters must be gone); a freed slot starts the
+ * next waiting query.
+ */
 static void
 query_free(struct query *q)
 {
+	struct places *pl = q->pl;
 	struct places_entry *e;
+	int was_running = q->running;
 
 	while ((e = TAILQ_FIRST(&q->waiters)) != NULL) {
 		TAILQ_REMOVE(&q->waiters, e, wentry);
 		e->query = NULL;
 	}
-	TAILQ_REMOVE(&q->pl->queries, q, entry);
-	curl_multi_remove_handle(q->pl->multi, q->easy);
+	if (q->running) {
+		TAILQ_REMOVE(&pl->queries, q, entry);
+		pl->nrunning--;
+		curl_multi_remove_handle(pl->multi, q->easy);
+	} else if (q->waiting) {
+		TAILQ_REMOVE(&pl->waiting, q, entry);
+		pl->nwaiting--;
+	}
 	curl_easy_cleanup(q->easy);
 	curl_slist_free_all(q->headers);
 	free(q->url_logged);
 	free(q->body);
 	free(q);
+	if (was_running)
+		run_waiting(pl);
 }
 
 /* Turn a finished transfer into legacy JSON for every waiter. */
@@ -602,7 +762,7 @@ query_finish(struct query *q, CURLcode rc)
 		    q->url_logged, http, status, q->errbuf[0] ? q->errbuf :
 		    curl_easy_strerror(rc), ms);
 	if (pl->cache_ttl_s > 0 && (strcmp(status, "OK") == 0 ||
-	    strcmp(status, "ZERO_RESULTS") == 0) && q->api == pl->api)
+	    strcmp(status, "ZERO_RESULTS") == 0) && q->gen == pl->gen)
 		cache_put(pl, q->key, json, len);
 	/* Answering may flush client queues; detach each waiter first. */
 	while ((e = TAILQ_FIRST(&q->waiters)) != NULL) {
@@ -649,7 +809,9 @@ event_cb(evutil_socket_t fd, short what, void *arg)
 		action |= CURL_CSELECT_OUT;
 	curl_multi_socket_action(pl->multi, fd, action, &running);
 	check_done(pl);
-	if (running == 0 && evtimer_pending(pl->timer, NULL))
+	/* Nothing left: cancel curl's timer.  Our count, not curl's
+	 * running, which predates queries check_done started. */
+	if (pl->nrunning == 0 && evtimer_pending(pl->timer, NULL))
 		evtimer_del(pl->timer);
 }
 

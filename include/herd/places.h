@@ -7,7 +7,12 @@
  * appends a WHATSAT to the queue; whenever the head of the queue is
  * complete, the queue's done callback receives the bytes to write.
  * places_queue_cancel() detaches a departing client from requests still
- * in flight; they complete into nothing.
+ * in flight; a request no client waits for any more is abandoned.
+ *
+ * At most [places] max_in_flight provider requests run at once; up to
+ * PLACES_WAITING_FACTOR times as many more wait for a slot, and beyond
+ * that a WHATSAT is answered OVER_QUERY_LIMIT.  Every WHATSAT gets an
+ * answer in order: out of memory for a reply is fatal, never a drop.
  */
 #ifndef HERD_PLACES_H
 #define HERD_PLACES_H
@@ -18,6 +23,9 @@
 
 #include "herd/config.h"
 #include "herd/store.h"
+
+/* Queries that may wait for a provider slot, per max_in_flight. */
+#define PLACES_WAITING_FACTOR	4
 
 struct event_base;
 struct places;
@@ -39,6 +47,9 @@ struct places	*places_new(struct event_base *base,
 void		 places_configure(struct places *,
 		    const struct herd_places *conf);
 void		 places_free(struct places *);
+/* SIGTERM's grace is over: answer every query in flight, and every later
+ * one, with UNKNOWN_ERROR "server shutting down". */
+void		 places_shutdown(struct places *);
 
 void		 places_queue_init(struct places_queue *, places_done_cb,
 		    void *arg);
@@ -47,7 +58,7 @@ size_t		 places_queue_bytes(const struct places_queue *);
 /* Queue an immediate reply behind the pending ones. */
 void		 places_queue_append(struct places_queue *, const char *,
 		    size_t);
-/* Forget every entry; callbacks for them never run. */
+/* Forget every entry (a departing client); callbacks for them never run. */
 void		 places_queue_cancel(struct places_queue *);
 
 /* Answer "WHATSAT client radius bound" for rec into q. */
