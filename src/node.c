@@ -42,6 +42,8 @@
 #include "herd/places.h"
 
 #define CLIENT_LINGER_S		1	/* wait for EOF after our last reply */
+#define STOP_GRACE_S		2	/* SIGTERM: WHATSATs in flight may finish */
+#define STOP_WRITE_S		1	/* then their answers may be written */
 
 struct client {
 	TAILQ_ENTRY(client)	 entry;
@@ -55,7 +57,8 @@ struct client {
 	int			 paused;	/* reading stopped: output full */
 	int			 lingering;	/* our side shut, draining theirs */
 	time_t			 last_active;	/* monotonic s of the last read */
-	time_t			 partial_since;	/* a partial line is waiting */
+	int64_t			 partial_since;	/* monotonic ms since the same
+						   partial line waits, or 0 */
 	time_t			 paused_since;
 	struct places_queue	 queue;		/* replies waiting for places */
 	struct evbuffer		*staged;	/* replies of this loop turn */
@@ -91,6 +94,7 @@ static void	node_apply_links(struct node *);
 static void	sockaddr_str(const struct sockaddr *, char *, size_t);
 static void	node_report(struct node *, const char *);
 static time_t	now_s(void);
+static int64_t	now_ms(void);
 static void	client_stage(struct client *, const char *, size_t);
 static void	client_flush(struct client *);
 static void	flush_cb(evutil_socket_t, short, void *);
@@ -99,6 +103,7 @@ static void	reconcile_cb(evutil_socket_t, short, void *);
 static void	node_arm_reconcile(struct node *);
 static void	raise_nofile(struct node *);
 static void	resume_cb(evutil_socket_t, short, void *);
+static void	stop_grace_cb(evutil_socket_t, short, void *);
 static int	node_secret(const struct herd_config *, struct auth_secret *,
 		    char *, size_t);
 
@@ -291,7 +296,9 @@ client_stage(struct client *c, const char *p, size_t len)
 {
 	struct node *n = c->node;
 
-	evbuffer_add(c->staged, p, len);
+	if (evbuffer_add(c->staged, p, len) == -1)
+		fatalx("client %llu: out of memory for a reply",
+		    (unsigned long long)c->id);	/* never drop one */
 	if (!c->dirty) {
 		c->dirty = 1;
 		TAILQ_INSERT_TAIL(&n->dirty, c, dirty_entry);
@@ -523,7 +530,9 @@ client_process(struct client *c)
 		return 0;
 	}
 	while (!c->closing) {
-		if (evbuffer_get_length(out) + evbuffer_get_length(c->staged) +
+		/* Stopping, the lines already read are answered anyway. */
+		if (!n->stopping && evbuffer_get_length(out) +
+		    evbuffer_get_length(c->staged) +
 		    places_queue_bytes(&c->queue) > n->cfg->herd.max_output) {
 			if (!c->paused)
 				c->paused_since = now_s();
@@ -541,7 +550,7 @@ client_process(struct client *c)
 			if (avail <= max) {
 				/* Wait for the rest, but not forever. */
 				if (c->partial_since == 0)
-					c->partial_since = now_s();
+					c->partial_since = now_ms();
 				return 0;
 			}
 			len = avail;
@@ -568,6 +577,9 @@ client_process(struct client *c)
 		if (client_line(c, p, len) == -1)
 			return -1;
 		evbuffer_drain(in, eol.pos == -1 ? len : len + 1);
+		/* What follows is a new line: its deadline starts when it
+		 * is seen incomplete, not when the buffer last ran empty. */
+		c->partial_since = 0;
 	}
 	return 0;
 }
@@ -637,6 +649,16 @@ now_s(void)
 	return ts.tv_sec;
 }
 
+/* Milliseconds on the coarse monotonic clock (never 0 once booted). */
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /*
  * Once a second: tell the supervisor the record count, and drop
  * clients past a deadline -- a partial line older
@@ -660,8 +682,9 @@ sweep_cb(evutil_socket_t fd, short what, void *arg)
 		why = NULL;
 		if (c->lingering)
 			continue;
-		if (c->partial_since != 0 &&
-		    now - c->partial_since >= h->line_timeout_s)
+		/* A paused client is not read: its partial line is ours. */
+		if (c->partial_since != 0 && !c->paused &&
+		    now_ms() - c->partial_since >= h->line_timeout_s * 1000)
 			why = "partial line deadline passed";
 		else if (c->paused &&
 		    now - c->paused_since >= h->output_timeout_s)
@@ -935,8 +958,11 @@ node_stats_log(struct node *n)
 	    store_bytes(n->store));
 }
 
-/* HUP reloads, USR1 logs stats; TERM/INT stop accepting and close every
- * client once its replies are out (2 s grace). */
+/*
+ * HUP reloads, USR1 logs stats; TERM/INT stop accepting, answer every
+ * line already read, and close every client once its replies are out.
+ * WHATSATs in flight get STOP_GRACE_S (then stop_grace_cb answers them).
+ */
 static void
 signal_cb(evutil_socket_t sig, short what, void *arg)
 {
@@ -962,20 +988,40 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 		/* Let pending replies flush, then exit the loop. */
 		for (c = TAILQ_FIRST(&n->clients); c != NULL; c = t) {
 			t = TAILQ_NEXT(c, entry);
+			if (!c->closing && client_process(c) == -1)
+				continue;	/* handed over or closing */
 			c->closing = 1;
 			bufferevent_disable(c->bev, EV_READ);
-			places_queue_cancel(&c->queue);
 			client_maybe_close(c);
 		}
 		if (n->nclients == 0)
 			event_base_loopbreak(n->base);
 		else {
-			struct timeval grace = { 2, 0 };
+			struct timeval grace = { STOP_GRACE_S, 0 };
 
-			event_base_loopexit(n->base, &grace);
+			if (event_base_once(n->base, -1, EV_TIMEOUT,
+			    stop_grace_cb, n, &grace) == -1)
+				stop_grace_cb(-1, EV_TIMEOUT, n);
 		}
 		break;
 	}
+}
+
+/*
+ * SIGTERM's grace is over: WHATSATs still in flight are answered
+ * "server shutting down" (in order); their clients get STOP_WRITE_S more
+ * to read it all, then the loop ends anyway.
+ */
+static void
+stop_grace_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct node *n = arg;
+	struct timeval last = { STOP_WRITE_S, 0 };
+
+	(void)fd;
+	(void)what;
+	places_shutdown(n->places);
+	event_base_loopexit(n->base, &last);
 }
 
 /*
