@@ -286,20 +286,58 @@ def test_sigterm_exits_zero_promptly(herd):
     assert time.monotonic() - t0 < 1.0
 
 
-def test_sigterm_flushes_pending_replies(herd):
-    c = herd.client("Hill")
-    c.send(b"".join(b"IAMAT f%d +1+1 1\n" % i for i in range(500)))
-    herd.signal("Hill", signal.SIGTERM)
-    n = 0
+def test_sigterm_flushes_pending_replies(herd_factory):
+    """SIGTERM with 201 pipelined lines read, a WHATSAT in flight among
+    them: every line the node read gets its reply, in order, and the
+    node's final stats count exactly the lines the client got."""
+    from fake_places import FakePlaces
+    fake = FakePlaces(key="k").start()
     try:
-        while True:
-            assert AT_RE.match(c.readline())
-            n += 1
-    except EOFError:
-        pass
-    # Whatever was read before the signal was answered in full.
-    assert n > 0
-    assert herd.procs["Hill"].wait(5) == 0
+        h = herd_factory(topology={"A": []}, places="key = k\nurl = %s\n"
+                         "cache_ttl_s = 0" % fake.url_new).start()
+        at = h.iamat("A", b"w", LOC, b"1")
+        fake.set_mode("slow", delay_s=0.3)
+        lines = ([b"IAMAT f%d +1+1 %d" % (i, i + 1) for i in range(100)] +
+                 [b"WHATSAT w 10 3"] +
+                 [b"IAMAT f%d +1+1 %d" % (i, i + 1)
+                  for i in range(100, 200)] + [b"bad"])
+        c = h.client("A")
+        c.send(b"".join(l + b"\n" for l in lines))
+        wait_until(lambda: fake.requests(), 5, what="the WHATSAT read")
+        h.signal("A", signal.SIGTERM)
+        got = []
+        try:
+            while True:
+                line = c.readline()
+                if line == at:               # the WHATSAT reply
+                    j = json.loads(c.readline())
+                    assert j["status"] == "OK" and len(j["results"]) == 3
+                    assert c.readline() == b""
+                    got.append(b"WHATSAT")
+                else:
+                    got.append(line)
+        except EOFError:
+            assert c.buf == b""
+        assert h.procs["A"].wait(10) == 0
+        want = []
+        for l in lines:
+            if l.startswith(b"IAMAT"):
+                want.append(l.split()[1])
+            elif l.startswith(b"WHATSAT"):
+                want.append(b"WHATSAT")
+            else:
+                want.append(b"? " + l)
+        for i, line in enumerate(got):
+            m = AT_RE.match(line)
+            assert (m.group(3) if m else line) == want[i], (i, line)
+        # At least everything up to the WHATSAT was read; whatever was
+        # read was answered and delivered.
+        assert len(got) >= 101
+        st = h.syslog.wait_for(r"A: stats: .*lines_in=%d replies=%d "
+                               % (len(got) + 1, len(got) + 1))
+        assert st
+    finally:
+        fake.stop()
 
 
 def test_sigusr1_logs_stats(herd):
