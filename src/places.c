@@ -407,8 +407,9 @@ entry_answer(struct places_entry *e, const char *json, size_t len)
 
 /*
  * Queue the WHATSAT reply for rec: its record line, then the answer from
- * the cache, from an identical query in flight or from a new query
- * (errors are answered at once).
+ * the cache, from an identical query running or waiting, or from a new
+ * query, run now or queued for a slot (errors, and a full waiting
+ * queue, are answered at once).
  */
 void
 places_query(struct places *pl, struct places_queue *q,

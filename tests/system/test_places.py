@@ -186,7 +186,8 @@ def test_slow_provider_does_not_delay_iamat(herd_factory, fake):
     """100 WHATSATs in flight on a 2 s provider; an IAMAT on the same node
     is answered within 50 ms."""
     h = herd_factory(topology={"A": []},
-                     places=places_conf(fake, "new", cache=0)).start()
+                     places=places_conf(fake, "new", cache=0) +
+                     "\nmax_in_flight = 100").start()
     port = h.port("A")
     for i in range(100):     # 100 distinct locations: 100 distinct queries
         assert AT_RE.match(h.iamat("A", b"w%d" % i, b"+%d.5-%d.25"
