@@ -1,14 +1,18 @@
 """Client-session paths the happy-path tests never take: a partial line
 that is always already started, SIGTERM with WHATSATs in flight, and the
 bound on provider requests (max_in_flight, its waiting queue, clients
-that vanish, a provider changed by reload)."""
+that vanish, a provider changed by reload), and out of memory."""
 import json
+import os
 import signal
 import socket
 import struct
+import subprocess
 import time
 
-from conftest import AT_RE, Client, wait_until
+import pytest
+
+from conftest import AT_RE, NODE, Client, wait_until
 from fake_places import FakePlaces
 from test_places import KEY, LOC, fake, places_conf, searches, whatsat
 
@@ -284,3 +288,59 @@ def test_reload_never_caches_or_shares_the_old_providers_answer(
         c.close()
     finally:
         other.stop()
+
+
+# --- out of memory: fatal, never a dropped reply ------------------------------
+
+FAIL_CALLOC = r"""
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+extern void *__libc_calloc(size_t, size_t);
+/* calloc fails for one size while the trigger file exists. */
+void *
+calloc(size_t n, size_t size)
+{
+	static size_t fail = 0;
+	const char *e, *trigger;
+
+	if (fail == 0)
+		fail = (e = getenv("FAIL_CALLOC_SIZE")) ? strtoul(e, 0, 10) : 1;
+	trigger = getenv("FAIL_CALLOC_TRIGGER");
+	if (n * size == fail && trigger && access(trigger, F_OK) == 0) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return __libc_calloc(n, size);
+}
+"""
+
+
+def test_out_of_memory_for_a_whatsat_is_fatal_not_a_dropped_reply(
+        herd_factory, tmp_path):
+    """No memory for a WHATSAT's reply entry: the node logs it and exits 1
+    (to be restarted) instead of dropping that reply and sending the next
+    one in its place."""
+    ldd = subprocess.run(["ldd", NODE], capture_output=True, text=True)
+    if "asan" in ldd.stdout or "ubsan" in ldd.stdout:
+        pytest.skip("LD_PRELOAD fault injection needs a plain build")
+    src = tmp_path / "failcalloc.c"
+    src.write_text(FAIL_CALLOC)
+    so = tmp_path / "failcalloc.so"
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(so), str(src)],
+                   check=True)
+    trigger = tmp_path / "fail-now"
+    # sizeof(struct places_entry) on x86_64/aarch64 LP64.
+    h = herd_factory(topology={"A": []}, env={
+        "LD_PRELOAD": str(so), "FAIL_CALLOC_SIZE": "80",
+        "FAIL_CALLOC_TRIGGER": str(trigger)}).start()
+    c = Client(h.port("A"), timeout=10)
+    assert AT_RE.match(c.request(b"IAMAT w +1+1 1"))   # session set up
+    trigger.touch()
+    c.send(b"WHATSAT w 10 5\nIAMAT y +1+1 2\n")
+    assert read_to_eof(c) == b""       # nothing sent out of order
+    assert h.procs["A"].wait(10) == 1
+    assert "places_query: Cannot allocate memory" in h.log("A")
+    os.unlink(trigger)
+    c.close()
