@@ -682,7 +682,7 @@ sweep_cb(evutil_socket_t fd, short what, void *arg)
 		why = NULL;
 		if (c->lingering)
 			continue;
-		/* A paused client is not read: its partial line is ours. */
+		/* Paused, we do not read: a partial line is not its delay. */
 		if (c->partial_since != 0 && !c->paused &&
 		    now_ms() - c->partial_since >= h->line_timeout_s * 1000)
 			why = "partial line deadline passed";
