@@ -159,6 +159,9 @@ def test_unauthenticated_hellos_neither_cut_nor_delay_a_link(herd_factory,
     # The attack really reached the handshake code ...
     assert log_since(h, mark, r"A: peer B: handshake from .*awaiting")
     assert len(held) >= 20
+    # More unfinished handshakes than the bound: the oldest went, not B.
+    assert log_since(h, mark, r"A: peer B: inbound handshake closed: too "
+                     r"many unfinished")
     # ... and no authenticated connection was closed for it.
     cut = log_since(h, mark, r"peer [AB]: (outbound|inbound) connection "
                     r"closed|peer [AB] down")
