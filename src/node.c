@@ -8,12 +8,18 @@
  * Replies are staged per client during a loop turn and written by one
  * flush event at its end: first the floods to every neighbour, then each
  * client's replies, each with one write straight to its socket (a
- * bufferevent only takes what the kernel would not).  So an
- * acknowledged record has always left the process before its
- * acknowledgement, and a busy turn costs one write per connection.
+ * bufferevent only takes what the kernel would not).  So a flood has
+ * been handed to its link (the kernel, or the link's output queue when
+ * that is not empty) before the reply that acknowledges it is written,
+ * and on SIGTERM the node stays up, within the replies' grace period,
+ * until those queues have reached the kernel.  A busy turn costs one
+ * write per connection.
  *
  * The first line of a connection may instead be a peer HELLO, in which
- * case peer.c takes the connection over.
+ * case peer.c takes the connection over.  A connection accepted beyond
+ * max_clients (or into the last NODE_FD_RESERVE descriptors) is on
+ * probation: only a HELLO within NODE_PROBATION_S keeps it, so clients
+ * at max_clients never lock neighbours out.
  */
 #include <sys/types.h>
 #include <sys/resource.h>
@@ -24,6 +30,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +51,9 @@
 #define CLIENT_LINGER_S		1	/* wait for EOF after our last reply */
 #define STOP_GRACE_S		2	/* SIGTERM: WHATSATs in flight may finish */
 #define STOP_WRITE_S		1	/* then their answers may be written */
+#define NODE_PROBATION_MAX	16	/* connections past max_clients */
+#define NODE_PROBATION_S	2	/* for their HELLO */
+#define NODE_FD_RESERVE		8	/* descriptors kept for neighbours */
 
 struct client {
 	TAILQ_ENTRY(client)	 entry;
@@ -54,6 +64,9 @@ struct client {
 	int			 eof;		/* client half-closed */
 	int			 closing;	/* close once output drains */
 	int			 first_line;	/* may still be a peer HELLO */
+	int			 probation;	/* on node->probation */
+	time_t			 since;		/* accepted, monotonic s */
+	TAILQ_ENTRY(client)	 probation_entry;
 	int			 paused;	/* reading stopped: output full */
 	int			 lingering;	/* our side shut, draining theirs */
 	time_t			 last_active;	/* monotonic s of the last read */
@@ -79,6 +92,7 @@ static void	client_read_cb(struct bufferevent *, void *);
 static void	client_write_cb(struct bufferevent *, void *);
 static void	client_event_cb(struct bufferevent *, short, void *);
 static void	client_free(struct client *);
+static void	client_refused(struct node *);
 static int	client_process(struct client *);
 static int	client_line(struct client *, const char *, size_t);
 static void	client_reply(struct client *, const char *, size_t);
@@ -143,8 +157,22 @@ node_merge(struct node *n, struct peer_link *from, const char *client,
 
 /* --- client sessions --------------------------------------------------- */
 
-/* Set up a session for a new connection, or close it at once when
- * max_clients are connected. */
+/* Count a connection refused for max_clients; log at most once a second. */
+static void
+client_refused(struct node *n)
+{
+	n->stats.refused++;
+	if (now_s() != n->refused_logged) {
+		n->refused_logged = now_s();
+		log_warnx("max_clients (%ld) reached: refused %llu"
+		    " connections so far", n->cfg->herd.max_clients,
+		    (unsigned long long)n->stats.refused);
+	}
+}
+
+/* Set up a session for a new connection; past max_clients (or in the
+ * descriptor reserve) it is on probation, evicting the oldest one on
+ * probation when NODE_PROBATION_MAX are. */
 static void
 accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
     int salen, void *arg)
@@ -152,21 +180,18 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	struct node *n = arg;
 	struct client *c;
 	struct timeval wto = { n->cfg->herd.output_timeout_s, 0 };
-	int one = 1;
+	int one = 1, probation;
 
 	(void)l;
 	(void)salen;
-	if ((long)n->nclients >= n->cfg->herd.max_clients) {
-		/* Refuse at once; log at most once a second. */
-		evutil_closesocket(fd);
-		n->stats.refused++;
-		if (now_s() != n->refused_logged) {
-			n->refused_logged = now_s();
-			log_warnx("max_clients (%ld) reached: refused %llu"
-			    " connections so far", n->cfg->herd.max_clients,
-			    (unsigned long long)n->stats.refused);
-		}
-		return;
+	/* Neighbour dials count as clients only if their first line is not
+	 * a HELLO: past the limit, wait a moment for it. */
+	probation = (long)(n->nclients - n->nprobation) >=
+	    n->cfg->herd.max_clients || (long)fd >= n->fd_limit -
+	    NODE_FD_RESERVE;
+	if (probation && n->nprobation >= NODE_PROBATION_MAX) {
+		client_refused(n);
+		client_free(TAILQ_FIRST(&n->probation));
 	}
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		log_warn("accept: calloc");
@@ -184,7 +209,7 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	c->node = n;
 	c->id = ++n->next_client_id;
 	c->first_line = 1;
-	c->last_active = now_s();
+	c->last_active = c->since = now_s();
 	if ((c->staged = evbuffer_new()) == NULL) {
 		log_warnx("accept: evbuffer_new failed");
 		bufferevent_free(c->bev);
@@ -195,6 +220,11 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	sockaddr_str(sa, c->addr, sizeof(c->addr));
 	TAILQ_INSERT_TAIL(&n->clients, c, entry);
 	n->nclients++;
+	if (probation) {
+		c->probation = 1;
+		TAILQ_INSERT_TAIL(&n->probation, c, probation_entry);
+		n->nprobation++;
+	}
 	n->stats.accepted++;
 	bufferevent_setcb(c->bev, client_read_cb, client_write_cb,
 	    client_event_cb, c);
@@ -254,11 +284,24 @@ client_free(struct client *c)
 	evbuffer_free(c->staged);
 	TAILQ_REMOVE(&n->clients, c, entry);
 	n->nclients--;
+	if (c->probation) {
+		TAILQ_REMOVE(&n->probation, c, probation_entry);
+		n->nprobation--;
+	}
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
 	free(c);
-	if (n->stopping && n->nclients == 0)
-		event_base_loopbreak(n->base);	/* every reply flushed */
+	if (n->stopping)
+		node_stop_if_done(n);	/* every reply flushed */
+}
+
+/* End the loop once every client is gone and every flood reached the
+ * kernel; the grace timer of signal_cb ends it otherwise. */
+void
+node_stop_if_done(struct node *n)
+{
+	if (n->nclients == 0 && peer_unsent(n) == 0)
+		event_base_loopbreak(n->base);
 }
 
 /*
@@ -359,6 +402,8 @@ flush_cb(evutil_socket_t fd, short what, void *arg)
 		c->dirty = 0;
 		client_flush(c);
 	}
+	if (n->stopping)
+		node_stop_if_done(n);	/* the floods may all be out now */
 }
 
 /* Activate the end-of-turn flush event unless it is already pending. */
@@ -489,6 +534,12 @@ client_line(struct client *c, const char *p, size_t len)
 			req.line = proto_trim(p, len);
 			client_invalid(c, &req.line);
 			c->closing = 1;
+			return -1;
+		}
+		if (c->probation) {
+			/* A client past max_clients: refused. */
+			client_refused(n);
+			client_free(c);
 			return -1;
 		}
 	}
@@ -677,6 +728,11 @@ sweep_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	node_records_changed(n);
+	while ((c = TAILQ_FIRST(&n->probation)) != NULL &&
+	    now - c->since >= NODE_PROBATION_S) {
+		client_refused(n);	/* past max_clients, and no HELLO */
+		client_free(c);
+	}
 	for (c = TAILQ_FIRST(&n->clients); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
 		why = NULL;
@@ -734,6 +790,7 @@ raise_nofile(struct node *n)
 {
 	struct rlimit rl;
 
+	n->fd_limit = LONG_MAX;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
 		return;
 	if (rl.rlim_cur < rl.rlim_max) {
@@ -742,6 +799,8 @@ raise_nofile(struct node *n)
 			log_warn("setrlimit(RLIMIT_NOFILE)");
 		(void)getrlimit(RLIMIT_NOFILE, &rl);
 	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)LONG_MAX)
+		n->fd_limit = (long)rl.rlim_cur;
 	/* Peers, the listener, curl and logging need descriptors too. */
 	if (rl.rlim_cur != RLIM_INFINITY &&
 	    (rlim_t)n->cfg->herd.max_clients + 64 > rl.rlim_cur)
@@ -960,8 +1019,10 @@ node_stats_log(struct node *n)
 
 /*
  * HUP reloads, USR1 logs stats; TERM/INT stop accepting, answer every
- * line already read, and close every client once its replies are out.
- * WHATSATs in flight get STOP_GRACE_S (then stop_grace_cb answers them).
+ * line already read, close every client once its replies are out, and
+ * exit once the floods queued on the links have reached the kernel too.
+ * WHATSATs in flight get STOP_GRACE_S (then stop_grace_cb answers them);
+ * floods get the same grace.
  */
 static void
 signal_cb(evutil_socket_t sig, short what, void *arg)
@@ -985,6 +1046,7 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 		    "SIGINT");
 		n->stopping = 1;
 		evconnlistener_disable(n->listener);
+		peer_stop(n);	/* queued floods drain like replies */
 		/* Let pending replies flush, then exit the loop. */
 		for (c = TAILQ_FIRST(&n->clients); c != NULL; c = t) {
 			t = TAILQ_NEXT(c, entry);
@@ -994,7 +1056,7 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 			bufferevent_disable(c->bev, EV_READ);
 			client_maybe_close(c);
 		}
-		if (n->nclients == 0)
+		if (n->nclients == 0 && peer_unsent(n) == 0)
 			event_base_loopbreak(n->base);
 		else {
 			struct timeval grace = { STOP_GRACE_S, 0 };
@@ -1042,6 +1104,7 @@ node_new(const char *config_path, const char *name, int ready_fd, int *code)
 		fatal("calloc");
 	n->status_fd = -1;
 	TAILQ_INIT(&n->clients);
+	TAILQ_INIT(&n->probation);
 	TAILQ_INIT(&n->dirty);
 	TAILQ_INIT(&n->flushing);
 	if ((n->config_path = strdup(config_path)) == NULL)

@@ -20,6 +20,7 @@
  * the write callback, a chunk at a time, so the loop keeps serving.
  */
 #include <sys/types.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -42,6 +43,9 @@
 #define BACKOFF_MIN_MS		100
 #define BACKOFF_MAX_MS		5000
 #define HANDSHAKE_TIMEOUT_S	5
+/* Inbound handshakes not yet proven, per link: a flood of HELLOs evicts
+ * the oldest of them, never an authenticated connection. */
+#define PEER_PENDING_MAX	8
 #define PEER_WRITE_TIMEOUT_S	30
 #define PEER_MAX_OUTPUT		(64 * 1024 * 1024)
 /* A catch-up stream is queued a chunk at a time behind live floods, so
@@ -57,11 +61,19 @@ enum conn_state {
 	CONN_UP,
 };
 
+/*
+ * One connection of a link.  out and in are part of the link; an inbound
+ * handshake lives in its own peer_conn on link->pending (allocated by
+ * peer_accept, freed by pending_free) until its AUTH proves the secret;
+ * only then does its socket move into link->in, replacing the old one.
+ */
 struct peer_conn {
 	struct peer_link	*link;
 	struct bufferevent	*bev;
 	enum conn_state		 state;
 	int			 outbound;
+	int			 pending;	/* on link->pending */
+	TAILQ_ENTRY(peer_conn)	 entry;
 	char			 nonce[AUTH_NONCE_HEX + 1];	/* ours */
 	char			 peer_nonce[AUTH_NONCE_HEX + 1];
 	int			 syncing;	/* streaming the store */
@@ -76,6 +88,9 @@ struct peer_link {
 	uint16_t		 port;
 	struct peer_conn	 out;		/* our dial */
 	struct peer_conn	 in;		/* their dial */
+	struct peer_conn	*tx;		/* &out or &in: the last one up */
+	TAILQ_HEAD(, peer_conn)	 pending;	/* unproven inbound handshakes */
+	size_t			 npending;
 	struct event		*redial;
 	struct evbuffer		*staged;	/* floods of this loop turn */
 	unsigned		 backoff_ms;
@@ -93,6 +108,9 @@ static void	conn_write_cb(struct bufferevent *, void *);
 static void	conn_event_cb(struct bufferevent *, short, void *);
 static int	conn_line(struct peer_conn *, const char *, size_t);
 static void	conn_up(struct peer_conn *);
+static void	conn_promote(struct peer_conn *, size_t);
+static void	pending_free(struct peer_conn *, const char *);
+static void	stop_check(struct node *);
 static void	link_changed(struct peer_link *);
 static struct peer_conn *link_conn(struct peer_link *);
 static void	sync_start(struct peer_conn *);
@@ -118,6 +136,7 @@ peer_link_new(struct node *n, const struct herd_server *srv)
 	l->port = srv->port;
 	l->out.link = l->in.link = l;
 	l->out.outbound = 1;
+	TAILQ_INIT(&l->pending);
 	l->backoff_ms = BACKOFF_MIN_MS;
 	if ((l->redial = evtimer_new(n->base, redial_cb, l)) == NULL ||
 	    (l->staged = evbuffer_new()) == NULL)
@@ -127,10 +146,12 @@ peer_link_new(struct node *n, const struct herd_server *srv)
 	return l;
 }
 
-/* Close both connections of l and free it (logging it down if it was up). */
+/* Close every connection of l and free it (logging it down if it was up). */
 void
 peer_link_free(struct peer_link *l)
 {
+	while (!TAILQ_EMPTY(&l->pending))
+		pending_free(TAILQ_FIRST(&l->pending), NULL);
 	conn_close(&l->out, NULL);
 	conn_close(&l->in, NULL);
 	if (l->up)
@@ -172,10 +193,14 @@ peer_link_is_up(const struct peer_link *l)
 	return l->out.state == CONN_UP || l->in.state == CONN_UP;
 }
 
-/* The connection records go out on: ours if up, else theirs. */
+/* The connection records go out on: the one that came up last, else any
+ * up.  A neighbour that dials again while our dial to it still looks
+ * alive has usually lost that connection (reboot, silent partition). */
 static struct peer_conn *
 link_conn(struct peer_link *l)
 {
+	if (l->tx != NULL && l->tx->state == CONN_UP)
+		return l->tx;
 	if (l->out.state == CONN_UP)
 		return &l->out;
 	if (l->in.state == CONN_UP)
@@ -183,7 +208,7 @@ link_conn(struct peer_link *l)
 	return NULL;
 }
 
-/* Log up/down transitions and start a catch-up sync on the way up. */
+/* Log up/down transitions and tell the node. */
 static void
 link_changed(struct peer_link *l)
 {
@@ -193,7 +218,6 @@ link_changed(struct peer_link *l)
 		l->up = 1;
 		log_info("peer %s up", l->name);
 		node_peers_changed(l->node);
-		sync_start(c);
 	} else if (c == NULL && l->up) {
 		l->up = 0;
 		log_info("peer %s down", l->name);
@@ -314,12 +338,17 @@ conn_attach(struct peer_conn *c, struct bufferevent *bev)
 }
 
 /* A connection failed: close it, redial if it was ours, and update the
- * link's up/down state (why: logged, or NULL to stay quiet). */
+ * link's up/down state (why: logged, or NULL to stay quiet).  A failed
+ * inbound handshake is simply freed: the link never depended on it. */
 static void
 conn_drop(struct peer_conn *c, const char *why)
 {
 	struct peer_link *l = c->link;
 
+	if (c->pending) {
+		pending_free(c, why);
+		return;
+	}
 	conn_close(c, why);
 	if (c->outbound)
 		schedule_redial(l);
@@ -341,6 +370,8 @@ conn_close(struct peer_conn *c, const char *why)
 	bufferevent_free(c->bev);
 	c->bev = NULL;
 	c->state = CONN_IDLE;
+	if (l->tx == c)
+		l->tx = NULL;
 	/* A sync cut short continues on the other connection. */
 	other = c->outbound ? &l->in : &l->out;
 	if (c->syncing && other->state == CONN_UP && !other->syncing)
@@ -348,20 +379,71 @@ conn_close(struct peer_conn *c, const char *why)
 	c->syncing = 0;
 }
 
-/* Mark c up after its handshake: 30 s write timeout, no read timeout, dial
- * backoff reset if ours; then update the link. */
+/*
+ * Mark c up after its handshake: 30 s write timeout, no read timeout, dial
+ * backoff reset if ours.  Floods now go out on c, and c gets the whole
+ * store (catch-up) whether or not the link was up already: the peer may
+ * have lost everything sent on the other connection.
+ */
 static void
 conn_up(struct peer_conn *c)
 {
+	struct peer_link *l = c->link;
 	struct timeval wto = { PEER_WRITE_TIMEOUT_S, 0 };
 
 	c->state = CONN_UP;
 	bufferevent_set_timeouts(c->bev, NULL, &wto);
 	if (c->outbound)
-		c->link->backoff_ms = BACKOFF_MIN_MS;
-	log_info("peer %s: %s connection established", c->link->name,
+		l->backoff_ms = BACKOFF_MIN_MS;
+	log_info("peer %s: %s connection established", l->name,
 	    c->outbound ? "outbound" : "inbound");
-	link_changed(c->link);
+	l->tx = c;
+	/* One catch-up per neighbour is enough: c's replaces the other's. */
+	(c->outbound ? &l->in : &l->out)->syncing = 0;
+	link_changed(l);
+	sync_start(c);
+}
+
+/*
+ * The pending inbound handshake c has proven the secret (its AUTH line is
+ * linelen bytes long): it becomes the link's inbound connection, replacing
+ * the old one, and c is freed.  Lines after the AUTH are read at once.
+ */
+static void
+conn_promote(struct peer_conn *c, size_t linelen)
+{
+	struct peer_link *l = c->link;
+	struct bufferevent *bev = c->bev;
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	evbuffer_drain(in, linelen + 1);
+	TAILQ_REMOVE(&l->pending, c, entry);
+	l->npending--;
+	free(c);
+	if (l->in.bev != NULL) {
+		l->in.syncing = 0;	/* the new connection gets its own */
+		conn_close(&l->in, "replaced by a newly authenticated"
+		    " connection");
+	}
+	conn_attach(&l->in, bev);
+	conn_up(&l->in);
+	if (l->in.bev != NULL && evbuffer_get_length(in) > 0)
+		conn_read_cb(bev, &l->in);
+}
+
+/* Close and free the pending inbound handshake c (why: logged, or NULL). */
+static void
+pending_free(struct peer_conn *c, const char *why)
+{
+	struct peer_link *l = c->link;
+
+	if (why != NULL)
+		log_info("peer %s: inbound handshake closed: %s", l->name,
+		    why);
+	TAILQ_REMOVE(&l->pending, c, entry);
+	l->npending--;
+	bufferevent_free(c->bev);
+	free(c);
 }
 
 /* Is the socket's peer on the loopback network? */
@@ -376,8 +458,9 @@ peer_is_loopback(evutil_socket_t fd)
 	return addr_is_loopback(&ss);
 }
 
-/* Take over a connection that sent HELLO as the neighbour's inbound one,
- * answering WELCOME with our nonce and proof; -1 when refused. */
+/* Take over a connection that sent HELLO as a pending inbound handshake
+ * of the neighbour's link, answering WELCOME with our nonce and proof;
+ * -1 when refused.  The link's live connections are not touched. */
 int
 peer_accept(struct node *n, struct bufferevent *bev, const char *line,
     size_t len, const char *addr)
@@ -419,12 +502,20 @@ peer_accept(struct node *n, struct bufferevent *bev, const char *line,
 		    addr, l->name);
 		return -1;
 	}
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		log_warn("peer handshake from %s: calloc", addr);
+		return -1;
+	}
+	if (l->npending >= PEER_PENDING_MAX)
+		pending_free(TAILQ_FIRST(&l->pending), "too many unfinished"
+		    " handshakes, closed the oldest");
+	c->link = l;
+	c->pending = 1;
+	TAILQ_INSERT_TAIL(&l->pending, c, entry);
+	l->npending++;
 	/* The HELLO line is ours to consume now. */
 	in = bufferevent_get_input(bev);
 	eol = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_LF);
-	if (l->in.bev != NULL)
-		conn_close(&l->in, "replaced by a new connection");
-	c = &l->in;
 	conn_attach(c, bev);
 	memcpy(c->peer_nonce, h.nonce.p, AUTH_NONCE_HEX);
 	c->peer_nonce[AUTH_NONCE_HEX] = '\0';
@@ -461,7 +552,8 @@ handshake_failed(struct peer_conn *c, const char *why, const char *p,
 	return -1;
 }
 
-/* The handshake line for c's current state; -1 when c was closed. */
+/* The handshake line for c's current state; -1 when c was closed or
+ * (promoted) freed. */
 static int
 conn_handshake(struct peer_conn *c, const char *p, size_t len)
 {
@@ -481,8 +573,8 @@ conn_handshake(struct peer_conn *c, const char *p, size_t len)
 			return handshake_failed(c, n->secret.len ? "wrong"
 			    " proof (different secret?)" : "the peer uses a"
 			    " secret and we have none", p, len);
-		conn_up(c);
-		return 0;
+		conn_promote(c, len);
+		return -1;	/* c is gone; the link's in has the rest */
 	}
 	if (proto_parse_welcome(p, len, &w) == -1 ||
 	    w.from.len != strlen(l->name) ||
@@ -579,7 +671,8 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	}
 }
 
-/* Output below the low-water mark: queue the next sync chunk, if syncing. */
+/* Output below the low-water mark: queue the next sync chunk, if syncing;
+ * when stopping, the node may exit once every flood is written. */
 static void
 conn_write_cb(struct bufferevent *bev, void *arg)
 {
@@ -588,6 +681,8 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 	(void)bev;
 	if (c->syncing)
 		sync_fill(c);
+	else
+		stop_check(c->link->node);
 }
 
 /* On connect send HELLO with a fresh nonce; on EOF, timeout or error close
@@ -615,15 +710,26 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		why = c->state == CONN_UP ? "peer not reading" : "timed out";
 	else
 		why = evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR());
-	if (c->state == CONN_CONNECTING || c->state == CONN_HANDSHAKE)
+	if (c->outbound && c->state != CONN_UP)
 		log_debug("peer %s: dial failed: %s", l->name, why);
-	conn_drop(c, c->state == CONN_UP ? why : NULL);
+	conn_drop(c, c->state == CONN_UP || c->pending ? why : NULL);
+	stop_check(l->node);
 }
 
-/* Begin streaming every record to the peer on c. */
+/* While stopping, end the loop once clients and floods are all out. */
+static void
+stop_check(struct node *n)
+{
+	if (n->stopping)
+		node_stop_if_done(n);
+}
+
+/* Begin streaming every record to the peer on c (not while stopping). */
 static void
 sync_start(struct peer_conn *c)
 {
+	if (c->link->node->stopping)
+		return;
 	c->syncing = 1;
 	c->cursor = 0;
 	c->synced = 0;
@@ -717,4 +823,38 @@ peer_flood(struct node *n, struct peer_link *except,
 		n->stats.flood_out++;
 	}
 	node_schedule_flush(n);
+}
+
+/* Stop every catch-up stream (SIGTERM): what is queued, floods included,
+ * still drains; nothing new is queued behind it. */
+void
+peer_stop(struct node *n)
+{
+	size_t i;
+
+	for (i = 0; i < n->nlinks; i++)
+		if (n->links[i] != NULL)	/* NULL while links are rebuilt */
+			n->links[i]->out.syncing = n->links[i]->in.syncing = 0;
+}
+
+/* Bytes of floods not yet handed to the kernel: staged, or queued on a
+ * link's up connections. */
+size_t
+peer_unsent(const struct node *n)
+{
+	const struct peer_link *l;
+	size_t i, len = 0;
+
+	for (i = 0; i < n->nlinks; i++) {
+		if ((l = n->links[i]) == NULL)	/* being rebuilt */
+			continue;
+		len += evbuffer_get_length(l->staged);
+		if (l->out.state == CONN_UP)
+			len += evbuffer_get_length(
+			    bufferevent_get_output(l->out.bev));
+		if (l->in.state == CONN_UP)
+			len += evbuffer_get_length(
+			    bufferevent_get_output(l->in.bev));
+	}
+	return len;
 }

@@ -66,7 +66,11 @@ struct node {
 	size_t			  nlinks;
 
 	struct client_list	  clients;
-	size_t			  nclients;
+	size_t			  nclients;	/* probation included */
+	struct client_list	  probation;	/* over max_clients, oldest
+						 * first: HELLO or leave */
+	size_t			  nprobation;
+	long			  fd_limit;	/* RLIMIT_NOFILE */
 	uint64_t		  next_client_id;
 
 	char			 *scratch;	/* formatting buffer */
@@ -109,6 +113,10 @@ enum store_result node_merge(struct node *, struct peer_link *from,
 
 /* Have the end-of-turn flush run: floods, then staged replies. */
 void		 node_schedule_flush(struct node *);
+
+/* While stopping: end the loop once no client is left and every flood
+ * has been handed to the kernel (peer.c calls it as links drain). */
+void		 node_stop_if_done(struct node *);
 
 /* Re-read the config file and apply it (SIGHUP). */
 void		 node_reload(struct node *);

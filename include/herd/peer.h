@@ -3,9 +3,12 @@
  *
  * Every node dials every neighbour and also accepts the neighbour's own
  * dial, so a link has up to two connections; it is up while either is.
- * Records go out on one of them (outbound preferred).  When a link comes
- * up, each side streams its whole store to the other in chunks, so a
- * restarted or reconnected node catches up by itself.
+ * Records go out on one of them (the one authenticated last).  Each
+ * connection that completes its handshake gets the whole store, streamed
+ * in chunks, even when the link was up already, so a restarted or
+ * reconnected node catches up by itself however its old connection ended.
+ * An inbound handshake replaces the link's inbound connection only once
+ * its proof checks out; until then it waits on a bounded list of its own.
  */
 #ifndef HERD_PEER_H
 #define HERD_PEER_H
@@ -34,10 +37,18 @@ int		 peer_link_is_up(const struct peer_link *);
 void		 peer_flood(struct node *, struct peer_link *except,
 		    const struct herd_record *);
 
-/* Write this turn's floods (one write per link), before the client
- * replies that acknowledge them: an acknowledged record has left this
- * process even if it is killed the next instant. */
+/* Hand this turn's floods to each link (one write per link), before the
+ * client replies that acknowledge them: straight to the kernel when the
+ * link's output is empty, else queued behind what is (a sync chunk, or
+ * bytes the kernel would not take). */
 void		 peer_flush(struct node *);
+
+/* SIGTERM: stop queueing catch-up chunks; queued floods still drain. */
+void		 peer_stop(struct node *);
+
+/* Bytes of floods (and sync chunks) not yet handed to the kernel; the
+ * node stays up (within its grace period) until this is 0. */
+size_t		 peer_unsent(const struct node *);
 
 /* Anti-entropy: send every neighbour our store's digest (DIGEST count
  * hash); a neighbour whose store differs answers by streaming its whole
