@@ -181,7 +181,8 @@ def test_newest_time_sent_wins_by_nanosecond(herd):
 
 def test_too_long_line_is_cut_answered_and_closed(herd):
     long_line = b"X" * 9000
-    with socket.create_connection(("127.0.0.1", herd.port("Hill"))) as s:
+    with socket.create_connection(("127.0.0.1", herd.port("Hill")),
+                                  timeout=10) as s:
         s.sendall(b"IAMAT ok +1+1 1\n" + long_line + b"\n")
         data = b""
         while True:
@@ -385,7 +386,7 @@ def test_sigusr1_logs_stats(herd):
     st = herd.stats("Hill")
     assert int(st["records"]) >= 1
     assert st["peers_up"] == "2/2" or wait_until(
-        lambda: herd.stats("Hill")["peers_up"] == "2/2", 3)
+        lambda: herd.stats("Hill")["peers_up"] == "2/2", 10)
 
 
 def test_syslog_lines_for_requests_and_connections(herd):
