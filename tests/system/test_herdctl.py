@@ -235,8 +235,8 @@ def test_kill_9_worker_restarted_after_first_backoff(ctl):
     os.kill(old, signal.SIGKILL)
     wait_until(lambda: _try_iamat(ctl, "Smith"), 15,
                what="Smith serving again")
-    ctl.syslog.wait_for(r"Smith: pid exited \(signal 9 \(KILL\)\) after "
-                        r"\d+ s; restarting in 100 ms")
+    ctl.syslog.wait_for(r"Smith: pid exited \(signal 9 \(KILL\)\).*; "
+                        r"restarting in 100 ms")
     s = ctl.status()["Smith"]
     assert s["pid"] != old and alive(s["pid"])
     assert s["restarts"] == 1
