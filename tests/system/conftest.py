@@ -5,6 +5,8 @@ its own temporary directory, with a real syslog receiver (a Unix datagram
 socket the nodes log to).  Fixtures stop exactly the processes they
 started, by PID, even when the test fails.
 """
+import hashlib
+import hmac
 import os
 import re
 import signal
@@ -82,14 +84,21 @@ def connects(port, timeout=1.0):
 
 def exchange(port, data, timeout=5.0, half_close=True):
     """Send data on a new connection, half-close, read until the server
-    closes; return everything received."""
+    closes; return everything received.  Silence for timeout seconds
+    raises TimeoutError naming the request and what had arrived."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
         s.sendall(data)
         if half_close:
             s.shutdown(socket.SHUT_WR)
         chunks = []
         while True:
-            b = s.recv(65536)
+            try:
+                b = s.recv(65536)
+            except socket.timeout:
+                raise TimeoutError(
+                    "port %d silent for %.1fs after %r; have %r"
+                    % (port, timeout, data[:200],
+                       b"".join(chunks)[-2000:])) from None
             if not b:
                 break
             chunks.append(b)
@@ -97,41 +106,144 @@ def exchange(port, data, timeout=5.0, half_close=True):
 
 
 class Client:
-    """A persistent client connection with line-oriented helpers."""
+    """A persistent client connection with line-oriented helpers.  Every
+    read has a deadline: EOF raises EOFError and silence TimeoutError,
+    each saying what was awaited and what had arrived, so no test hangs."""
 
-    def __init__(self, port, timeout=5.0):
-        self.sock = socket.create_connection(("127.0.0.1", port),
-                                             timeout=timeout)
+    def __init__(self, port, timeout=5.0, sock=None):
+        self.sock = sock or socket.create_connection(("127.0.0.1", port),
+                                                     timeout=timeout)
+        self.sock.settimeout(timeout)
+        self.timeout = timeout
         self.buf = b""
 
     def send(self, data):
         self.sock.sendall(data)
 
-    def readline(self):
-        while b"\n" not in self.buf:
+    def _fill(self, what):
+        try:
             b = self.sock.recv(65536)
-            if not b:
-                raise EOFError("server closed; have %r" % self.buf)
-            self.buf += b
+        except socket.timeout:
+            raise TimeoutError("no data for %.1fs while waiting for %s; "
+                               "have %r" % (self.timeout, what,
+                                            self.buf[-2000:])) from None
+        if not b:
+            raise EOFError("server closed while waiting for %s; have %r"
+                           % (what, self.buf[-2000:]))
+        self.buf += b
+
+    def readline(self, what="a line"):
+        while b"\n" not in self.buf:
+            self._fill(what)
         line, _, self.buf = self.buf.partition(b"\n")
         return line
 
     def read_until(self, marker):
         while marker not in self.buf:
-            b = self.sock.recv(65536)
-            if not b:
-                raise EOFError("server closed; have %r" % self.buf)
-            self.buf += b
+            self._fill(repr(marker))
         i = self.buf.index(marker) + len(marker)
         out, self.buf = self.buf[:i], self.buf[i:]
         return out
 
+    def lines_until(self, pred, what, timeout=10.0):
+        """Read lines until pred(line) is true; return them all, the match
+        last.  Fails on EOF, on silence, or after timeout seconds of lines
+        that do not match (a peer that keeps talking)."""
+        deadline = time.monotonic() + timeout
+        lines = []
+        while True:
+            lines.append(self.readline(what))
+            if pred(lines[-1]):
+                return lines
+            if time.monotonic() > deadline:
+                raise TimeoutError("no %s within %.1fs; got %r"
+                                   % (what, timeout, lines[-20:]))
+
     def request(self, line):
         self.send(line + b"\n")
-        return self.readline()
+        return self.readline("the reply to %r" % line[:80])
 
     def close(self):
         self.sock.close()
+
+
+def peer_proof(secret, role, frm, to, n_from, n_to):
+    """The handshake proof auth.c computes ("-" without a secret)."""
+    if not secret:
+        return "-"
+    msg = ("herd/1 %s %s %s %s %s" % (role, frm, to, n_from, n_to)).encode()
+    return hmac.new(secret, msg, hashlib.sha256).hexdigest()
+
+
+def peer_hello(port, frm, to, secret, nonce="0" * 32, auth=True):
+    """Dial port as peer `frm`; return (socket, first reply's fields, or
+    None on EOF), sending AUTH after a WELCOME when auth is true."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.sendall(("HELLO herd/1 %s %s %s\n" % (frm, to, nonce)).encode())
+    buf = b""
+    while b"\n" not in buf:
+        b = s.recv(4096)
+        if not b:
+            return s, None
+        buf += b
+    fields = buf.split(b"\n", 1)[0].decode().split()
+    if auth and fields[0] == "WELCOME":
+        s.sendall(("AUTH %s\n" % peer_proof(secret, "auth", frm, to, nonce,
+                                            fields[3])).encode())
+    return s, fields
+
+
+def fake_peer(port, frm, to, secret=None, timeout=5.0):
+    """A Client that completed the real handshake as neighbour `frm` of
+    the node `to` listening on port: it reads the floods sent to frm."""
+    s, fields = peer_hello(port, frm, to, secret, "5e" * 16)
+    assert fields and fields[0] == "WELCOME", (
+        "handshake as %s refused: %r" % (frm, fields))
+    return Client(port, timeout=timeout, sock=s)
+
+
+def rtt_worst(port, n=60, cid=b"baseline", pace=0.005):
+    """The worst of n IAMAT round trips on one connection, paced like a
+    polite client, so it also catches the machine's own scheduling noise:
+    the baseline a bound under attack is relative to."""
+    c = Client(port)
+    worst = 0.0
+    try:
+        for i in range(n):
+            t0 = time.monotonic()
+            r = c.request(b"IAMAT %s +1+1 %d" % (cid, i + 1))
+            worst = max(worst, time.monotonic() - t0)
+            assert AT_RE.match(r), r
+            time.sleep(pace)
+    finally:
+        c.close()
+    return worst
+
+
+def rtt_bound(baseline, floor=0.05, factor=10):
+    """How slow a round trip may get under attack: factor times the
+    baseline measured in the same test, never less than floor (the
+    absolute figures belong to make bench, not to a loaded CI box)."""
+    return max(floor, factor * baseline)
+
+
+def assert_rtts(rtts, baseline, what="round trip"):
+    """Round trips under attack against the baseline without it: all but
+    the worst within rtt_bound(), and the worst within rtt_bound() with a
+    0.5 s floor, so one scheduling hiccup of a loaded machine passes but
+    a node that stalls, once or repeatedly, does not."""
+    assert rtts, "no %ss measured" % what
+    ms = sorted(rtts)
+    bound = rtt_bound(baseline)
+    msg = ("%s under attack: worst %.1f ms, next %.1f ms, median %.1f ms; "
+           "without: worst %.1f ms; bounds %.1f ms (all but one), %.1f ms"
+           % (what, ms[-1] * 1000, ms[-2:][0] * 1000, ms[len(ms) // 2] * 1000,
+              baseline * 1000, bound * 1000,
+              rtt_bound(baseline, floor=0.5) * 1000))
+    print(msg)
+    if len(ms) > 1:
+        assert ms[-2] <= bound, msg
+    assert ms[-1] <= rtt_bound(baseline, floor=0.5), msg
 
 
 class SyslogReceiver:
@@ -169,10 +281,19 @@ class SyslogReceiver:
             return list(self.lines)
 
     def wait_for(self, pattern, timeout=5.0):
+        """Every line so far matching pattern, once there is one.  Each
+        poll scans only the lines that arrived since the last one, so a
+        test waiting beside a chatty node does not hog the interpreter
+        (and the round trips its other threads measure)."""
         rx = re.compile(pattern)
+        matched, seen = [], [0]
 
         def found():
-            return [l for l in self.drain() if rx.search(l)]
+            with self.lock:
+                new = self.lines[seen[0]:]
+            seen[0] += len(new)
+            matched.extend(l for l in new if rx.search(l))
+            return matched
         return wait_until(found, timeout, what="syslog line %r" % pattern)
 
     def close(self):
@@ -212,6 +333,7 @@ class Herd:
         self.env = dict(os.environ, **(env or {}))
         self.procs = {}
         self.stderr = {}
+        self.startup = {}       # name: seconds from exec to READY
         self.write()
 
     def write(self, topology=None):
@@ -229,6 +351,7 @@ class Herd:
             workdir.mkdir(exist_ok=True)
             rfd, wfd = os.pipe()
             env = dict(self.env, HERD_READY_FD=str(wfd))
+            t0 = time.monotonic()
             errf = open(workdir / "stderr.log", "ab")
             p = subprocess.Popen([NODE, "-c", self.ini, "--stderr", name],
                                  cwd=str(workdir), env=env,
@@ -243,6 +366,7 @@ class Herd:
                     ready = r.read(6)
                     assert ready == b"READY\n", (
                         "%s not ready: %s" % (name, self.log(name)))
+                    self.startup[name] = time.monotonic() - t0
         return self
 
     def log(self, name):
@@ -283,7 +407,7 @@ class Herd:
                        b"WHATSAT %s %s %s\n" % (client_id, radius, bound))
         return out.split(b"\n", 1)[0]
 
-    def wait_record(self, name, client_id, expect_line, timeout=2.0):
+    def wait_record(self, name, client_id, expect_line, timeout=5.0):
         return wait_until(
             lambda: self.whatsat_line(name, client_id) == expect_line,
             timeout, what="%s to hold %r" % (name, expect_line))

@@ -381,7 +381,8 @@ def test_mode_slow_concurrent(fake):
         t.join()
     elapsed = time.monotonic() - t0
     assert results == [200] * 30
-    assert 0.5 <= elapsed < 2.0
+    # Concurrent: well under a third of the 15 s that one at a time takes.
+    assert 0.5 <= elapsed < 30 * 0.5 / 3, elapsed
 
 
 @pytest.mark.parametrize("mode,code,gstatus", [

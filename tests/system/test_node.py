@@ -9,8 +9,9 @@ import time
 
 import pytest
 
-from conftest import (AT_RE, NODE, connects, exchange, wait_until,
-                      write_ini, free_ports)
+from conftest import (AT_RE, NODE, connects, exchange, fake_peer,
+                      free_ports, peer_hello, rtt_bound, rtt_worst,
+                      wait_until, write_ini)
 
 LOC = b"+34.068930-118.445127"
 
@@ -137,12 +138,36 @@ def test_whatsat_reply_shape(herd):
     c.close()
 
 
-def test_stale_iamat_gets_stored_newer_record(herd):
-    new = herd.iamat("Hill", b"st", LOC, b"2000.5")
-    old = herd.iamat("Hill", b"st", b"+1+1", b"1999")
+def at_lines_for(lines, client_id):
+    """The AT lines among lines that carry a record of client_id."""
+    return [l for l in lines if l.startswith(b"AT ") and
+            l.split(b" ")[3:4] == [client_id]]
+
+
+def test_stale_iamat_gets_stored_newer_record(herd_factory):
+    """A stale IAMAT is answered with the stored newer record and is not
+    flooded.  F, a neighbour played by the test, reads every line A sends
+    it: between the newer record and a later marker (floods on one link
+    keep their order) nothing carries the stale one.  The real neighbour
+    B counts exactly one flood in (the marker) and keeps the newer one."""
+    h = herd_factory(topology={"A": ["B", "F"], "B": [], "F": []})
+    h.start("A", "B")
+    f = fake_peer(h.port("A"), "F", "A")
+    h.syslog.wait_for(r"A: peer F up")
+    h.syslog.wait_for(r"A: peer B up")
+    new = h.iamat("A", b"st", LOC, b"2000.5")
+    f.lines_until(lambda l: l == new, "the flood of the newer record")
+    h.wait_record("B", b"st", new)
+    flood_in = int(h.stats("B")["flood_in"])
+    old = h.iamat("A", b"st", b"+1+1", b"1999")
     assert old == new
-    # and it was not flooded: the others hold the newer one
-    herd.wait_record("Campbell", b"st", new)
+    marker = h.iamat("A", b"marker", LOC, b"1")
+    seen = f.lines_until(lambda l: l == marker, "the flood of the marker")
+    assert at_lines_for(seen, b"st") == [], seen
+    h.wait_record("B", b"marker", marker)
+    assert int(h.stats("B")["flood_in"]) == flood_in + 1
+    assert h.whatsat_line("B", b"st") == new
+    f.close()
 
 
 def test_newest_time_sent_wins_by_nanosecond(herd):
@@ -156,7 +181,8 @@ def test_newest_time_sent_wins_by_nanosecond(herd):
 
 def test_too_long_line_is_cut_answered_and_closed(herd):
     long_line = b"X" * 9000
-    with socket.create_connection(("127.0.0.1", herd.port("Hill"))) as s:
+    with socket.create_connection(("127.0.0.1", herd.port("Hill")),
+                                  timeout=10) as s:
         s.sendall(b"IAMAT ok +1+1 1\n" + long_line + b"\n")
         data = b""
         while True:
@@ -172,6 +198,7 @@ def test_too_long_line_is_cut_answered_and_closed(herd):
 
 def test_client_that_does_not_read_is_paused_not_buffered(herd):
     """A client that never reads stops being read; others are unaffected."""
+    baseline = rtt_worst(herd.port("Hill"))
     hog = socket.create_connection(("127.0.0.1", herd.port("Hill")))
     hog.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     hog.setblocking(False)
@@ -192,41 +219,56 @@ def test_client_that_does_not_read_is_paused_not_buffered(herd):
     c = herd.client("Hill")
     t0 = time.monotonic()
     assert AT_RE.match(c.request(b"IAMAT polite +1+1 1"))
-    assert time.monotonic() - t0 < 0.5
+    took = time.monotonic() - t0
+    assert took <= rtt_bound(baseline, floor=0.5), (took, baseline)
     c.close()
     hog.close()
 
 
 # --- flooding ------------------------------------------------------------------
 
-def test_flood_reaches_farthest_node_within_1s(herd):
+def test_flood_reaches_farthest_node(herd):
+    """A flood reaches the node two hops away at once, not at the next
+    reconcile (60 s): a generous deadline; the figure is make bench's."""
     t = now_str()
     at = herd.iamat("Hill", b"flood", LOC, t)
     t0 = time.monotonic()
-    herd.wait_record("Campbell", b"flood", at, timeout=1.0)
-    assert time.monotonic() - t0 < 1.0
+    herd.wait_record("Campbell", b"flood", at, timeout=10)
+    print("Hill -> Campbell in %.1f ms" % ((time.monotonic() - t0) * 1000))
     for name in herd.topology:
-        herd.wait_record(name, b"flood", at, timeout=1.0)
+        herd.wait_record(name, b"flood", at, timeout=10)
 
 
 def test_partition_then_rejoin(herd):
-    """Killing Smith and Singleton cuts Campbell off: the Hill/Jaquez side
-    converges on new records while Campbell keeps its old one; a killed
-    node that restarts catches up and gets new floods."""
+    """Singleton killed and Smith frozen (SIGSTOP) cut Campbell off while
+    Smith's links still look up at both ends: Hill floods a newer record
+    on both its links (Jaquez stores it; Smith's socket holds it) and
+    Campbell keeps its old one.  Thawed, Smith delivers it to Campbell,
+    so the check was made with a live path in place.  Then with Smith
+    killed, a restarted Singleton catches up and carries new floods."""
     old = herd.iamat("Hill", b"p", LOC, b"100")
     herd.wait_record("Campbell", b"p", old)
-    herd.kill("Smith")
     herd.kill("Singleton")
-    new = herd.iamat("Hill", b"p", b"+1+1", b"200")
-    herd.wait_record("Jaquez", b"p", new)
-    time.sleep(0.3)     # give a (wrong) flood time to arrive
-    assert herd.whatsat_line("Campbell", b"p") == old
-    # Restart Singleton: its neighbours re-dial it, it catches up, and the
-    # newer record reaches Campbell through it.
+    wait_until(lambda: herd.stats("Campbell")["peers_up"] == "1/2", 5,
+               what="Campbell to see Singleton down")
+    assert herd.stats("Hill")["peers_up"] == "2/2"
+    herd.signal("Smith", signal.SIGSTOP)
+    try:
+        flood_out = int(herd.stats("Hill")["flood_out"])
+        new = herd.iamat("Hill", b"p", b"+1+1", b"200")
+        herd.wait_record("Jaquez", b"p", new)
+        assert int(herd.stats("Hill")["flood_out"]) == flood_out + 2
+        assert herd.stats("Campbell")["peers_up"] == "1/2"
+        assert herd.whatsat_line("Campbell", b"p") == old
+    finally:
+        herd.signal("Smith", signal.SIGCONT)
+    herd.wait_record("Campbell", b"p", new)
+    # Restart Singleton with Smith gone: its neighbours re-dial it, it
+    # catches up, and a newer record from Campbell reaches Hill only
+    # through it.
+    herd.kill("Smith")
     herd.start("Singleton")
     herd.wait_record("Singleton", b"p", new)
-    herd.wait_record("Campbell", b"p", new)
-    # New floods go through the restarted node too.
     newer = herd.iamat("Campbell", b"p", b"+2+2", b"300")
     herd.wait_record("Hill", b"p", newer)
 
@@ -237,33 +279,66 @@ def test_peer_link_up_and_down_logged(herd):
     herd.syslog.wait_for(r"herd-node\[\d+\]: Hill: peer Jaquez down")
 
 
-def test_hello_from_non_neighbour_is_refused(herd):
-    out = exchange(herd.port("Hill"), b"HELLO herd/1 Campbell Hill\n"
-                   b"AT Campbell +0.1 evil +1+1 9999999999\n")
-    assert out == b"? HELLO herd/1 Campbell Hill\n"
-    assert herd.whatsat_line("Hill", b"evil").startswith(b"? ")
+def test_hello_from_non_neighbour_is_refused(herd_factory):
+    """A well-formed HELLO (herd/1, addressed to A, 32 hex digits of
+    nonce) from C, a configured server that is not A's neighbour, is
+    refused by the neighbour check and logged as such; the AT line after
+    it plants nothing.  The control: the same HELLO from the neighbour B
+    is welcome."""
+    h = herd_factory(topology={"A": ["B"], "B": [], "C": []}).start("A")
+    hello = b"HELLO herd/1 C A " + b"ab" * 16
+    out = exchange(h.port("A"), hello + b"\n"
+                   b"AT C +0.1 evil +1+1 9999999999\n")
+    assert out == b"? " + hello + b"\n"
+    h.syslog.wait_for(r"A: peer handshake from 127\.0\.0\.1:\d+: C is not "
+                      r"a neighbour")
+    assert h.whatsat_line("A", b"evil").startswith(b"? ")
+    s, w = peer_hello(h.port("A"), "B", "A", None, "ab" * 16, auth=False)
+    s.close()
+    assert w and w[:3] == ["WELCOME", "herd/1", "A"], w
+    assert not [l for l in h.syslog.drain()
+                if "malformed HELLO" in l or "not us" in l]
 
 
 def test_sighup_adds_and_removes_a_link(herd_factory):
-    h = herd_factory(topology={"A": [], "B": []}).start()
-    at = h.iamat("A", b"hup", LOC, b"1")
-    time.sleep(0.2)
+    """SIGHUP opens and closes links.  C stays linked to A throughout, so
+    each "B does not get it" is checked while A does flood: C stores the
+    record, and A's flood_out grows by one per up link (one without B,
+    two with it)."""
+    h = herd_factory(topology={"A": ["C"], "B": [], "C": []}).start()
+    h.syslog.wait_for(r"A: peer C up")
+
+    def flood_from_a(cid, t):
+        """IAMAT at A, stored by C; return the AT line and A's floods."""
+        before = int(h.stats("A")["flood_out"])
+        at = h.iamat("A", cid, LOC, t)
+        h.wait_record("C", cid, at)
+        return at, int(h.stats("A")["flood_out"]) - before
+
+    def reload(topology):
+        h.write(topology)
+        for name in ("A", "B"):
+            h.signal(name, signal.SIGHUP)
+
+    at, floods = flood_from_a(b"hup", b"1")
+    assert floods == 1
     assert h.whatsat_line("B", b"hup").startswith(b"? ")
-    h.write({"A": ["B"], "B": []})
     c = h.client("A")      # a client connection survives the reload
-    h.signal("A", signal.SIGHUP)
-    h.signal("B", signal.SIGHUP)
+    reload({"A": ["B", "C"], "B": [], "C": []})
     h.syslog.wait_for(r"A: peer B up")
     h.wait_record("B", b"hup", at)          # caught up by the link sync
-    at2 = h.iamat("A", b"hup2", LOC, b"2")
+    at2, floods = flood_from_a(b"hup2", b"2")
+    assert floods == 2
     h.wait_record("B", b"hup2", at2)
-    h.write({"A": [], "B": []})
-    h.signal("A", signal.SIGHUP)
-    h.signal("B", signal.SIGHUP)
+    reload({"A": ["C"], "B": [], "C": []})
     h.syslog.wait_for(r"A: peer B down")
-    h.iamat("A", b"hup3", LOC, b"3")
-    time.sleep(0.3)
+    wait_until(lambda: h.stats("A")["peers_up"] == "1/1", 5,
+               what="A to keep only its link to C")
+    flood_in = int(h.stats("B")["flood_in"])
+    at3, floods = flood_from_a(b"hup3", b"3")
+    assert floods == 1
     assert h.whatsat_line("B", b"hup3").startswith(b"? ")
+    assert int(h.stats("B")["flood_in"]) == flood_in
     assert AT_RE.match(c.request(b"IAMAT still +1+1 4"))
     c.close()
 
@@ -281,9 +356,13 @@ def test_sighup_with_broken_ini_keeps_running(herd_factory):
 # --- signals, exit codes, logging ------------------------------------------------
 
 def test_sigterm_exits_zero_promptly(herd):
+    """Without clients, SIGTERM ends the node at once (no 2 s grace):
+    relative to how long the same node took to start."""
     t0 = time.monotonic()
     assert herd.stop("Hill") == 0
-    assert time.monotonic() - t0 < 1.0
+    took = time.monotonic() - t0
+    assert took <= max(1.0, 5 * herd.startup["Hill"]), (
+        took, herd.startup["Hill"])
 
 
 def test_sigterm_flushes_pending_replies(herd_factory):
@@ -345,7 +424,7 @@ def test_sigusr1_logs_stats(herd):
     st = herd.stats("Hill")
     assert int(st["records"]) >= 1
     assert st["peers_up"] == "2/2" or wait_until(
-        lambda: herd.stats("Hill")["peers_up"] == "2/2", 3)
+        lambda: herd.stats("Hill")["peers_up"] == "2/2", 10)
 
 
 def test_syslog_lines_for_requests_and_connections(herd):

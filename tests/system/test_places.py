@@ -5,7 +5,8 @@ import time
 
 import pytest
 
-from conftest import AT_RE, Client, exchange, wait_until
+from conftest import (AT_RE, Client, assert_rtts, exchange, rtt_worst,
+                      wait_until)
 from fake_places import FakePlaces
 
 LOC = b"+34.068930-118.445127"
@@ -161,10 +162,12 @@ def test_timeout_is_unknown_error(herd_factory, fake):
     h = herd_factory(topology={"A": []},
                      places=places_conf(fake, "new", timeout_ms=300)).start()
     h.iamat("A", b"c", LOC, b"1")
-    fake.set_mode("slow", delay_s=2)
+    fake.set_mode("slow", delay_s=6)
     t0 = time.monotonic()
     _, j, _ = whatsat(h.port("A"), b"c")
-    assert time.monotonic() - t0 < 1.5
+    took = time.monotonic() - t0
+    # After the 300 ms timeout, long before the provider would answer.
+    assert 0.3 <= took < 3, took
     assert j["status"] == "UNKNOWN_ERROR"
     assert "300 ms" in j["error_message"]
 
@@ -184,7 +187,8 @@ def test_unreachable_provider_is_unknown_error(herd_factory):
 
 def test_slow_provider_does_not_delay_iamat(herd_factory, fake):
     """100 WHATSATs in flight on a 2 s provider; an IAMAT on the same node
-    is answered within 50 ms."""
+    is answered about as fast as without them (assert_rtts: 10 times the
+    worst round trip measured first, at least 50 ms)."""
     h = herd_factory(topology={"A": []},
                      places=places_conf(fake, "new", cache=0) +
                      "\nmax_in_flight = 100").start()
@@ -192,6 +196,7 @@ def test_slow_provider_does_not_delay_iamat(herd_factory, fake):
     for i in range(100):     # 100 distinct locations: 100 distinct queries
         assert AT_RE.match(h.iamat("A", b"w%d" % i, b"+%d.5-%d.25"
                                    % (i % 80, 100 + i % 70), b"1"))
+    baseline = rtt_worst(port)
     fake.set_mode("slow", delay_s=2)
     conns = []
     for i in range(100):
@@ -200,12 +205,12 @@ def test_slow_provider_does_not_delay_iamat(herd_factory, fake):
         conns.append(c)
     wait_until(lambda: len(searches(fake)) >= 100, 5,
                what="100 provider requests in flight")
-    worst = 0.0
+    rtts = []
     for i in range(5):
         t0 = time.monotonic()
         assert AT_RE.match(h.iamat("A", b"fast%d" % i, LOC, b"1"))
-        worst = max(worst, time.monotonic() - t0)
-    assert worst < 0.05, worst
+        rtts.append(time.monotonic() - t0)
+    assert_rtts(rtts, baseline, "IAMAT round trip")
     for c in conns:
         first = c.readline()
         assert first.startswith(b"AT A ")
