@@ -127,8 +127,12 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	(void)l;
 	(void)sa;
 	(void)salen;
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1 ||
-	    (cred.uid != geteuid() && cred.uid != 0)) {
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1) {
+		log_warn("control: refused a connection: SO_PEERCRED");
+		close(fd);
+		return;
+	}
+	if (cred.uid != geteuid() && cred.uid != 0) {
 		log_warnx("control: refused a connection from uid %ld",
 		    (long)cred.uid);
 		close(fd);
