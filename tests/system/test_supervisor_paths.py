@@ -314,3 +314,60 @@ def test_status_survives_a_malformed_answer(ctl_factory, answer):
         assert re.search(r"^(A|\?) +\? +- ", p.stdout, re.M), p.stdout
     else:
         assert "malformed answer" in p.stderr, p.stderr
+
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+@pytest.mark.parametrize("target", ["run", "all"])
+def test_make_installs_missing_build_packages_first(target):
+    """Newcomer: a plain make and make run install what is missing (as
+    make test does), before anything is built or run, and build in a
+    fresh make so that pkg-config sees the new packages."""
+    p = subprocess.run(["make", "-n", "--no-print-directory", "-C", ROOT,
+                        target], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    deps = [i for i, l in enumerate(lines) if "tests/deps.sh" in l]
+    assert deps, p.stdout
+    build = [i for i, l in enumerate(lines)
+             if re.search(r"\bcmp -s .*bin/|herdctl .*start", l)]
+    assert build and deps[0] < build[0], p.stdout
+    assert re.search(r"make.* programs", p.stdout), p.stdout
+
+
+def fake_tools(tmp_path, uid, missing):
+    """A PATH directory with dpkg-query (missing: not installed), apt-get
+    (logs its arguments) and id (-u: uid)."""
+    d = tmp_path / "fakebin"
+    d.mkdir()
+    log = tmp_path / "apt.log"
+    (d / "dpkg-query").write_text(
+        "#!/bin/sh\nfor a; do p=$a; done\n"
+        "case \" %s \" in *\" $p \"*) echo -n 'unknown ok not-installed';;"
+        " *) echo -n 'install ok installed';; esac\n" % " ".join(missing))
+    (d / "apt-get").write_text("#!/bin/sh\necho \"$@\" >> %s\n" % log)
+    (d / "id").write_text("#!/bin/sh\necho %d\n" % uid)
+    for f in d.iterdir():
+        f.chmod(0o755)
+    return dict(os.environ, PATH="%s:%s" % (d, os.environ["PATH"])), log
+
+
+def test_deps_build_installs_only_what_building_needs(tmp_path):
+    """Newcomer: deps.sh build installs a missing build package (as root)
+    and is a no-op for a non-root user when nothing is missing, even if a
+    test-only package is."""
+    env, log = fake_tools(tmp_path, 0, ["libcjson-dev", "mandoc"])
+    p = subprocess.run([os.path.join(ROOT, "tests", "deps.sh"), "build"],
+                       env=env, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    installs = [l for l in log.read_text().splitlines() if "install" in l]
+    assert installs and "libcjson-dev" in installs[0], installs
+    assert "mandoc" not in installs[0], installs
+    user = tmp_path / "user"
+    user.mkdir()
+    env, log = fake_tools(user, 1000, ["mandoc"])
+    p = subprocess.run([os.path.join(ROOT, "tests", "deps.sh"), "build"],
+                       env=env, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert not log.exists()
