@@ -168,7 +168,7 @@ test_shipped(void **state)
 	static const char *const names[] = {
 		"Hill", "Jaquez", "Smith", "Campbell", "Singleton",
 	};
-	/* MISSION.md "Default topology"; links are undirected. */
+	/* README.md "Quick start" table; links are undirected. */
 	static const char *const hill[] = { "Jaquez", "Smith", NULL };
 	static const char *const jaquez[] = { "Hill", "Singleton", NULL };
 	static const char *const smith[] = { "Hill", "Campbell", "Singleton",
