@@ -1564,6 +1564,9 @@ supervisor_run(const struct sv_options *opt, struct herd_config *cfg)
 	code = sv.exit_code;
 	log_info("supervisor stopped");
 out:
+	/* The socket goes first: once "herdctl start" sees EOF below, a
+	 * status must find no supervisor, not a listener nobody serves. */
+	control_close(sv.ctl);
 	if (sv.report_fd != -1)
 		close(sv.report_fd);	/* EOF without OK: start failed */
 	while ((j = TAILQ_FIRST(&sv.jobs)) != NULL) {
@@ -1574,7 +1577,6 @@ out:
 	}
 	while ((w = TAILQ_FIRST(&sv.workers)) != NULL)
 		worker_free(w);
-	control_close(sv.ctl);
 	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 		if (sv.sig_ev[i] != NULL)
 			event_free(sv.sig_ev[i]);
