@@ -55,6 +55,18 @@ def foreground(c, env):
     return p
 
 
+def preload(c, tmp_path, source, **extra):
+    """Compile a C shim and return c's environment with it preloaded."""
+    src, so = tmp_path / "shim.c", tmp_path / "shim.so"
+    src.write_text(source)
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(so), str(src),
+                    "-ldl"], check=True)
+    env = dict(c.env, LD_PRELOAD=str(so), **extra)
+    env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + \
+        ":verify_asan_link_order=0"
+    return env
+
+
 FORK_SHIM = r"""
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -96,14 +108,8 @@ fork(void)
 def test_fork_failure_is_retried_with_backoff(ctl_factory, tmp_path):
     """Item 8: a worker whose fork failed is retried (with backoff, logged),
     not left stopped forever."""
-    src, so = tmp_path / "shim.c", tmp_path / "shim.so"
-    src.write_text(FORK_SHIM)
-    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(so), str(src),
-                    "-ldl"], check=True)
     c = ctl_factory(topology={"A": []})
-    env = dict(c.env, LD_PRELOAD=str(so), SHIM_FORK_FAILS="2")
-    env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + \
-        ":verify_asan_link_order=0"
+    env = preload(c, tmp_path, FORK_SHIM, SHIM_FORK_FAILS="2")
     p = foreground(c, env)
     wait_until(lambda: os.path.exists(os.path.join(c.run_dir, "herd.sock")),
                10, what="control socket")
@@ -276,7 +282,8 @@ def test_run_dir_symlink_is_refused(ctl_factory, tmp_path):
 
 
 def fake_supervisor(path, answer):
-    """Answer one control request on the Unix socket path with answer."""
+    """Answer one control request on the Unix socket path with answer
+    (None: close at once, reading nothing)."""
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     srv.bind(path)
     srv.listen(1)
@@ -288,8 +295,9 @@ def fake_supervisor(path, answer):
         except OSError:
             return
         with conn:
-            conn.recv(4096)
-            conn.sendall(answer)
+            if answer is not None:
+                conn.recv(4096)
+                conn.sendall(answer)
         srv.close()
     t = threading.Thread(target=serve, daemon=True)
     t.start()
@@ -371,3 +379,39 @@ def test_deps_build_installs_only_what_building_needs(tmp_path):
                        env=env, capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     assert not log.exists()
+
+
+SLOW_NEWLINE_SHIM = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <unistd.h>
+
+/* A lone newline waits: the supervisor has answered and closed by then. */
+ssize_t
+write(int fd, const void *buf, size_t len)
+{
+	static ssize_t (*real)(int, const void *, size_t);
+
+	if (real == NULL)
+		real = (ssize_t (*)(int, const void *, size_t))dlsym(RTLD_NEXT,
+		    "write");
+	if (len == 1 && *(const char *)buf == '\n' && fd > 2)
+		usleep(300000);
+	return real(fd, buf, len);
+}
+"""
+
+
+def test_herdctl_survives_a_supervisor_that_hangs_up(ctl_factory, tmp_path):
+    """Smaller: a supervisor that answers and closes before herdctl has
+    sent all of its request costs herdctl nothing (no SIGPIPE)."""
+    c = ctl_factory(topology={"A": []})
+    os.makedirs(c.run_dir, mode=0o700)
+    env = preload(c, tmp_path, SLOW_NEWLINE_SHIM)
+    t = fake_supervisor(os.path.join(c.run_dir, "herd.sock"),
+                        b'{"ok":true,"servers":[]}')
+    p = subprocess.run([HERDCTL, "-c", c.ini, "status"], env=env,
+                       capture_output=True, text=True, timeout=60)
+    t.join(5)
+    assert p.returncode == 0, (p.returncode, p.stderr)
+    assert p.stdout.startswith("NAME "), p.stdout
