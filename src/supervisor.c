@@ -109,6 +109,7 @@ struct job_item {
 	int		 started;	/* restart: step begun */
 	int		 reload;	/* reload: wait for RELOADED */
 	unsigned	 reloads;	/* ... beyond this count */
+	int		 gone;		/* reload: wait for it to exit */
 };
 
 struct job {
@@ -812,17 +813,29 @@ job_fail(struct job *j, struct worker *w, const char *why)
 	j->failed = 1;
 }
 
-/* Has the item's worker become ready since the job began?  1 yes, 0 not
- * yet, -1 it failed. */
+/* Has the item's worker become ready (or, for a reload, confirmed the new
+ * file, or exited when removed) since the job began?  1 yes, 0 not yet, -1
+ * it failed. */
 static int
 item_ready(struct job *j, struct job_item *it, struct worker *w)
 {
 	char how[64], msg[400];
 	struct timespec now;
 
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (it->gone) {
+		/* Removed: done once that incarnation exited (a later reload
+		 * may have started it again). */
+		if (w == NULL || w->pid == 0 || w->gen != it->gen)
+			return 1;
+		if (now.tv_sec >= j->deadline.tv_sec) {
+			job_fail(j, w, "did not stop in time");
+			return -1;
+		}
+		return 0;
+	}
 	if (w == NULL)
 		return -1;
-	clock_gettime(CLOCK_MONOTONIC, &now);
 	if (it->reload && w->gen == it->gen) {
 		/* Signalled: wait for its answer (a respawn reads the new
 		 * file anyway, so then readiness is enough). */
@@ -1254,8 +1267,11 @@ cmd_reload(struct supervisor *sv, struct control_conn *c)
 			w->restart_pending = 0;
 			if (w->pid == 0)
 				worker_free(w);
-			else
+			else {
+				job_add(j, w);
+				j->items[j->nitems - 1].gone = 1;
 				worker_stop(w, 1);
+			}
 			break;
 		case RELOAD_RESTART:
 			worker_set_config(w, s);

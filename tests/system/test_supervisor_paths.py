@@ -159,17 +159,37 @@ def test_reload_readds_a_server_still_stopping(ctl_factory):
     old = c.pid("B")
     os.kill(old, signal.SIGSTOP)
     c.write(topology={"A": []})
-    c.run("reload", check=0)
-    assert c.status()["B"]["state"] == "stopping"
+    first = subprocess.Popen([HERDCTL, "-c", c.ini, "reload"], env=c.env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    wait_until(lambda: c.status()["B"]["state"] == "stopping", 10,
+               what="B stopping")
     c.write(topology={"A": [], "B": []})
     p = c.run("reload", check=0)
     assert "reloaded" in p.stdout
+    out, err = first.communicate(timeout=60)
+    assert first.returncode == 0, (out, err)
+    assert "B: stop" in out
     st = c.status()
     assert st["B"]["state"] == "running" and st["B"]["pid"] != old
     assert not alive(old)
     names = [s["name"] for s in json.loads(c.run(
         "status", "--json").stdout)["servers"]]
     assert names.count("B") == 1, names
+
+
+def test_reload_returns_once_removed_servers_are_gone(ctl_factory):
+    """reload returns only when a removed server has exited (here after
+    the SIGKILL that follows SIGTERM for a SIGSTOPped one)."""
+    c = ctl_factory(topology={"A": [], "B": []})
+    c.start()
+    old = c.pid("B")
+    os.kill(old, signal.SIGSTOP)
+    c.write(topology={"A": []})
+    p = c.run("reload", check=0)
+    assert "B: stop" in p.stdout
+    assert not alive(old)
+    assert set(c.status()) == {"A"}
 
 
 def test_reload_reports_a_node_that_rejects_the_file(ctl_factory, tmp_path):
