@@ -1,6 +1,8 @@
 # herd -- a proxy herd in C.  See README.md.
 #
-#   make              build bin/herd-node (and the other programs)
+#   make              install missing build packages, build bin/herd-node
+#                     (and the other programs)
+#   make run          the same, then run the herd of etc/herd.ini
 #   make test         install missing Debian packages, build, run all tests
 #   make SANITIZE=1   build with AddressSanitizer + UBSan
 #   make CC=clang     build with clang
@@ -46,10 +48,17 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 PYTEST	?= /usr/bin/python3 -m pytest
 
 .PRECIOUS: $(BUILD)/%.o
-.PHONY: all deps test check unit system clean install uninstall run
+.PHONY: all deps deps-build programs test check unit system clean install \
+	uninstall run
+
+# make (and make run, install, ...): install what the build needs when it
+# is missing, then build in a fresh make, so that pkg-config sees the
+# freshly installed packages (as make test does).
+all: deps-build
+	@$(MAKE) --no-print-directory programs
 
 # bin/ always holds the programs of the last flavour built.
-all: $(PROGS:%=$(BUILD)/bin/%)
+programs: $(PROGS:%=$(BUILD)/bin/%)
 	@mkdir -p bin
 	@for p in $(PROGS); do \
 		cmp -s $(BUILD)/bin/$$p bin/$$p || cp -f $(BUILD)/bin/$$p bin/$$p; \
@@ -72,6 +81,9 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB)
 
 deps:
 	@tests/deps.sh
+
+deps-build:
+	@tests/deps.sh build
 
 # make test: install what is missing, then build and run everything in a
 # fresh make so that pkg-config sees the freshly installed packages.

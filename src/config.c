@@ -58,7 +58,8 @@ struct loader {
 	int			 got_key;	/* ... and it did */
 	enum section		 sec;
 	long			 cur;		/* current server index */
-	unsigned		 seen;		/* keys seen in this section */
+	unsigned		 seen;		/* keys seen in this section (in
+					 * every copy of [herd]/[places]) */
 	struct herd_config	*cfg;
 	struct config_errors	*errs;
 };
@@ -257,7 +258,12 @@ section_begin(struct loader *ld, const char *name, size_t len)
 	struct herd_server *s;
 	size_t i;
 
-	ld->seen = 0;
+	/* [herd] and [places] keep their keys' bits when the header repeats,
+	 * so a key set twice in two copies of a section is still caught;
+	 * each [server:NAME] is a new section and starts clean. */
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (keys[i].sec == SEC_SERVER)
+			ld->seen &= ~(1u << i);
 	ld->sec = SEC_BAD;
 	if (len == 4 && memcmp(name, "herd", 4) == 0) {
 		ld->sec = SEC_HERD;

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,8 +128,12 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	(void)l;
 	(void)sa;
 	(void)salen;
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1 ||
-	    (cred.uid != geteuid() && cred.uid != 0)) {
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1) {
+		log_warn("control: refused a connection: SO_PEERCRED");
+		close(fd);
+		return;
+	}
+	if (cred.uid != geteuid() && cred.uid != 0) {
 		log_warnx("control: refused a connection from uid %ld",
 		    (long)cred.uid);
 		close(fd);
@@ -272,6 +277,8 @@ control_call(const char *path, const char *request, int timeout_ms)
 	struct timespec start, now;
 	char *buf = NULL, *nb;
 	size_t len = 0, cap = 0;
+	struct iovec iov[2];
+	struct msghdr msg;
 	ssize_t n;
 	int fd, left, saved;
 
@@ -284,10 +291,20 @@ control_call(const char *path, const char *request, int timeout_ms)
 	memcpy(sun.sun_path, path, strlen(path));
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
 		return NULL;
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
-	    write(fd, request, strlen(request)) != (ssize_t)strlen(request) ||
-	    write(fd, "\n", 1) != 1)
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1)
 		goto fail;
+	/* One message, without SIGPIPE: a supervisor that went away (or
+	 * answered and closed already) must cost an error, not our life. */
+	iov[0].iov_base = (void *)(uintptr_t)request;
+	iov[0].iov_len = strlen(request);
+	iov[1].iov_base = (void *)(uintptr_t)"\n";
+	iov[1].iov_len = 1;
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_iov = iov;
+	msg.msg_iovlen = 2;
+	if (sendmsg(fd, &msg, MSG_NOSIGNAL) != (ssize_t)(iov[0].iov_len + 1) &&
+	    errno != EPIPE)
+		goto fail;	/* EPIPE: an answer may still be waiting */
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
 		clock_gettime(CLOCK_MONOTONIC, &now);

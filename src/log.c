@@ -384,7 +384,8 @@ log_warn(const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Log at LOG_CRIT with ": strerror(errno)" appended and exit 1. */
+/* Log at LOG_CRIT with ": strerror(errno)" appended, send what is queued,
+ * and exit 1. */
 void
 fatal(const char *fmt, ...)
 {
@@ -393,10 +394,11 @@ fatal(const char *fmt, ...)
 	va_start(ap, fmt);
 	vlog_errno(LOG_CRIT, fmt, ap);
 	va_end(ap);
+	log_flush(1000);	/* the queue may hold this very line */
 	exit(1);
 }
 
-/* Log at LOG_CRIT and exit 1. */
+/* Log at LOG_CRIT, send what is queued, and exit 1. */
 void
 fatalx(const char *fmt, ...)
 {
@@ -405,5 +407,6 @@ fatalx(const char *fmt, ...)
 	va_start(ap, fmt);
 	vlog(LOG_CRIT, fmt, ap);
 	va_end(ap);
+	log_flush(1000);	/* the queue may hold this very line */
 	exit(1);
 }

@@ -934,7 +934,8 @@ node_secret(const struct herd_config *cfg, struct auth_secret *out,
 }
 
 /* Re-read the config and apply it live (secret, log socket, limits,
- * reconcile timer, places, links); on any error keep the running one. */
+ * reconcile timer, places, links); on any error keep the running one.
+ * The supervisor gets "RELOADED ok" or "RELOADED error <why>". */
 void
 node_reload(struct node *n)
 {
@@ -942,7 +943,7 @@ node_reload(struct node *n)
 	struct herd_config *cfg;
 	const struct herd_server *self;
 	struct auth_secret secret;
-	char err[512];
+	char err[512], line[400];
 	size_t i;
 
 	log_info("reloading %s", n->config_path);
@@ -950,19 +951,23 @@ node_reload(struct node *n)
 		for (i = 0; i < errs.count; i++)
 			log_warnx("reload: %s", errs.msgs[i]);
 		log_warnx("reload failed: keeping the running configuration");
+		snprintf(err, sizeof(err), "%s", errs.count ? errs.msgs[0] :
+		    "configuration error");
 		config_errors_free(&errs);
-		return;
+		goto fail;
 	}
 	if ((self = config_server(cfg, n->name)) == NULL) {
 		log_warnx("reload: server %s is no longer in %s: keeping the"
 		    " running configuration", n->name, n->config_path);
+		snprintf(err, sizeof(err), "no [server:%s] in %s", n->name,
+		    n->config_path);
 		config_free(cfg);
-		return;
+		goto fail;
 	}
 	if (node_secret(cfg, &secret, err, sizeof(err)) == -1) {
 		log_warnx("reload: %s; keeping the running configuration", err);
 		config_free(cfg);
-		return;
+		goto fail;
 	}
 	if (self->port != n->self->port || strcmp(self->bind,
 	    n->self->bind) != 0)
@@ -974,8 +979,9 @@ node_reload(struct node *n)
 		if (ns == NULL) {
 			log_warnx("reload: out of memory; keeping the running"
 			    " configuration");
+			snprintf(err, sizeof(err), "out of memory");
 			config_free(cfg);
-			return;
+			goto fail;
 		}
 		n->scratch = ns;
 		n->scratch_size = cfg->herd.max_line + 256;
@@ -995,6 +1001,15 @@ node_reload(struct node *n)
 	node_apply_links(n);
 	node_peers_changed(n);
 	log_info("reloaded: %zu neighbours", n->nlinks);
+	node_report(n, "RELOADED ok\n");
+	return;
+fail:
+	/* One line on the status pipe: no newline inside, bounded. */
+	for (i = 0; err[i] != '\0'; i++)
+		if (err[i] == '\n' || err[i] == '\r')
+			err[i] = ' ';
+	snprintf(line, sizeof(line), "RELOADED error %.300s\n", err);
+	node_report(n, line);
 }
 
 /* Log one stats line: records, clients, links, traffic and store memory. */

@@ -97,12 +97,14 @@ add(struct reload_plan *p, const char *name, enum reload_action action,
 
 /*
  * Plan each server of nc: start if new, restart if its listen address
- * changed, signal if its neighbours or the globals changed, else keep; then
- * stop each server of oc gone from nc.  -1 (p freed) when out of memory.
+ * changed, signal if its neighbours, the globals or (secret_changed, read
+ * by the caller: this module touches no file) the secret's content
+ * changed, else keep; then stop each server of oc gone from nc.  -1 (p
+ * freed) when out of memory.
  */
 int
 reload_plan(const struct herd_config *oc, const struct herd_config *nc,
-    struct reload_plan *p)
+    int secret_changed, struct reload_plan *p)
 {
 	int same_globals = globals_equal(oc, nc);
 	size_t i;
@@ -125,6 +127,9 @@ reload_plan(const struct herd_config *oc, const struct herd_config *nc,
 		else if (!same_globals)
 			r = add(p, ns->name, RELOAD_SIGNAL,
 			    "[herd] or [places] changed");
+		else if (secret_changed)
+			r = add(p, ns->name, RELOAD_SIGNAL,
+			    "the secret_file's content changed");
 		else
 			r = add(p, ns->name, RELOAD_KEEP, "unchanged");
 	}

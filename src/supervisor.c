@@ -88,7 +88,10 @@ struct worker {
 	int			 held;		/* stopped on purpose */
 	int			 removing;	/* gone from the config */
 	int			 restart_pending;
+	unsigned		 reloads;	/* RELOADED lines received */
+	int			 reload_failed;	/* the last one was an error */
 	char			 fail[256];	/* FAIL reason / exec error */
+	char			 reload_err[256]; /* the last reload's error */
 };
 
 enum job_kind {
@@ -104,6 +107,9 @@ struct job_item {
 	unsigned	 gen;		/* incarnation before the job */
 	int		 done;
 	int		 started;	/* restart: step begun */
+	int		 reload;	/* reload: wait for RELOADED */
+	unsigned	 reloads;	/* ... beyond this count */
+	int		 gone;		/* reload: wait for it to exit */
 };
 
 struct job {
@@ -133,6 +139,10 @@ struct supervisor {
 	int			 exit_code;
 	int			 report_fd;
 	pid_t			 pid;
+	int			 polling;	/* in jobs_poll */
+	int			 repoll;	/* ... and asked again */
+	struct auth_secret	 secret;	/* secret_file's content */
+	int			 secret_ok;	/* ... when it could be read */
 };
 
 static struct worker *worker_find(struct supervisor *, const char *);
@@ -140,6 +150,9 @@ static struct worker *worker_new(struct supervisor *,
 		    const struct herd_server *);
 static void	worker_free(struct worker *);
 static void	worker_spawn(struct worker *);
+static void	worker_child(struct supervisor *, int, const char **)
+		    __attribute__((noreturn));
+static void	worker_backoff(struct worker *, const char *, long);
 static void	worker_stop(struct worker *, int);
 static void	worker_exited(struct worker *, int);
 static void	worker_timer_cb(evutil_socket_t, short, void *);
@@ -175,6 +188,8 @@ static void	report(struct supervisor *, const char *);
 static void	sd_status(struct supervisor *);
 static int	find_node_bin(char *, size_t);
 static int	sv_is_local(struct supervisor *, const struct herd_server *);
+static int	sv_secret_changed(struct supervisor *,
+		    const struct herd_config *);
 
 /* --- where things are ------------------------------------------------- */
 
@@ -212,7 +227,7 @@ supervisor_lock(const char *run_dir, int *lock_fd, long *other_pid,
 	char path[PATH_MAX], buf[32];
 	struct stat st;
 	ssize_t n;
-	int fd;
+	int fd, dfd;
 
 	*other_pid = 0;
 	if (mkdir(run_dir, 0700) == -1 && errno != EEXIST) {
@@ -220,21 +235,27 @@ supervisor_lock(const char *run_dir, int *lock_fd, long *other_pid,
 		    run_dir, strerror(errno));
 		return -1;
 	}
-	if (stat(run_dir, &st) == -1 || !S_ISDIR(st.st_mode)) {
-		snprintf(err, errsize, "run directory %s is not a directory",
-		    run_dir);
+	/* Never follow a symlink: in /tmp anyone may have planted one. */
+	if (lstat(run_dir, &st) == -1 || !S_ISDIR(st.st_mode) ||
+	    (dfd = open(run_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1) {
+		snprintf(err, errsize, "run directory %s is not a directory"
+		    " (or is a symbolic link)", run_dir);
 		return -1;
 	}
-	if (st.st_uid != geteuid()) {
+	if (fstat(dfd, &st) == -1 || st.st_uid != geteuid()) {
 		snprintf(err, errsize, "run directory %s belongs to uid %ld,"
 		    " not to us", run_dir, (long)st.st_uid);
+		close(dfd);
 		return -1;
 	}
-	if ((st.st_mode & 077) != 0 && chmod(run_dir, 0700) == -1) {
+	if ((st.st_mode & 077) != 0 && fchmod(dfd, 0700) == -1) {
 		snprintf(err, errsize, "cannot restrict %s to its owner: %s",
 		    run_dir, strerror(errno));
+		close(dfd);
 		return -1;
 	}
+	close(dfd);
 	snprintf(path, sizeof(path), "%s/%s", run_dir, CONTROL_PIDFILE);
 	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1) {
 		snprintf(err, errsize, "cannot open %s: %s", path,
@@ -403,21 +424,19 @@ worker_free(struct worker *w)
 }
 
 /* Fork and exec herd-node for w, its status pipe passed as HERD_READY_FD; w
- * is then STARTING. */
+ * is then STARTING, or in backoff (retried) when pipe or fork failed. */
 static void
 worker_spawn(struct worker *w)
 {
 	struct supervisor *sv = w->sv;
 	int fds[2];
-	char fdstr[16];
 	const char *argv[8];
 	int argc = 0;
 	pid_t pid;
-	sigset_t all;
 
 	evtimer_del(w->timer);
 	if (pipe2(fds, O_CLOEXEC) == -1) {
-		log_warn("%s: pipe", w->name);
+		worker_backoff(w, "cannot create its status pipe", -1);
 		return;
 	}
 	argv[argc++] = "herd-node";
@@ -429,30 +448,14 @@ worker_spawn(struct worker *w)
 	argv[argc] = NULL;
 
 	if ((pid = fork()) == -1) {
-		log_warn("%s: fork", w->name);
+		worker_backoff(w, "cannot fork", -1);
 		close(fds[0]);
 		close(fds[1]);
 		return;
 	}
 	if (pid == 0) {
-		/* Child: die with the supervisor, clean signal state, exec. */
-		(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (getppid() != sv->pid)
-			_exit(1);
-		signal(SIGPIPE, SIG_DFL);
-		sigemptyset(&all);
-		sigprocmask(SIG_SETMASK, &all, NULL);
-		(void)fcntl(fds[1], F_SETFD, 0);
-		snprintf(fdstr, sizeof(fdstr), "%d", fds[1]);
-		setenv("HERD_READY_FD", fdstr, 1);
-		/* systemd talks to the supervisor, not to its workers. */
-		unsetenv("NOTIFY_SOCKET");
-		unsetenv("WATCHDOG_USEC");
-		unsetenv("WATCHDOG_PID");
-		execvp(sv->node_bin, (char *const *)(uintptr_t)argv);
-		dprintf(fds[1], "FAIL cannot execute %s: %s\n", sv->node_bin,
-		    strerror(errno));
-		_exit(127);
+		close(fds[0]);
+		worker_child(sv, fds[1], argv);
 	}
 	close(fds[1]);
 	(void)fcntl(fds[0], F_SETFL, O_NONBLOCK);
@@ -473,6 +476,72 @@ worker_spawn(struct worker *w)
 	w->fail[0] = '\0';
 	clock_gettime(CLOCK_MONOTONIC, &w->started);
 	log_info("%s: started pid %ld", w->name, (long)pid);
+}
+
+/*
+ * In the forked child: die with the supervisor, give the new program a
+ * clean process (default signal dispositions, nothing blocked, no
+ * descriptor but stdio and the status pipe, as fd 3), and exec herd-node.
+ */
+static void
+worker_child(struct supervisor *sv, int fd, const char **argv)
+{
+	struct sigaction sa;
+	sigset_t none;
+	int sig;
+
+	(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != sv->pid)
+		_exit(1);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	sigemptyset(&sa.sa_mask);
+	for (sig = 1; sig < NSIG; sig++)
+		(void)sigaction(sig, &sa, NULL);	/* KILL, STOP: EINVAL */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (fd != 3) {
+		if (dup2(fd, 3) == -1)
+			_exit(127);
+		close(fd);
+	}
+	(void)fcntl(3, F_SETFD, 0);
+	if (close_range(4, ~0U, 0) == -1)
+		for (fd = 4; fd < 1024; fd++)
+			(void)close(fd);
+	setenv("HERD_READY_FD", "3", 1);
+	/* systemd talks to the supervisor, not to its workers. */
+	unsetenv("NOTIFY_SOCKET");
+	unsetenv("WATCHDOG_USEC");
+	unsetenv("WATCHDOG_PID");
+	execvp(sv->node_bin, (char *const *)(uintptr_t)argv);
+	dprintf(3, "FAIL cannot execute %s: %s\n", sv->node_bin,
+	    strerror(errno));
+	_exit(127);
+}
+
+/* Put w in backoff: log why (with errno when up < 0: not started at all),
+ * arm the restart timer and double the next delay. */
+static void
+worker_backoff(struct worker *w, const char *why, long up)
+{
+	struct timeval tv;
+
+	w->state = W_BACKOFF;
+	tv.tv_sec = w->backoff_ms / 1000;
+	tv.tv_usec = (w->backoff_ms % 1000) * 1000;
+	evtimer_add(w->timer, &tv);
+	if (up < 0) {
+		snprintf(w->fail, sizeof(w->fail), "%s: %s", why,
+		    strerror(errno));
+		log_warnx("%s: %s; retrying in %u ms", w->name, w->fail,
+		    w->backoff_ms);
+	} else
+		log_warnx("%s: pid exited (%s)%s%s after %ld s; restarting in"
+		    " %u ms", w->name, why, w->fail[0] ? ": " : "", w->fail,
+		    up, w->backoff_ms);
+	w->backoff_ms = w->backoff_ms * 2 > BACKOFF_MAX_MS ?
+	    BACKOFF_MAX_MS : w->backoff_ms * 2;
 }
 
 /* Ask a worker to stop; hold: keep it stopped afterwards. */
@@ -540,7 +609,6 @@ worker_exited(struct worker *w, int status)
 {
 	struct supervisor *sv = w->sv;
 	struct timespec now;
-	struct timeval tv;
 	char how[64];
 	long up;
 	int was_ready = w->state == W_RUNNING || (w->state == W_STOPPING &&
@@ -593,19 +661,12 @@ worker_exited(struct worker *w, int status)
 	} else {
 		if (up >= BACKOFF_RESET_S)
 			w->backoff_ms = BACKOFF_MIN_MS;
-		w->state = W_BACKOFF;
-		tv.tv_sec = w->backoff_ms / 1000;
-		tv.tv_usec = (w->backoff_ms % 1000) * 1000;
-		evtimer_add(w->timer, &tv);
-		log_warnx("%s: pid exited (%s)%s%s after %ld s; restarting in"
-		    " %u ms", w->name, how, w->fail[0] ? ": " : "", w->fail,
-		    up, w->backoff_ms);
-		w->backoff_ms = w->backoff_ms * 2 > BACKOFF_MAX_MS ?
-		    BACKOFF_MAX_MS : w->backoff_ms * 2;
+		worker_backoff(w, how, up);
 	}
 }
 
-/* Apply a status line from w: READY, PEERS up total, RECORDS n or FAIL why. */
+/* Apply a status line from w: READY, PEERS up total, RECORDS n, FAIL why,
+ * or RELOADED ok|error why (its answer to SIGHUP). */
 static void
 worker_line(struct worker *w, char *line)
 {
@@ -623,6 +684,16 @@ worker_line(struct worker *w, char *line)
 		w->records = up;
 	} else if (strncmp(line, "FAIL ", 5) == 0) {
 		snprintf(w->fail, sizeof(w->fail), "%s", line + 5);
+	} else if (strcmp(line, "RELOADED ok") == 0) {
+		w->reloads++;
+		w->reload_failed = 0;
+	} else if (strncmp(line, "RELOADED error ", 15) == 0) {
+		w->reloads++;
+		w->reload_failed = 1;
+		snprintf(w->reload_err, sizeof(w->reload_err), "%s",
+		    line + 15);
+		log_warnx("%s: rejected the new configuration: %s", w->name,
+		    w->reload_err);
 	}
 }
 
@@ -742,16 +813,46 @@ job_fail(struct job *j, struct worker *w, const char *why)
 	j->failed = 1;
 }
 
-/* Has the item's worker become ready since the job began?  1 yes, 0 not
- * yet, -1 it failed. */
+/* Has the item's worker become ready (or, for a reload, confirmed the new
+ * file, or exited when removed) since the job began?  1 yes, 0 not yet, -1
+ * it failed. */
 static int
 item_ready(struct job *j, struct job_item *it, struct worker *w)
 {
 	char how[64], msg[400];
 	struct timespec now;
 
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (it->gone) {
+		/* Removed: done once that incarnation exited (a later reload
+		 * may have started it again). */
+		if (w == NULL || w->pid == 0 || w->gen != it->gen)
+			return 1;
+		if (now.tv_sec >= j->deadline.tv_sec) {
+			job_fail(j, w, "did not stop in time");
+			return -1;
+		}
+		return 0;
+	}
 	if (w == NULL)
 		return -1;
+	if (it->reload && w->gen == it->gen) {
+		/* Signalled: wait for its answer (a respawn reads the new
+		 * file anyway, so then readiness is enough). */
+		if (w->reloads != it->reloads && w->reload_failed) {
+			snprintf(msg, sizeof(msg), "rejected the new"
+			    " configuration: %s", w->reload_err);
+			job_fail(j, w, msg);
+			return -1;
+		}
+		if (w->reloads != it->reloads)
+			return 1;
+		if (now.tv_sec >= j->deadline.tv_sec) {
+			job_fail(j, w, "did not confirm the reload in time");
+			return -1;
+		}
+		return 0;
+	}
 	if (w->ready_gen > it->gen && w->state == W_RUNNING)
 		return 1;
 	if (w->failed_gen > it->gen || w->state == W_FATAL) {
@@ -761,7 +862,6 @@ item_ready(struct job *j, struct job_item *it, struct worker *w)
 		job_fail(j, w, msg);
 		return -1;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &now);
 	if (now.tv_sec >= j->deadline.tv_sec) {
 		job_fail(j, w, "not ready in time");
 		return -1;
@@ -879,17 +979,33 @@ job_finish(struct supervisor *sv, struct job *j)
 	}
 }
 
-/* Advance every pending job and finish those that are complete. */
+/*
+ * Advance every pending job and finish those that are complete.  Finishing
+ * a job may add or finish others (a failed start stops everything), so a
+ * nested call only asks for another pass, and every pass after a finish
+ * starts again from the head: no pointer into the list outlives a finish.
+ */
 static void
 jobs_poll(struct supervisor *sv)
 {
-	struct job *j, *next;
+	struct job *j;
 
-	for (j = TAILQ_FIRST(&sv->jobs); j != NULL; j = next) {
-		next = TAILQ_NEXT(j, entry);
-		if (job_poll(sv, j))
-			job_finish(sv, j);
+	if (sv->polling) {
+		sv->repoll = 1;
+		return;
 	}
+	sv->polling = 1;
+	do {
+		sv->repoll = 0;
+		TAILQ_FOREACH(j, &sv->jobs, entry) {
+			if (job_poll(sv, j)) {
+				job_finish(sv, j);
+				sv->repoll = 1;
+				break;
+			}
+		}
+	} while (sv->repoll);
+	sv->polling = 0;
 }
 
 /* Once a second: poll the jobs, so that their deadlines pass. */
@@ -1010,6 +1126,10 @@ cmd_start(struct supervisor *sv, struct control_conn *c, int argc,
 		} else if (w->state == W_RUNNING) {
 			/* Already up: count it as ready now. */
 			j->items[j->nitems - 1].gen = w->ready_gen - 1;
+		} else if (w->state == W_STARTING) {
+			/* Starting now: this incarnation's READY or failure
+			 * answers, not the next one's (which may never come). */
+			j->items[j->nitems - 1].gen = w->gen - 1;
 		}
 	}
 	jobs_poll(sv);
@@ -1094,7 +1214,7 @@ cmd_reload(struct supervisor *sv, struct control_conn *c)
 		cJSON_Delete(o);
 		return;
 	}
-	if (reload_plan(sv->cfg, cfg, &plan) == -1)
+	if (reload_plan(sv->cfg, cfg, sv_secret_changed(sv, cfg), &plan) == -1)
 		fatal("reload_plan");
 	sdnotifyf("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading",
 	    (unsigned long long)sdnotify_monotonic_usec());
@@ -1112,7 +1232,7 @@ cmd_reload(struct supervisor *sv, struct control_conn *c)
 
 		w = worker_find(sv, it->name);
 		/* Moving onto or off this machine starts or stops it. */
-		if (w == NULL && local && act != RELOAD_STOP)
+		if ((w == NULL || w->removing) && local && act != RELOAD_STOP)
 			act = RELOAD_START;
 		else if (w != NULL && !local)
 			act = RELOAD_STOP;
@@ -1127,6 +1247,17 @@ cmd_reload(struct supervisor *sv, struct control_conn *c)
 		cJSON_AddItemToArray(actions, a);
 		switch (act) {
 		case RELOAD_START:
+			if (w != NULL) {
+				/* Still stopping from an earlier reload: keep
+				 * its entry and start it again once it exited
+				 * (its port is free only then). */
+				w->removing = 0;
+				w->held = 0;
+				w->restart_pending = 1;
+				worker_set_config(w, s);
+				job_add(j, w);
+				break;
+			}
 			w = worker_new(sv, s);
 			job_add(j, w);
 			worker_spawn(w);
@@ -1136,8 +1267,11 @@ cmd_reload(struct supervisor *sv, struct control_conn *c)
 			w->restart_pending = 0;
 			if (w->pid == 0)
 				worker_free(w);
-			else
+			else {
+				job_add(j, w);
+				j->items[j->nitems - 1].gone = 1;
 				worker_stop(w, 1);
+			}
 			break;
 		case RELOAD_RESTART:
 			worker_set_config(w, s);
@@ -1153,8 +1287,15 @@ cmd_reload(struct supervisor *sv, struct control_conn *c)
 			break;
 		case RELOAD_SIGNAL:
 			worker_set_config(w, s);
-			if (w->pid != 0)
+			if (w->pid != 0 && w->state == W_STOPPING &&
+			    w->restart_pending) {
+				job_add(j, w);	/* restarts with the new file */
+			} else if (w->pid != 0 && w->state != W_STOPPING) {
+				job_add(j, w);
+				j->items[j->nitems - 1].reload = 1;
+				j->items[j->nitems - 1].reloads = w->reloads;
 				kill(w->pid, SIGHUP);
+			}
 			break;
 		case RELOAD_KEEP:
 			break;
@@ -1162,6 +1303,37 @@ cmd_reload(struct supervisor *sv, struct control_conn *c)
 	}
 	reload_plan_free(&plan);
 	jobs_poll(sv);
+}
+
+/*
+ * Read cfg's secret_file and say whether its content differs from the one
+ * read last (or its readability changed), remembering the new one: a
+ * rotated secret must reach every node even when the path stayed.
+ */
+static int
+sv_secret_changed(struct supervisor *sv, const struct herd_config *cfg)
+{
+	struct auth_secret *now;
+	char err[512];
+	int ok, changed;
+
+	if (cfg->herd.secret_file == NULL) {
+		changed = sv->secret_ok;	/* dropped: path differs too */
+		sv->secret_ok = 0;
+		return changed;
+	}
+	if ((now = malloc(sizeof(*now))) == NULL)
+		return 1;			/* cannot tell: signal */
+	ok = auth_load_secret(cfg->herd.secret_file, now, err,
+	    sizeof(err)) == 0;
+	changed = !ok || !sv->secret_ok || now->len != sv->secret.len ||
+	    memcmp(now->data, sv->secret.data, now->len) != 0;
+	if (ok)
+		memcpy(&sv->secret, now, sizeof(*now));
+	sv->secret_ok = ok;
+	explicit_bzero(now, sizeof(*now));
+	free(now);
+	return changed;
 }
 
 /* Stop every worker, then the supervisor. */
@@ -1318,6 +1490,7 @@ supervisor_run(const struct sv_options *opt, struct herd_config *cfg)
 	struct timeval tv = { 1, 0 };
 	char path[PATH_MAX];
 	uint64_t wd;
+	sigset_t mask;
 	size_t i;
 	int code;
 
@@ -1332,6 +1505,13 @@ supervisor_run(const struct sv_options *opt, struct herd_config *cfg)
 	if (ftruncate(opt->lock_fd, 0) == 0)
 		dprintf(opt->lock_fd, "%ld\n", (long)sv.pid);
 	signal(SIGPIPE, SIG_IGN);
+	/* Whoever started us may have blocked what we handle (SIGTERM
+	 * under a careless parent): unblock it, or we would never see it. */
+	sigemptyset(&mask);
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaddset(&mask, sigs[i]);
+	sigprocmask(SIG_UNBLOCK, &mask, NULL);
+	(void)sv_secret_changed(&sv, cfg);
 	if ((sv.base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
 	log_set_event_base(sv.base);
@@ -1400,6 +1580,9 @@ supervisor_run(const struct sv_options *opt, struct herd_config *cfg)
 	code = sv.exit_code;
 	log_info("supervisor stopped");
 out:
+	/* The socket goes first: once "herdctl start" sees EOF below, a
+	 * status must find no supervisor, not a listener nobody serves. */
+	control_close(sv.ctl);
 	if (sv.report_fd != -1)
 		close(sv.report_fd);	/* EOF without OK: start failed */
 	while ((j = TAILQ_FIRST(&sv.jobs)) != NULL) {
@@ -1410,7 +1593,6 @@ out:
 	}
 	while ((w = TAILQ_FIRST(&sv.workers)) != NULL)
 		worker_free(w);
-	control_close(sv.ctl);
 	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 		if (sv.sig_ev[i] != NULL)
 			event_free(sv.sig_ev[i]);
@@ -1419,6 +1601,7 @@ out:
 	if (sv.watchdog != NULL)
 		event_free(sv.watchdog);
 	config_free(sv.cfg);
+	explicit_bzero(&sv.secret, sizeof(sv.secret));
 	log_flush(1000);
 	event_base_free(sv.base);
 	return code;

@@ -1,10 +1,15 @@
 #!/bin/sh
 # Install the Debian packages that building and testing herd need, but
-# only those that are missing (a no-op on a ready machine).
+# only those that are missing (a no-op on a ready machine, so a non-root
+# user can run it).  "deps.sh build": only what building needs (make, make
+# run); no argument: also what the tests need (make test).
 set -eu
-PKGS="build-essential pkg-config clang libclang-rt-14-dev libevent-dev libcurl4-openssl-dev
-libcjson-dev libinih-dev libssl-dev libcmocka-dev python3 python3-pytest
-iproute2 procps mandoc"
+PKGS="build-essential pkg-config libevent-dev libcurl4-openssl-dev
+libcjson-dev libinih-dev libssl-dev"
+if [ "${1:-}" != build ]; then
+	PKGS="$PKGS clang libclang-rt-14-dev libcmocka-dev python3
+python3-pytest iproute2 procps mandoc"
+fi
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

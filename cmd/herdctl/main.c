@@ -179,6 +179,28 @@ request(const char *req, int timeout_ms, int *nosup)
 	return o;
 }
 
+/* o's string member key, or dflt when it is missing or not a string (the
+ * answer comes from another process: trust nothing in it). */
+static const char *
+json_str(const cJSON *o, const char *key, const char *dflt)
+{
+	const char *v = cJSON_GetStringValue(cJSON_GetObjectItem(o, key));
+
+	return v != NULL ? v : dflt;
+}
+
+/* o's number member key as an int, or -1 when missing or not a number. */
+static int
+json_int(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItem(o, key);
+
+	if (!cJSON_IsNumber(v) || v->valuedouble < INT_MIN ||
+	    v->valuedouble > INT_MAX)
+		return -1;
+	return (int)v->valuedouble;
+}
+
 /* Print the answer's error(s); returns 1 if it was not ok. */
 static int
 print_errors(cJSON *o)
@@ -547,8 +569,7 @@ cmd_reload(int argc, char **argv)
 		    cJSON_GetObjectItem(a, "action"));
 
 		if (act != NULL && strcmp(act, "keep") != 0)
-			printf("%s: %s\n", cJSON_GetStringValue(
-			    cJSON_GetObjectItem(a, "name")), act);
+			printf("%s: %s\n", json_str(a, "name", "?"), act);
 	}
 	if (code == EXIT_OK)
 		printf("reloaded\n");
@@ -598,9 +619,14 @@ cmd_status(int argc, char **argv)
 		return EXIT_FAIL;
 	}
 	servers = cJSON_GetObjectItem(o, "servers");
+	if (!cJSON_IsArray(servers)) {
+		fprintf(stderr, "herdctl: malformed answer from the"
+		    " supervisor (no servers)\n");
+		cJSON_Delete(o);
+		return EXIT_FAIL;
+	}
 	cJSON_ArrayForEach(s, servers)
-		if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(s,
-		    "state")), "running") != 0)
+		if (strcmp(json_str(s, "state", "?"), "running") != 0)
 			all = 0;
 	if (json) {
 		out = cJSON_CreateObject();
@@ -614,29 +640,22 @@ cmd_status(int argc, char **argv)
 		    "STATE", "PID", "PORT", "UPTIME", "RESTARTS", "LAST EXIT",
 		    "PEERS");
 		cJSON_ArrayForEach(s, servers) {
-			cJSON *p = cJSON_GetObjectItem(s, "pid");
-			const char *le = cJSON_GetStringValue(
-			    cJSON_GetObjectItem(s, "last_exit"));
+			int p = json_int(s, "pid"), t = json_int(s, "uptime_s");
 
-			if (cJSON_IsNumber(p))
-				snprintf(pid, sizeof(pid), "%d", p->valueint);
+			if (p > 0)
+				snprintf(pid, sizeof(pid), "%d", p);
 			else
 				snprintf(pid, sizeof(pid), "-");
-			if (cJSON_IsNumber(p))
-				format_uptime(cJSON_GetNumberValue(
-				    cJSON_GetObjectItem(s, "uptime_s")), up,
-				    sizeof(up));
+			if (p > 0 && t >= 0)
+				format_uptime(t, up, sizeof(up));
 			else
 				snprintf(up, sizeof(up), "-");
 			printf("%-16s %-9s %-8s %-6d %-8s %-8d %-16s %d/%d\n",
-			    cJSON_GetStringValue(cJSON_GetObjectItem(s,
-			    "name")), cJSON_GetStringValue(
-			    cJSON_GetObjectItem(s, "state")), pid,
-			    cJSON_GetObjectItem(s, "port")->valueint, up,
-			    cJSON_GetObjectItem(s, "restarts")->valueint,
-			    le ? le : "-",
-			    cJSON_GetObjectItem(s, "peers_up")->valueint,
-			    cJSON_GetObjectItem(s, "peers")->valueint);
+			    json_str(s, "name", "?"), json_str(s, "state", "?"),
+			    pid, json_int(s, "port"), up,
+			    json_int(s, "restarts"),
+			    json_str(s, "last_exit", "-"),
+			    json_int(s, "peers_up"), json_int(s, "peers"));
 		}
 	}
 	cJSON_Delete(o);

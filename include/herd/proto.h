@@ -1,7 +1,7 @@
 /*
  * proto.h -- the client wire protocol and the peer AT line, as pure
  * functions: bytes in, structs out; structs in, bytes out.  No I/O, no
- * clock, no allocation.  See MISSION.md "Client protocol".
+ * clock, no allocation.  See README.md "The protocol".
  */
 #ifndef HERD_PROTO_H
 #define HERD_PROTO_H

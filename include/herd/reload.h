@@ -17,7 +17,8 @@ enum reload_action {
 	RELOAD_START,		/* new server section */
 	RELOAD_STOP,		/* section removed */
 	RELOAD_RESTART,		/* port, host or bind changed */
-	RELOAD_SIGNAL,		/* neighbours or [places]/[herd] changed: SIGHUP */
+	RELOAD_SIGNAL,		/* neighbours, [places]/[herd] or the secret
+				   changed: SIGHUP, answered RELOADED */
 };
 
 struct reload_item {
@@ -31,9 +32,11 @@ struct reload_plan {
 	size_t			 count;
 };
 
-/* Build the plan from old to new; -1 on out of memory. */
+/* Build the plan from old to new; secret_changed: the secret_file's
+ * content differs (the caller reads it); -1 on out of memory. */
 int		 reload_plan(const struct herd_config *old,
-		    const struct herd_config *new, struct reload_plan *plan);
+		    const struct herd_config *new, int secret_changed,
+		    struct reload_plan *plan);
 void		 reload_plan_free(struct reload_plan *);
 const char	*reload_action_name(enum reload_action);
 

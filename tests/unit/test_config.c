@@ -168,7 +168,7 @@ test_shipped(void **state)
 	static const char *const names[] = {
 		"Hill", "Jaquez", "Smith", "Campbell", "Singleton",
 	};
-	/* MISSION.md "Default topology"; links are undirected. */
+	/* README.md "Quick start" table; links are undirected. */
 	static const char *const hill[] = { "Jaquez", "Smith", NULL };
 	static const char *const jaquez[] = { "Hill", "Singleton", NULL };
 	static const char *const smith[] = { "Hill", "Campbell", "Singleton",
@@ -609,6 +609,24 @@ test_err_duplicate_key(void **state)
 	    ":3: duplicate key 'max_line'", NULL);
 }
 
+/* A repeated [herd] or [places] header continues the section: a key set
+ * in both copies is still a duplicate. */
+static void
+test_err_duplicate_key_repeated_header(void **state)
+{
+	(void)state;
+	expect_errors("[herd]\nmax_line = 300\n[server:A]\nport = 1\n"
+	    "[herd]\nmax_line = 400\n",
+	    ":6: duplicate key 'max_line'", NULL);
+	expect_errors("[places]\napi = new\n[places]\napi = legacy\n"
+	    "[server:A]\nport = 1\n",
+	    ":4: duplicate key 'api'", NULL);
+	/* a port in each of two servers is not a duplicate */
+	expect_errors("[server:A]\nport = 1\n[server:B]\nport = 2\n"
+	    "[server:B]\nport = 3\n",
+	    ":5: duplicate server 'B' (first defined at line 3)", NULL);
+}
+
 static void
 test_err_bad_port(void **state)
 {
@@ -956,6 +974,7 @@ main(void)
 		cmocka_unit_test(test_err_unknown_key),
 		cmocka_unit_test(test_err_key_outside_section),
 		cmocka_unit_test(test_err_duplicate_server),
+		cmocka_unit_test(test_err_duplicate_key_repeated_header),
 		cmocka_unit_test(test_err_duplicate_key),
 		cmocka_unit_test(test_err_bad_port),
 		cmocka_unit_test(test_err_missing_port),

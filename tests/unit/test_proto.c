@@ -1,7 +1,7 @@
 /*
  * test_proto.c -- unit tests for the client protocol (src/proto.c).
  *
- * Every expectation here is taken from MISSION.md "Client protocol".
+ * Every expectation here is taken from README.md "The protocol".
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -462,7 +462,7 @@ static void
 test_format_diff(void **state)
 {
 	(void)state;
-	/* The example in MISSION.md. */
+	/* The example in README.md "Quick start". */
 	diff_is(1621464828, 223372889, 1621464827, 959498503, "+0.263874386");
 	diff_is(1621464827, 959498503, 1621464827, 959618503, "-0.000120000");
 	/* Exact zero is positive. */
