@@ -359,6 +359,8 @@ writer_sync(struct persist *p)
 {
 	int fd = p->t_fd, oldfd = p->t_oldfd, r = 0, e = 0;
 	uint64_t target = p->t_want;
+	void (*hook)(void *, uint64_t) = p->t_hook;
+	void *hook_arg = p->t_hook_arg;
 
 	p->t_oldfd = -1;
 	p->t_sync_start_ms = now_ms();
@@ -375,8 +377,8 @@ writer_sync(struct persist *p)
 		r = -1;
 		e = errno;
 	}
-	if (r == 0 && p->policy != HERD_FSYNC_NO && p->t_hook != NULL)
-		p->t_hook(p->t_hook_arg, target);
+	if (r == 0 && p->policy != HERD_FSYNC_NO && hook != NULL)
+		hook(hook_arg, target);
 	pthread_mutex_lock(&p->mu);
 	p->t_last_sync_ms = now_ms();
 	p->t_err = e;
