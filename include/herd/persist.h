@@ -44,7 +44,8 @@ enum persist_state {
 struct persist_ops {
 	/* Entries up to seq are fdatasync'ed (every sync, any policy). */
 	void		 (*durable)(void *arg, uint64_t seq);
-	/* The state changed (err: the errno behind FAILING, else 0). */
+	/* The state changed (err: the errno behind FAILING, else 0); the
+	 * engine has logged the change already (one line per change). */
 	void		 (*state_changed)(void *arg, enum persist_state, int err);
 	/* Bytes the live records would take in a snapshot (for the
 	 * compaction trigger); NULL disables automatic compaction. */

@@ -532,6 +532,52 @@ test_always_durable_after_sync(void **state)
 	world_done(&w);
 }
 
+/* everysec: batches written every 20 ms share about one sync a second,
+ * lag_ms shows unsynced data meanwhile, and durable() catches up; no:
+ * never a sync, nothing reported durable. */
+static void
+test_everysec_and_no(void **state)
+{
+	struct persist_status st;
+	struct world w;
+	long lag = 0;
+	int b;
+
+	(void)state;
+	atomic_store(&synced_by_hook, (uint64_t)-1);	/* not checked */
+	world_init(&w);
+	reopen(&w, HERD_FSYNC_EVERYSEC);
+	for (b = 0; b < 100; b++) {
+		put(&w, b, 1);
+		assert_int_equal(persist_write(w.p), 0);
+		run_for(&w, 20);
+		persist_status(w.p, &st);
+		if (st.lag_ms > lag)
+			lag = st.lag_ms;
+	}
+	for (b = 0; b < 200 && w.durable < 100; b++)
+		run_for(&w, 20);
+	persist_status(w.p, &st);
+	assert_int_equal(w.durable, 100);
+	assert_true(st.syncs >= 1);
+	assert_true(st.syncs <= 100 / 4);	/* far fewer than batches */
+	assert_true(lag > 0);
+	reopen(&w, HERD_FSYNC_NO);
+	w.durable = 0;
+	for (b = 0; b < 10; b++) {
+		put(&w, 200 + b, 1);
+		assert_int_equal(persist_write(w.p), 0);
+		run_for(&w, 20);
+	}
+	persist_status(w.p, &st);
+	assert_int_equal(st.syncs, 0);
+	assert_int_equal(st.lag_ms, 0);
+	assert_int_equal(persist_durable_seq(w.p), 0);
+	assert_int_equal(persist_written_seq(w.p), 10);
+	assert_int_equal(w.durable, 0);
+	world_done(&w);
+}
+
 /* 100,000 records updated twice: the log outgrows twice the live data,
  * compaction runs, and a reload holds exactly the same store; the old
  * log and snapshot are gone. */
@@ -659,6 +705,7 @@ main(void)
 		cmocka_unit_test(test_refused_dirs),
 		cmocka_unit_test(test_write_errors_retry),
 		cmocka_unit_test(test_always_durable_after_sync),
+		cmocka_unit_test(test_everysec_and_no),
 		cmocka_unit_test(test_compaction_reload),
 		cmocka_unit_test(test_compaction_stop_each_step),
 		cmocka_unit_test(test_million_load_time),
