@@ -50,8 +50,10 @@ struct world {
 };
 
 static _Atomic uint64_t	synced_by_hook;
+static struct rlimit	saved_fsize;	/* restored even if a test fails */
 
 static int	rm_one(const char *, const struct stat *, int, struct FTW *);
+static int	restore_fsize(void **);
 static void	world_init(struct world *);
 static void	world_done(struct world *);
 static void	reopen(struct world *, enum herd_fsync);
@@ -443,7 +445,7 @@ static void
 test_write_errors_retry(void **state)
 {
 	struct persist_status st;
-	struct rlimit old, lim;
+	struct rlimit lim;
 	struct world w;
 	int i;
 
@@ -455,8 +457,7 @@ test_write_errors_retry(void **state)
 		put(&w, i, 1);
 	assert_int_equal(persist_write(w.p), 0);
 	persist_status(w.p, &st);
-	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
-	lim = old;
+	lim = saved_fsize;
 	lim.rlim_cur = st.log_bytes + 100;
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
 	for (i = 10; i < 110; i++)
@@ -471,7 +472,7 @@ test_write_errors_retry(void **state)
 	assert_int_equal(st.state, PERSIST_FAILING);
 	assert_true(st.write_errors >= 3);	/* retried each second */
 	assert_int_equal(w.states, 1);		/* one line per change */
-	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &saved_fsize), 0);
 	for (i = 0; i < 30 && w.last_state != PERSIST_OK; i++)
 		run_for(&w, 100);
 	assert_int_equal(w.states, 2);
@@ -481,6 +482,15 @@ test_write_errors_retry(void **state)
 	assert_int_equal(store_count(w.store), 110);
 	world_done(&w);
 	signal(SIGXFSZ, SIG_DFL);
+}
+
+/* Teardown of test_write_errors_retry: lift the file size limit. */
+static int
+restore_fsize(void **state)
+{
+	(void)state;
+	signal(SIGXFSZ, SIG_DFL);
+	return setrlimit(RLIMIT_FSIZE, &saved_fsize);
 }
 
 /* The writer thread's hook: a slow fdatasync, then record what it
@@ -703,7 +713,8 @@ main(void)
 		cmocka_unit_test(test_torn_tail_every_offset),
 		cmocka_unit_test(test_middle_damage),
 		cmocka_unit_test(test_refused_dirs),
-		cmocka_unit_test(test_write_errors_retry),
+		cmocka_unit_test_teardown(test_write_errors_retry,
+		    restore_fsize),
 		cmocka_unit_test(test_always_durable_after_sync),
 		cmocka_unit_test(test_everysec_and_no),
 		cmocka_unit_test(test_compaction_reload),
@@ -711,5 +722,7 @@ main(void)
 		cmocka_unit_test(test_million_load_time),
 	};
 
+	if (getrlimit(RLIMIT_FSIZE, &saved_fsize) == -1)
+		return 1;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
