@@ -616,6 +616,10 @@ persist_load(struct persist *p, int (*record)(void *, const char *, size_t),
 	int r = 0, last_log_ok = 0;
 
 	memset(info, 0, sizeof(*info));
+	if (p->loaded) {
+		snprintf(err, errlen, "%s: loaded already", p->dir);
+		return -1;
+	}
 	if (scan_dir(p, &files, &n, err, errlen) == -1)
 		return -1;
 	for (i = 0; i < n; i++) {
