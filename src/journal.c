@@ -12,7 +12,6 @@
 #include <string.h>
 
 #include "herd/journal.h"
-#include "herd/proto.h"
 
 #define CRC32C_POLY	0x82F63B78u
 
@@ -186,12 +185,13 @@ journal_reader_init(struct journal_reader *r, const void *buf, size_t len)
 }
 
 /* True when an intact entry (bounded length, checksum, AT payload)
- * starts at off; its total size goes to *entry_len. */
+ * starts at off; its total size goes to *entry_len, the parsed AT line
+ * to *out unless NULL. */
 int
 journal_entry_at(const unsigned char *buf, size_t len, size_t off,
-    size_t *entry_len)
+    size_t *entry_len, struct proto_at *out)
 {
-	struct proto_at at;
+	struct proto_at local, *at = out != NULL ? out : &local;
 	uint32_t n, crc;
 
 	if (off > len || len - off < JOURNAL_ENTRY_HEAD)
@@ -205,7 +205,7 @@ journal_entry_at(const unsigned char *buf, size_t len, size_t off,
 	if (crc != get32(buf + off + 4))
 		return 0;
 	if (proto_parse_at((const char *)buf + off + JOURNAL_ENTRY_HEAD, n,
-	    &at) == -1)
+	    at) == -1)
 		return 0;
 	*entry_len = journal_entry_size(n);
 	return 1;
@@ -213,11 +213,12 @@ journal_entry_at(const unsigned char *buf, size_t len, size_t off,
 
 /* Return the next intact entry, or 0 at the end or the first bad one. */
 int
-journal_next(struct journal_reader *r, const char **payload, size_t *len)
+journal_next(struct journal_reader *r, const char **payload, size_t *len,
+    struct proto_at *at)
 {
 	size_t n;
 
-	if (!journal_entry_at(r->buf, r->len, r->off, &n))
+	if (!journal_entry_at(r->buf, r->len, r->off, &n, at))
 		return 0;
 	*payload = (const char *)r->buf + r->off + JOURNAL_ENTRY_HEAD;
 	*len = n - JOURNAL_ENTRY_HEAD;
@@ -244,11 +245,11 @@ journal_reader_end(const struct journal_reader *r, struct journal_end *e)
 		return;
 	e->kind = JOURNAL_TORN;
 	for (off = r->off + 1; off < r->len; off++) {
-		if (!journal_entry_at(r->buf, r->len, off, &n))
+		if (!journal_entry_at(r->buf, r->len, off, &n, NULL))
 			continue;
 		e->kind = JOURNAL_DAMAGED;
 		/* Count the run of valid entries that follows. */
-		for (valid = 0; journal_entry_at(r->buf, r->len, off, &n);
+		for (valid = 0; journal_entry_at(r->buf, r->len, off, &n, NULL);
 		    off += n)
 			valid++;
 		break;

@@ -131,7 +131,7 @@ static int	scan_dir(struct persist *, struct pfile **, size_t *,
 static int	cmp_pfile(const void *, const void *);
 static void	move_aside(struct persist *, const char *);
 static int	load_file(struct persist *, const struct pfile *, int,
-		    int (*)(void *, const char *, size_t), void *,
+		    persist_record_fn, void *,
 		    struct persist_load_info *, char *, size_t);
 static int	create_log(struct persist *, uint64_t, int);
 static void	remove_old(int, uint64_t);
@@ -607,8 +607,7 @@ move_aside(struct persist *p, const char *name)
 
 /* Load the snapshot and logs (see persist.h). */
 int
-persist_load(struct persist *p, int (*record)(void *, const char *, size_t),
-    void *arg, struct persist_load_info *info, char *err, size_t errlen)
+persist_load(struct persist *p, persist_record_fn record, void *arg, struct persist_load_info *info, char *err, size_t errlen)
 {
 	struct pfile *files = NULL;
 	int64_t t0 = now_ms();
@@ -662,13 +661,14 @@ persist_load(struct persist *p, int (*record)(void *, const char *, size_t),
  */
 static int
 load_file(struct persist *p, const struct pfile *f, int last,
-    int (*record)(void *, const char *, size_t), void *arg,
-    struct persist_load_info *info, char *err, size_t errlen)
+    persist_record_fn record, void *arg, struct persist_load_info *info,
+    char *err, size_t errlen)
 {
 	char name[NAME_MAX_LEN], why[160];
 	struct journal_header h;
 	struct journal_reader rd;
 	struct journal_end end;
+	struct proto_at at;
 	enum journal_hdr_result hr;
 	unsigned char *map = NULL;
 	const char *line;
@@ -726,8 +726,8 @@ load_file(struct persist *p, const struct pfile *f, int last,
 	}
 	journal_reader_init(&rd, map, (size_t)st.st_size);
 	before = info->records;
-	while (journal_next(&rd, &line, &len)) {
-		if (record(arg, line, len) != 0) {
+	while (journal_next(&rd, &line, &len, &at)) {
+		if (record(arg, line, len, &at) != 0) {
 			snprintf(err, errlen, "%s/%s: the store refused a"
 			    " record", p->dir, name);
 			r = -1;

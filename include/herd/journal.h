@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "herd/proto.h"
+
 #define JOURNAL_MAGIC		"HERDJRNL"
 #define JOURNAL_VERSION		1
 #define JOURNAL_HEADER_SIZE	32
@@ -87,15 +89,17 @@ int		journal_entry_encode(unsigned char *out, const char *payload,
 /* Start reading the entries of a file buffer after its header. */
 void		journal_reader_init(struct journal_reader *, const void *buf,
 		    size_t len);
-/* The next intact entry's payload (pointing into the buffer): 1, or 0
- * at the end or at the first bad entry (see journal_reader_end()). */
+/* The next intact entry's payload (pointing into the buffer) and, when
+ * at is not NULL, the payload parsed as an AT line: 1, or 0 at the end
+ * or at the first bad entry (see journal_reader_end()). */
 int		journal_next(struct journal_reader *, const char **payload,
-		    size_t *len);
+		    size_t *len, struct proto_at *at);
 /* After journal_next() returned 0: classify what follows r->off. */
 void		journal_reader_end(const struct journal_reader *,
 		    struct journal_end *);
-/* True when an intact entry starts at off of [buf, buf+len). */
+/* True when an intact entry starts at off of [buf, buf+len); its size
+ * goes to *entry_len and its parsed payload to *at (if not NULL). */
 int		journal_entry_at(const unsigned char *buf, size_t len,
-		    size_t off, size_t *entry_len);
+		    size_t off, size_t *entry_len, struct proto_at *at);
 
 #endif

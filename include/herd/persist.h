@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "herd/config.h"
+#include "herd/proto.h"
 
 #define PERSIST_COMPACT_MIN	(4u * 1024 * 1024) /* log bytes */
 #define PERSIST_STAGE_MAX	(64u * 1024 * 1024) /* staged bytes */
@@ -94,18 +95,23 @@ struct persist	*persist_open(struct event_base *, const char *dir,
 		    enum herd_fsync, const struct persist_ops *, void *arg,
 		    char *err, size_t errlen);
 
+/* The loader's callback: one entry, its AT line (valid during the call)
+ * and that line parsed (spans into it); non-zero aborts the load. */
+typedef int (*persist_record_fn)(void *arg, const char *line, size_t len,
+		    const struct proto_at *at);
+
 /*
  * Read the snapshot and logs, calling record() for each entry in order
- * (the caller merges; a non-zero return aborts the load).  Torn tails are
+ * (the caller merges it into its store).  Torn tails are
  * cut (one warning with entries and bytes dropped), a file damaged in the
  * middle is renamed NAME.damaged-TIMESTAMP after its intact prefix was
  * loaded (and a compaction is due).  Then opens the log for appending.
  * Call once, before persist_append().  -1 with err on a fatal problem
  * (foreign or newer-version file, I/O error).
  */
-int		 persist_load(struct persist *, int (*record)(void *arg,
-		    const char *line, size_t len), void *arg,
-		    struct persist_load_info *, char *err, size_t errlen);
+int		 persist_load(struct persist *, persist_record_fn record,
+		    void *arg, struct persist_load_info *, char *err,
+		    size_t errlen);
 
 /* Stage one AT line; returns its sequence number (1, 2, ...), or 0 when
  * it was not staged (too long, or the stage is full while failing). */

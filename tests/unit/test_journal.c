@@ -56,15 +56,18 @@ static size_t
 count_entries(const unsigned char *buf, size_t len, struct journal_end *e)
 {
 	struct journal_reader r;
+	struct proto_at at;
 	const char *p;
 	char line[128];
 	size_t n;
 
 	journal_reader_init(&r, buf, len);
-	while (journal_next(&r, &p, &n)) {
+	while (journal_next(&r, &p, &n, r.entries % 2 ? &at : NULL)) {
 		line_of((int)r.entries - 1, line, sizeof(line));
 		assert_int_equal(n, strlen(line));
 		assert_memory_equal(p, line, n);
+		if (r.entries % 2 == 0)	/* parsed into at (odd before) */
+			assert_true(at.sent.nsec == (int32_t)r.entries - 1);
 	}
 	journal_reader_end(&r, e);
 	return r.entries;

@@ -58,7 +58,9 @@ static void	world_init(struct world *);
 static void	world_done(struct world *);
 static void	reopen(struct world *, enum herd_fsync);
 static void	close_p(struct world *);
-static int	on_record(void *, const char *, size_t);
+static int	on_record(void *, const char *, size_t,
+		    const struct proto_at *);
+static int	on_line(void *, const char *, size_t);
 static void	on_durable(void *, uint64_t);
 static void	on_state(void *, enum persist_state, int);
 static size_t	on_live(void *);
@@ -140,18 +142,26 @@ close_p(struct world *w)
 	w->p = NULL;
 }
 
-/* Loader callback: merge an AT line into the store. */
+/* Loader callback: merge a parsed AT line into the store. */
 static int
-on_record(void *arg, const char *line, size_t len)
+on_record(void *arg, const char *line, size_t len, const struct proto_at *at)
 {
 	struct world *w = arg;
 	const struct herd_record *r;
+
+	return store_merge(w->store, at->client.p, at->client.len, &at->sent,
+	    line, len, &r) == STORE_NOMEM ? -1 : 0;
+}
+
+/* on_record() for a line the test made. */
+static int
+on_line(void *arg, const char *line, size_t len)
+{
 	struct proto_at at;
 
 	if (proto_parse_at(line, len, &at) == -1)
 		return -1;
-	return store_merge(w->store, at.client.p, at.client.len, &at.sent,
-	    line, len, &r) == STORE_NOMEM ? -1 : 0;
+	return on_record(arg, line, len, &at);
 }
 
 /* durable(seq): must come after the hook saw a sync covering seq. */
@@ -213,7 +223,7 @@ put(struct world *w, int i, int v)
 	char line[128];
 	size_t n = make_line(line, sizeof(line), i, v);
 
-	assert_int_equal(on_record(w, line, n), 0);
+	assert_int_equal(on_line(w, line, n), 0);
 	assert_true(persist_append(w->p, line, n) > 0);
 }
 
