@@ -406,6 +406,53 @@ test_middle_damage(void **state)
 	world_done(&w);
 }
 
+/* A log of another format version (or another program) is refused,
+ * untouched; a log whose header is only zeros (torn at creation) holds
+ * nothing and is replaced. */
+static void
+test_foreign_and_torn_headers(void **state)
+{
+	unsigned char hdr[JOURNAL_HEADER_SIZE];
+	struct persist_load_info info;
+	char path[512], err[512];
+	struct world w;
+	struct stat sb;
+	int fd;
+
+	(void)state;
+	world_init(&w);
+	reopen(&w, HERD_FSYNC_NO);
+	put(&w, 1, 1);
+	close_p(&w);
+	log_path(&w, path, sizeof(path));
+	assert_true((fd = open(path, O_RDWR)) != -1);
+	assert_int_equal(pread(fd, hdr, sizeof(hdr), 0), sizeof(hdr));
+	hdr[8] = 2;	/* format version 2 */
+	assert_int_equal(pwrite(fd, hdr, sizeof(hdr), 0), sizeof(hdr));
+	close(fd);
+	assert_int_equal(stat(path, &sb), 0);
+	w.p = persist_open(w.base, w.dir, HERD_FSYNC_NO, &ops, &w, err,
+	    sizeof(err));
+	assert_non_null(w.p);
+	assert_int_equal(persist_load(w.p, on_record, &w, &info, err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "format version 2"));
+	assert_non_null(strstr(err, path));
+	close_p(&w);
+	assert_int_equal(access(path, F_OK), 0);	/* not moved */
+	assert_true((fd = open(path, O_WRONLY | O_TRUNC)) != -1);
+	memset(hdr, 0, sizeof(hdr));
+	assert_int_equal(write(fd, hdr, sizeof(hdr)), sizeof(hdr));
+	close(fd);
+	reopen(&w, HERD_FSYNC_NO);
+	assert_int_equal(store_count(w.store), 0);
+	assert_int_equal(count_files(&w, ".damaged-"), 0);
+	put(&w, 2, 1);
+	reopen(&w, HERD_FSYNC_NO);
+	assert_int_equal(store_count(w.store), 1);
+	world_done(&w);
+}
+
 /* Not a directory, owned by someone else, or in use: refused with a
  * message naming the path and what to fix. */
 static void
@@ -722,6 +769,7 @@ main(void)
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_torn_tail_every_offset),
 		cmocka_unit_test(test_middle_damage),
+		cmocka_unit_test(test_foreign_and_torn_headers),
 		cmocka_unit_test(test_refused_dirs),
 		cmocka_unit_test_teardown(test_write_errors_retry,
 		    restore_fsize),
