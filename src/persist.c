@@ -133,6 +133,9 @@ static void	move_aside(struct persist *, const char *);
 static int	load_file(struct persist *, const struct pfile *, int,
 		    persist_record_fn, void *,
 		    struct persist_load_info *, char *, size_t);
+static int	load_header(struct persist *, const struct pfile *,
+		    const char *, const unsigned char *, size_t,
+		    struct persist_load_info *, char *, size_t);
 static int	create_log(struct persist *, uint64_t, int);
 static void	remove_old(int, uint64_t);
 static void	maybe_compact(struct persist *);
@@ -654,6 +657,49 @@ persist_load(struct persist *p, persist_record_fn record, void *arg, struct pers
 }
 
 /*
+ * Check the header of file f (name, size bytes at map): 1 to read its
+ * entries; 0 when it holds nothing (a torn header, removed) or was
+ * moved aside as damaged; -1 (err) for a foreign or newer file.
+ */
+static int
+load_header(struct persist *p, const struct pfile *f, const char *name,
+    const unsigned char *map, size_t size, struct persist_load_info *info,
+    char *err, size_t errlen)
+{
+	struct journal_header h;
+	enum journal_hdr_result hr;
+	char why[160];
+
+	hr = journal_header_parse(map, size, &h, why, sizeof(why));
+	if (hr == JOURNAL_HDR_OK && (h.kind != f->kind ||
+	    h.generation != f->gen)) {
+		hr = JOURNAL_HDR_CORRUPT;
+		snprintf(why, sizeof(why), "header does not match the name");
+	}
+	if (hr == JOURNAL_HDR_OK)
+		return 1;
+	if (hr == JOURNAL_HDR_FOREIGN || hr == JOURNAL_HDR_VERSION) {
+		snprintf(err, errlen, "%s/%s: %s: move it out of the data"
+		    " directory or run a herd that reads it", p->dir, name, why);
+		return -1;
+	}
+	/* A torn header (crash right after creation) is too short to hold
+	 * any entry: nothing to keep. */
+	if (hr == JOURNAL_HDR_SHORT && f->kind == JOURNAL_LOG &&
+	    size < JOURNAL_HEADER_SIZE * 2) {
+		log_warnx("%s/%s: %s: removed (it holds no entry)", p->dir,
+		    name, why);
+		unlinkat(p->dirfd, name, 0);
+		return 0;
+	}
+	log_warnx("%s/%s: %s", p->dir, name, why);
+	move_aside(p, name);
+	info->damaged++;
+	p->force_compact = 1;
+	return 0;
+}
+
+/*
  * Read one file, handing its intact entries to record(); cut a torn log
  * tail, move a damaged file aside.  Returns 1 when it is the live log
  * (last, intact enough to append to: p->logfd is set), 0 when done with
@@ -664,12 +710,10 @@ load_file(struct persist *p, const struct pfile *f, int last,
     persist_record_fn record, void *arg, struct persist_load_info *info,
     char *err, size_t errlen)
 {
-	char name[NAME_MAX_LEN], why[160];
-	struct journal_header h;
+	char name[NAME_MAX_LEN];
 	struct journal_reader rd;
 	struct journal_end end;
 	struct proto_at at;
-	enum journal_hdr_result hr;
 	unsigned char *map = NULL;
 	const char *line;
 	size_t len, before;
@@ -695,35 +739,10 @@ load_file(struct persist *p, const struct pfile *f, int last,
 	if (map != NULL)
 		madvise(map, (size_t)st.st_size, MADV_SEQUENTIAL);
 	info->files++;
-	hr = journal_header_parse(map, (size_t)st.st_size, &h, why,
-	    sizeof(why));
-	if (hr == JOURNAL_HDR_OK && (h.kind != f->kind ||
-	    h.generation != f->gen)) {
-		hr = JOURNAL_HDR_CORRUPT;
-		snprintf(why, sizeof(why), "header does not match the name");
-	}
-	if (hr == JOURNAL_HDR_FOREIGN || hr == JOURNAL_HDR_VERSION) {
-		snprintf(err, errlen, "%s/%s: %s: move it out of the data"
-		    " directory or run a herd that reads it", p->dir, name, why);
-		r = -1;
+	if ((r = load_header(p, f, name, map, (size_t)st.st_size, info, err,
+	    errlen)) != 1)
 		goto done;
-	}
-	if (hr != JOURNAL_HDR_OK) {
-		/* A torn header (crash right after creation) is too short
-		 * to hold any entry: nothing to keep. */
-		if (hr == JOURNAL_HDR_SHORT && f->kind == JOURNAL_LOG &&
-		    st.st_size < JOURNAL_HEADER_SIZE * 2) {
-			log_warnx("%s/%s: %s: removed (it holds no entry)",
-			    p->dir, name, why);
-			unlinkat(p->dirfd, name, 0);
-			goto done;
-		}
-		log_warnx("%s/%s: %s", p->dir, name, why);
-		move_aside(p, name);
-		info->damaged++;
-		p->force_compact = 1;
-		goto done;
-	}
+	r = 0;
 	journal_reader_init(&rd, map, (size_t)st.st_size);
 	before = info->records;
 	while (journal_next(&rd, &line, &len, &at)) {
