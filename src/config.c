@@ -97,6 +97,10 @@ static int	set_idle_timeout(struct loader *, const char *);
 static int	set_line_timeout(struct loader *, const char *);
 static int	set_reconcile(struct loader *, const char *);
 static int	set_log_requests(struct loader *, const char *);
+static int	set_data_dir(struct loader *, const char *);
+static int	set_persist(struct loader *, const char *);
+static int	set_fsync(struct loader *, const char *);
+static int	parse_bool(const char *);
 static int	set_api(struct loader *, const char *);
 static int	set_key(struct loader *, const char *);
 static int	set_url(struct loader *, const char *);
@@ -126,6 +130,9 @@ static const struct key_def keys[] = {
 	{ SEC_HERD,	"line_timeout_s", set_line_timeout },
 	{ SEC_HERD,	"reconcile_s",	set_reconcile },
 	{ SEC_HERD,	"log_requests",	set_log_requests },
+	{ SEC_HERD,	"data_dir",	set_data_dir },
+	{ SEC_HERD,	"persist",	set_persist },
+	{ SEC_HERD,	"fsync",	set_fsync },
 	{ SEC_PLACES,	"api",		set_api },
 	{ SEC_PLACES,	"key",		set_key },
 	{ SEC_PLACES,	"url",		set_url },
@@ -637,6 +644,19 @@ set_reconcile(struct loader *ld, const char *v)
 	    &ld->cfg->herd.reconcile_s);
 }
 
+/* 1 for yes/true/on/1, 0 for no/false/off/0, -1 otherwise. */
+static int
+parse_bool(const char *v)
+{
+	if (strcmp(v, "yes") == 0 || strcmp(v, "true") == 0 ||
+	    strcmp(v, "on") == 0 || strcmp(v, "1") == 0)
+		return 1;
+	if (strcmp(v, "no") == 0 || strcmp(v, "false") == 0 ||
+	    strcmp(v, "off") == 0 || strcmp(v, "0") == 0)
+		return 0;
+	return -1;
+}
+
 /*
  * Set [herd] log_requests from yes/true/on/1 or no/false/off/0; -1
  * (reported) otherwise.
@@ -644,15 +664,52 @@ set_reconcile(struct loader *ld, const char *v)
 static int
 set_log_requests(struct loader *ld, const char *v)
 {
-	if (strcmp(v, "yes") == 0 || strcmp(v, "true") == 0 ||
-	    strcmp(v, "on") == 0 || strcmp(v, "1") == 0)
-		ld->cfg->herd.log_requests = 1;
-	else if (strcmp(v, "no") == 0 || strcmp(v, "false") == 0 ||
-	    strcmp(v, "off") == 0 || strcmp(v, "0") == 0)
-		ld->cfg->herd.log_requests = 0;
-	else {
+	int b = parse_bool(v);
+
+	if (b == -1) {
 		cerr(ld, ld->lineno, "bad log_requests '%s' (expected yes or"
 		    " no)", v);
+		return -1;
+	}
+	ld->cfg->herd.log_requests = b;
+	return 0;
+}
+
+/* Set [herd] data_dir from v (absolute path); -1 (reported) if bad. */
+static int
+set_data_dir(struct loader *ld, const char *v)
+{
+	return set_path(ld, &ld->cfg->herd.data_dir, "data_dir", v);
+}
+
+/* Set [herd] persist from a yes/no value; -1 (reported) otherwise. */
+static int
+set_persist(struct loader *ld, const char *v)
+{
+	int b = parse_bool(v);
+
+	if (b == -1) {
+		cerr(ld, ld->lineno, "bad persist '%s' (expected yes or no)",
+		    v);
+		return -1;
+	}
+	ld->cfg->herd.persist = b;
+	return 0;
+}
+
+/* Set [herd] fsync from always/everysec/no; -1 (reported) otherwise. */
+static int
+set_fsync(struct loader *ld, const char *v)
+{
+	if (strcmp(v, "always") == 0)
+		ld->cfg->herd.fsync = HERD_FSYNC_ALWAYS;
+	else if (strcmp(v, "everysec") == 0)
+		ld->cfg->herd.fsync = HERD_FSYNC_EVERYSEC;
+	else if (strcmp(v, "no") == 0)
+		ld->cfg->herd.fsync = HERD_FSYNC_NO;
+	else {
+		cerr(ld, ld->lineno, "bad fsync '%s' (expected always,"
+		    " everysec or no)", v);
 		return -1;
 	}
 	return 0;
@@ -913,6 +970,8 @@ load(const char *path, char *buf, size_t len, int read_it,
 	cfg->herd.line_timeout_s = DEFAULT_LINE_TIMEOUT_S;
 	cfg->herd.reconcile_s = DEFAULT_RECONCILE_S;
 	cfg->herd.log_requests = 1;
+	cfg->herd.persist = 1;
+	cfg->herd.fsync = HERD_FSYNC_EVERYSEC;
 	cfg->places.api = PLACES_API_NEW;
 	cfg->places.timeout_ms = DEFAULT_TIMEOUT_MS;
 	cfg->places.cache_ttl_s = DEFAULT_CACHE_TTL_S;
@@ -1000,6 +1059,7 @@ config_free(struct herd_config *cfg)
 	free(cfg->herd.run_dir);
 	free(cfg->herd.log_socket);
 	free(cfg->herd.secret_file);
+	free(cfg->herd.data_dir);
 	free(cfg->places.key);
 	free(cfg->places.url);
 	free(cfg->path);
@@ -1086,6 +1146,21 @@ config_peek_run_dir(const char *path)
 
 	(void)ini_parse(path, peek_handler, &dir);
 	return dir;
+}
+
+/* The [herd] fsync keyword of policy f. */
+const char *
+config_fsync_name(enum herd_fsync f)
+{
+	switch (f) {
+	case HERD_FSYNC_ALWAYS:
+		return "always";
+	case HERD_FSYNC_NO:
+		return "no";
+	case HERD_FSYNC_EVERYSEC:
+	default:
+		return "everysec";
+	}
 }
 
 /* Google's default endpoint URL for api. */

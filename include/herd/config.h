@@ -44,6 +44,13 @@ struct herd_places {
 	long		  max_in_flight; /* provider requests at once */
 };
 
+/* [herd] fsync: when the persistence log is fdatasync'ed. */
+enum herd_fsync {
+	HERD_FSYNC_EVERYSEC = 0,	/* about once a second (default) */
+	HERD_FSYNC_ALWAYS,		/* before every acknowledgement */
+	HERD_FSYNC_NO,			/* never; the kernel decides */
+};
+
 /* [herd]: process-wide settings with documented defaults. */
 struct herd_settings {
 	char		*run_dir;	/* NULL = per-user default */
@@ -58,6 +65,9 @@ struct herd_settings {
 	long		 line_timeout_s;   /* deadline for a partial line */
 	long		 reconcile_s;	   /* periodic anti-entropy; 0 = off */
 	int		 log_requests;	   /* a line per request/connection */
+	char		*data_dir;	   /* persistence root, or NULL */
+	int		 persist;	   /* keep records on disk (yes) */
+	enum herd_fsync	 fsync;		   /* log sync policy */
 };
 
 struct herd_config {
@@ -96,6 +106,9 @@ const char		*config_default_path(const char *arg);
 /* [herd] run_dir of a file that may not load (NULL if absent); for
  * finding a running supervisor whatever state its INI is in. */
 char			*config_peek_run_dir(const char *path);
+
+/* "always", "everysec" or "no". */
+const char		*config_fsync_name(enum herd_fsync);
 
 /* The default endpoint URL for an api. */
 const char		*config_places_default_url(enum places_api);

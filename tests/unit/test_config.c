@@ -936,6 +936,41 @@ test_err_nul_byte(void **state)
 	config_errors_free(&errs);
 }
 
+/* [herd] data_dir, persist and fsync: defaults, values, errors. */
+static void
+test_persist_keys(void **state)
+{
+	struct herd_config *cfg;
+
+	(void)state;
+	cfg = load_ok("[server:A]\nport = 1\n");
+	assert_null(cfg->herd.data_dir);
+	assert_int_equal(cfg->herd.persist, 1);
+	assert_int_equal(cfg->herd.fsync, HERD_FSYNC_EVERYSEC);
+	config_free(cfg);
+	cfg = load_ok("[herd]\ndata_dir = /var/lib/herd\npersist = no\n"
+	    "fsync = always\n[server:A]\nport = 1\n");
+	assert_string_equal(cfg->herd.data_dir, "/var/lib/herd");
+	assert_int_equal(cfg->herd.persist, 0);
+	assert_int_equal(cfg->herd.fsync, HERD_FSYNC_ALWAYS);
+	config_free(cfg);
+	cfg = load_ok("[herd]\npersist = yes\nfsync = no\n"
+	    "[server:A]\nport = 1\n");
+	assert_int_equal(cfg->herd.persist, 1);
+	assert_int_equal(cfg->herd.fsync, HERD_FSYNC_NO);
+	config_free(cfg);
+	assert_string_equal(config_fsync_name(HERD_FSYNC_ALWAYS), "always");
+	assert_string_equal(config_fsync_name(HERD_FSYNC_EVERYSEC),
+	    "everysec");
+	assert_string_equal(config_fsync_name(HERD_FSYNC_NO), "no");
+	expect_errors("[herd]\ndata_dir = rel/dir\npersist = maybe\n"
+	    "fsync = sometimes\nfsync = no\n[server:A]\nport = 1\n",
+	    ":2: data_dir must be an absolute path",
+	    ":3: bad persist 'maybe' (expected yes or no)",
+	    ":4: bad fsync 'sometimes' (expected always, everysec or no)",
+	    ":5: duplicate key 'fsync'", NULL);
+}
+
 /* ---- helpers ---- */
 
 static void
@@ -989,6 +1024,7 @@ main(void)
 		cmocka_unit_test(test_err_nonexistent),
 		cmocka_unit_test(test_err_nul_byte),
 		cmocka_unit_test(test_default_path),
+		cmocka_unit_test(test_persist_keys),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
