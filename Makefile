@@ -64,9 +64,15 @@ programs: $(PROGS:%=$(BUILD)/bin/%)
 		cmp -s $(BUILD)/bin/$$p bin/$$p || cp -f $(BUILD)/bin/$$p bin/$$p; \
 	done
 
-$(BUILD)/bin/%: $(BUILD)/cmd/%/main.o $(LIB)
-	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+# A program links every .c file of its cmd/NAME/ directory, whose
+# objects also depend on that directory's private headers.
+define prog_rule
+$(BUILD)/bin/$(1): $(patsubst %.c,$(BUILD)/%.o,$(wildcard cmd/$(1)/*.c)) $(LIB)
+	@mkdir -p $$(@D)
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
+$(patsubst %.c,$(BUILD)/%.o,$(wildcard cmd/$(1)/*.c)): $(wildcard cmd/$(1)/*.h)
+endef
+$(foreach p,$(PROGS),$(eval $(call prog_rule,$(p))))
 
 $(LIB): $(LIB_OBJS)
 	$(AR) rcs $@ $^

@@ -167,10 +167,12 @@ def test_recovery(tmp_path):
                 os.kill(pid, signal.SIGKILL)
 
 
-class WrongServer:
-    """Answers every line with an AT line for some other client."""
+class ReplyServer:
+    """Answers every line with reply(line): by default an AT line for
+    some other client."""
 
-    def __init__(self):
+    def __init__(self, reply=lambda line: b"AT X +0.000000001 other +1+1 1"):
+        self.reply = reply
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(16)
@@ -197,9 +199,11 @@ class WrongServer:
                 if not b:
                     return
                 buf += b
+                out = b""
                 while b"\n" in buf:
-                    _, buf = buf.split(b"\n", 1)
-                    c.sendall(b"AT X +0.000000001 other +1+1 1\n")
+                    line, buf = buf.split(b"\n", 1)
+                    out += self.reply(line) + b"\n"
+                c.sendall(out)
 
     def close(self):
         self.running = False
@@ -208,7 +212,7 @@ class WrongServer:
 
 
 def test_wrong_replies_are_errors():
-    srv = WrongServer()
+    srv = ReplyServer()
     try:
         rc, res, out = bench("iamat", "-p", srv.port, "--pid", os.getpid(),
                              "-c", 2, "-n", 50)
@@ -217,3 +221,52 @@ def test_wrong_replies_are_errors():
         assert "bad reply" in out
     finally:
         srv.close()
+
+
+MODES = ("iamat", "oneshot", "whatsat", "load", "propagation", "idle",
+         "recovery")
+
+
+def test_mode_help():
+    """Each mode's --help is its own: its usage line and its options,
+    not the overview, and not the options of other modes."""
+    overview = subprocess.run([BENCH, "--help"], capture_output=True,
+                              text=True).stdout
+    # What only one mode has shows in its help alone.
+    own = {"propagation": "--to-port", "idle": "--no-touch",
+           "recovery": "--herdctl", "whatsat": "--expect-status",
+           "load": "bytes_per_record"}
+    for mode in MODES:
+        p = subprocess.run([BENCH, mode, "--help"], capture_output=True,
+                           text=True)
+        assert p.returncode == 0, p.stderr
+        assert p.stdout != overview
+        assert p.stdout.startswith("usage: herd-bench %s " % mode), p.stdout
+        assert "mode=%s " % mode in p.stdout
+        for other, flag in own.items():
+            assert (flag in p.stdout) == (other == mode), (mode, flag)
+    p = subprocess.run([BENCH, "idle", "--bogus"], capture_output=True,
+                       text=True)
+    assert p.returncode == 64
+    assert "usage: herd-bench idle " in p.stderr
+
+
+def test_reply_check_is_byte_exact():
+    """An AT reply is accepted exactly as a node writes it: one space
+    between fields, a signed time_diff with nine fraction digits, the
+    request's last three fields copied byte for byte."""
+    good = b"AT X +0.000000001 %s %s %s"
+    bad = [b"AT X +0.00000001 %s %s %s", b"AT  X +0.000000001 %s %s %s",
+           b"AT X 0.000000001 %s %s %s", b"AT X +0.000000001 %s %s %s ",
+           b" AT X +0.000000001 %s %s %s", b"AT X +0.000000001 %s  %s %s",
+           b"AT X +0.000000001 %s %s %s 1", b"AT X +.000000001 %s %s %s",
+           b"AT X +0.000000001 %sx %s %s"]
+    for reply, errors in [(good, "0")] + [(b, "20") for b in bad]:
+        srv = ReplyServer(lambda line, r=reply: r % tuple(line.split()[1:]))
+        try:
+            rc, res, out = bench("iamat", "-p", srv.port, "--pid",
+                                 os.getpid(), "-c", 2, "-n", 20)
+            assert res["errors"] == errors, (reply, out)
+            assert rc == (0 if errors == "0" else 1), (reply, out)
+        finally:
+            srv.close()
