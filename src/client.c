@@ -23,7 +23,7 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <arpa/inet.h>
+#include <arpa/inet.h>		/* INET6_ADDRSTRLEN */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +36,7 @@
 
 #include "herd/client.h"
 #include "herd/log.h"
+#include "herd/net.h"
 #include "herd/places.h"
 #include "herd/proto.h"
 
@@ -120,7 +121,6 @@ static void	client_maybe_close(struct client *);
 static void	client_stage(struct client *, const char *, size_t);
 static void	client_flush(struct client *);
 static void	whatsat_done(void *, const char *, size_t);
-static void	sockaddr_str(const struct sockaddr *, char *, size_t);
 static time_t	now_s(void);
 static int64_t	now_ms(void);
 
@@ -251,7 +251,7 @@ clients_accept(struct clients *cl, int fd, const struct sockaddr *sa)
 		return;
 	}
 	places_queue_init(&c->queue, whatsat_done, c);
-	sockaddr_str(sa, c->addr, sizeof(c->addr));
+	net_addr_str(sa, c->addr, sizeof(c->addr));
 	TAILQ_INSERT_TAIL(&cl->all, c, entry);
 	cl->count++;
 	if (probation) {
@@ -745,26 +745,4 @@ now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Format sa as "addr:port" ("[addr]:port" for IPv6) into buf, else "?". */
-static void
-sockaddr_str(const struct sockaddr *sa, char *buf, size_t size)
-{
-	char a[INET6_ADDRSTRLEN] = "?";
-
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *s4 = (const struct sockaddr_in *)
-		    (const void *)sa;
-
-		inet_ntop(AF_INET, &s4->sin_addr, a, sizeof(a));
-		snprintf(buf, size, "%s:%u", a, ntohs(s4->sin_port));
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)
-		    (const void *)sa;
-
-		inet_ntop(AF_INET6, &s6->sin6_addr, a, sizeof(a));
-		snprintf(buf, size, "[%s]:%u", a, ntohs(s6->sin6_port));
-	} else
-		snprintf(buf, size, "?");
 }

@@ -34,6 +34,7 @@
 
 #include "herd/client.h"
 #include "herd/log.h"
+#include "herd/net.h"
 #include "herd/node.h"
 #include "herd/peer.h"
 #include "herd/places.h"
@@ -374,17 +375,11 @@ static int
 node_listen(struct node *n)
 {
 	struct sockaddr_storage ss;
-	int sslen = sizeof(ss);
+	int sslen;
 	char addr[HERD_ADDR_MAX + 16];
 
-	if (strchr(n->self->bind, ':') != NULL)
-		snprintf(addr, sizeof(addr), "[%s]:%u", n->self->bind,
-		    n->self->port);
-	else
-		snprintf(addr, sizeof(addr), "%s:%u", n->self->bind,
-		    n->self->port);
-	if (evutil_parse_sockaddr_port(addr, (struct sockaddr *)&ss,
-	    &sslen) == -1) {
+	if (net_parse_addr(n->self->bind, n->self->port, &ss, &sslen, addr,
+	    sizeof(addr)) == -1) {
 		log_warnx("cannot parse listen address %s", addr);
 		return -1;
 	}

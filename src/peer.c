@@ -21,10 +21,6 @@
  */
 #include <sys/types.h>
 #include <sys/queue.h>
-#include <sys/socket.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <arpa/inet.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +33,7 @@
 
 #include "herd/auth.h"
 #include "herd/log.h"
+#include "herd/net.h"
 #include "herd/peer.h"
 
 #define BACKOFF_MIN_MS		100
@@ -63,7 +60,7 @@ enum conn_state {
 /*
  * One connection of a link.  out and in are part of the link; an inbound
  * handshake lives in its own peer_conn on link->pending (allocated by
- * peer_accept, freed by pending_free) until its AUTH proves the secret;
+ * peers_accept, freed by pending_free) until its AUTH proves the secret;
  * only then does its socket move into link->in, replacing the old one.
  */
 struct peer_conn {
@@ -136,9 +133,6 @@ static void	link_changed(struct peer_link *);
 static struct peer_conn *link_conn(struct peer_link *);
 static void	sync_start(struct peer_conn *);
 static void	sync_fill(struct peer_conn *);
-static void	set_keepalive(evutil_socket_t);
-static int	addr_is_loopback(const struct sockaddr_storage *);
-static int	peer_is_loopback(evutil_socket_t);
 static int	conn_handshake(struct peer_conn *, const char *, size_t);
 static int	handshake_failed(struct peer_conn *, const char *,
 		    const char *, size_t);
@@ -337,57 +331,23 @@ link_changed(struct peer_link *l)
 	}
 }
 
-/* Set TCP keepalive (idle 10 s, interval 5 s, 3 probes) and TCP_NODELAY. */
-static void
-set_keepalive(evutil_socket_t fd)
-{
-	int on = 1, idle = 10, intvl = 5, cnt = 3;
-
-	(void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl,
-	    sizeof(intvl));
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
-}
-
-/* Is ss a loopback address (127/8, ::1, or 127/8 mapped into IPv6)? */
-static int
-addr_is_loopback(const struct sockaddr_storage *ss)
-{
-	const struct in6_addr *a;
-
-	if (ss->ss_family == AF_INET)
-		return (ntohl(((const struct sockaddr_in *)(const void *)ss)->
-		    sin_addr.s_addr) >> 24) == 127;
-	if (ss->ss_family != AF_INET6)
-		return 0;
-	a = &((const struct sockaddr_in6 *)(const void *)ss)->sin6_addr;
-	return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) &&
-	    a->s6_addr[12] == 127);
-}
-
 /* Start a non-blocking connect to the neighbour. */
 static void
 dial(struct peer_link *l)
 {
 	struct peers *ps = l->peers;
 	struct sockaddr_storage ss;
-	int sslen = sizeof(ss);
+	int sslen;
 	struct bufferevent *bev;
 	struct timeval hto = { HANDSHAKE_TIMEOUT_S, 0 };
 	char addr[HERD_ADDR_MAX + 16];
 
-	if (strchr(l->host, ':') != NULL)
-		snprintf(addr, sizeof(addr), "[%s]:%u", l->host, l->port);
-	else
-		snprintf(addr, sizeof(addr), "%s:%u", l->host, l->port);
-	if (evutil_parse_sockaddr_port(addr, (struct sockaddr *)&ss,
-	    &sslen) == -1) {
+	if (net_parse_addr(l->host, l->port, &ss, &sslen, addr,
+	    sizeof(addr)) == -1) {
 		log_warnx("peer %s: bad address %s", l->name, addr);
 		return;
 	}
-	if (ps->secret->len == 0 && !addr_is_loopback(&ss)) {
+	if (ps->secret->len == 0 && !net_is_loopback(&ss)) {
 		log_warnx("peer %s: not dialling %s: no secret_file is"
 		    " configured, so only loopback peers are used", l->name,
 		    addr);
@@ -558,18 +518,6 @@ pending_free(struct peer_conn *c, const char *why)
 	free(c);
 }
 
-/* Is the socket's peer on the loopback network? */
-static int
-peer_is_loopback(evutil_socket_t fd)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-
-	if (getpeername(fd, (struct sockaddr *)&ss, &len) == -1)
-		return 0;
-	return addr_is_loopback(&ss);
-}
-
 /* Take over a connection that sent HELLO as a pending inbound handshake
  * of the neighbour's link, answering WELCOME with our nonce and proof;
  * -1 when refused.  The link's live connections are not touched. */
@@ -608,7 +556,7 @@ peers_accept(struct peers *ps, struct bufferevent *bev, const char *line,
 		    addr, log_quote(q, sizeof(q), h.from.p, h.from.len));
 		return -1;
 	}
-	if (ps->secret->len == 0 && !peer_is_loopback(bufferevent_getfd(bev))) {
+	if (ps->secret->len == 0 && !net_peer_is_loopback(bufferevent_getfd(bev))) {
 		log_warnx("peer handshake from %s (%s) refused: no secret_file"
 		    " is configured, so only loopback peers are accepted",
 		    addr, l->name);
@@ -636,7 +584,7 @@ peers_accept(struct peers *ps, struct bufferevent *bev, const char *line,
 	auth_nonce(c->nonce);
 	auth_proof(ps->secret, "welcome", ps->name, l->name, c->nonce,
 	    c->peer_nonce, proof);
-	set_keepalive(bufferevent_getfd(bev));
+	net_keepalive(bufferevent_getfd(bev));
 	evbuffer_add_printf(bufferevent_get_output(bev), "WELCOME %s %s %s %s\n",
 	    PROTO_PEER_VERSION, ps->name, c->nonce, proof);
 	c->state = CONN_HANDSHAKE;
@@ -806,7 +754,7 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	const char *why;
 
 	if (what & BEV_EVENT_CONNECTED) {
-		set_keepalive(bufferevent_getfd(bev));
+		net_keepalive(bufferevent_getfd(bev));
 		c->state = CONN_HANDSHAKE;
 		auth_nonce(c->nonce);
 		evbuffer_add_printf(bufferevent_get_output(bev),
