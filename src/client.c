@@ -89,7 +89,7 @@ struct clients {
 	size_t			 nprobation;
 	long			 fd_limit;	/* RLIMIT_NOFILE */
 	uint64_t		 next_id;
-	struct client_list	 dirty;		/* sessions with staged replies */
+	struct client_list	 dirty;		/* with staged replies */
 	struct client_list	 flushing;	/* being flushed right now */
 
 	char			*scratch;	/* formatting buffer */
@@ -397,8 +397,9 @@ client_invalid(struct client *c, const struct proto_span *line)
 	char q[256];
 
 	c->clients->stats.invalid++;
-	log_client(c->clients, "client %llu: invalid: %s", (unsigned long long)c->id,
-	    log_quote(q, sizeof(q), line->p, line->len));
+	log_client(c->clients, "client %llu: invalid: %s",
+	    (unsigned long long)c->id, log_quote(q, sizeof(q), line->p,
+	    line->len));
 	if (!places_queue_empty(&c->queue)) {
 		places_queue_append(&c->queue, "? ", 2);
 		places_queue_append(&c->queue, line->p, line->len);
@@ -498,7 +499,7 @@ client_line(struct client *c, const char *p, size_t len)
 		if (proto_is_hello(p, len)) {
 			struct bufferevent *bev = c->bev;
 
-			/* Hand the connection to the owner (peers), or refuse it. */
+			/* Hand it to the owner (the peers), or refuse it. */
 			bufferevent_disable(bev, EV_READ);
 			if (cl->ops->hello(cl->arg, bev, p, len, c->addr) == 0) {
 				c->bev = NULL;
@@ -518,7 +519,7 @@ client_line(struct client *c, const char *p, size_t len)
 		}
 	}
 	proto_parse_request(p, len, &req);
-	log_client(c->clients, "client %llu: received %s", (unsigned long long)c->id,
+	log_client(cl, "client %llu: received %s", (unsigned long long)c->id,
 	    log_quote(q, sizeof(q), req.line.p, req.line.len));
 	switch (req.kind) {
 	case PROTO_IAMAT:

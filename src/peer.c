@@ -223,7 +223,7 @@ peers_up(const struct peers *ps)
 {
 	size_t i, up = 0;
 
-	for (i = 0; i < ps->nlinks; i++)	/* NULL while links are rebuilt */
+	for (i = 0; i < ps->nlinks; i++)	/* NULL while rebuilt */
 		up += ps->links[i] && peer_link_is_up(ps->links[i]) ? 1 : 0;
 	return up;
 }
@@ -556,7 +556,8 @@ peers_accept(struct peers *ps, struct bufferevent *bev, const char *line,
 		    addr, log_quote(q, sizeof(q), h.from.p, h.from.len));
 		return -1;
 	}
-	if (ps->secret->len == 0 && !net_peer_is_loopback(bufferevent_getfd(bev))) {
+	if (ps->secret->len == 0 &&
+	    !net_peer_is_loopback(bufferevent_getfd(bev))) {
 		log_warnx("peer handshake from %s (%s) refused: no secret_file"
 		    " is configured, so only loopback peers are accepted",
 		    addr, l->name);
