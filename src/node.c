@@ -1,32 +1,23 @@
 /*
- * node.c -- the herd server's event loop: listener, client sessions,
- * signals, and the merge-then-flood step every record goes through.
+ * node.c -- one herd server process: config, listener, signals, reload,
+ * the status pipe, and the wiring of store, clients, peers and places.
  *
- * A client session reads lines, answers each in order, and closes after
- * the last reply once the client has half-closed.
+ * The node owns every part and decides what happens to a record: every
+ * record, from a client (client.c) or a neighbour (peer.c), comes here
+ * through a callback, is merged into the store, and is flooded to the
+ * other neighbours only when it changed the store.
  *
- * Replies are staged per client during a loop turn and written by one
- * flush event at its end: first the floods to every neighbour, then each
- * client's replies, each with one write straight to its socket (a
- * bufferevent only takes what the kernel would not).  So a flood has
- * been handed to its link (the kernel, or the link's output queue when
- * that is not empty) before the reply that acknowledges it is written,
- * and on SIGTERM the node stays up, within the replies' grace period,
- * until those queues have reached the kernel.  A busy turn costs one
- * write per connection.
- *
- * The first line of a connection may instead be a peer HELLO, in which
- * case peer.c takes the connection over.  A connection accepted beyond
- * max_clients (or into the last NODE_FD_RESERVE descriptors) is on
- * probation: only a HELLO within NODE_PROBATION_S keeps it, so clients
- * at max_clients never lock neighbours out.
+ * One flush event ends each busy loop turn: first the floods to every
+ * neighbour (peers_flush), then each client's staged replies
+ * (clients_flush).  So a flood has been handed to its link (the kernel,
+ * or the link's output queue when that is not empty) before the reply
+ * that acknowledges it is written, and on SIGTERM the node stays up,
+ * within the replies' grace period, until those queues have reached the
+ * kernel.
  */
 #include <sys/types.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <arpa/inet.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -38,79 +29,76 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "herd/client.h"
 #include "herd/log.h"
+#include "herd/net.h"
 #include "herd/node.h"
 #include "herd/peer.h"
 #include "herd/places.h"
 
-#define CLIENT_LINGER_S		1	/* wait for EOF after our last reply */
 #define STOP_GRACE_S		2	/* SIGTERM: WHATSATs in flight may finish */
 #define STOP_WRITE_S		1	/* then their answers may be written */
-#define NODE_PROBATION_MAX	16	/* connections past max_clients */
-#define NODE_PROBATION_S	2	/* for their HELLO */
-#define NODE_FD_RESERVE		8	/* descriptors kept for neighbours */
 
-struct client {
-	TAILQ_ENTRY(client)	 entry;
-	struct node		*node;
-	struct bufferevent	*bev;
-	uint64_t		 id;
-	char			 addr[INET6_ADDRSTRLEN + 8];
-	int			 eof;		/* client half-closed */
-	int			 closing;	/* close once output drains */
-	int			 first_line;	/* may still be a peer HELLO */
-	int			 probation;	/* on node->probation */
-	time_t			 since;		/* accepted, monotonic s */
-	TAILQ_ENTRY(client)	 probation_entry;
-	int			 paused;	/* reading stopped: output full */
-	int			 lingering;	/* our side shut, draining theirs */
-	time_t			 last_active;	/* monotonic s of the last read */
-	int64_t			 partial_since;	/* monotonic ms since the same
-						   partial line waits, or 0 */
-	time_t			 paused_since;
-	struct places_queue	 queue;		/* replies waiting for places */
-	struct evbuffer		*staged;	/* replies of this loop turn */
-	TAILQ_ENTRY(client)	 dirty_entry;	/* in node->dirty */
-	int			 dirty;		/* 1: in dirty, 2: in flushing */
+struct node {
+	struct event_base	*base;
+	char			*config_path;
+	struct herd_config	*cfg;
+	const struct herd_server *self;		/* inside cfg */
+	char			 name[HERD_NAME_MAX + 1];
+
+	struct auth_secret	 secret;	/* len 0: protected mode */
+
+	struct evconnlistener	*listener;
+	struct store		*store;
+	struct places		*places;
+	struct peers		*peers;
+	struct clients		*clients;
+	long			  fd_limit;	/* RLIMIT_NOFILE */
+
+	int			  status_fd;	/* to the supervisor, or -1 */
+	char			  failure[256];	/* why node_new() failed */
+
+	struct event		 *sig_ev[5];
+	struct event		 *sweep_ev;	/* client deadlines, 1 Hz */
+	struct event		 *reconcile_ev;	/* periodic anti-entropy */
+	size_t			  reported;	/* RECORDS last sent */
+	time_t			  full_logged;
+	uint64_t		  store_full;	/* new ids refused: max_records */
+	struct event		 *flush_ev;	/* end-of-turn writes */
+	struct event		 *resume_ev;	/* listener paused on EMFILE */
+	int			  flush_scheduled;
+	int			  stopping;
+	int			  exit_code;
 };
 
-/* Per-request and per-connection lines: only with log_requests. */
-#define log_client(n, ...) do {						\
-	if ((n)->cfg->herd.log_requests && log_active())		\
-		log_info(__VA_ARGS__);					\
-} while (0)
-
+static enum store_result node_merge(struct node *, struct peer_link *,
+		    const char *, size_t, const struct herd_time *,
+		    const char *, size_t, const struct herd_record **);
+static enum store_result client_record_cb(void *, const char *, size_t,
+		    const struct herd_time *, const char *, size_t,
+		    const struct herd_record **);
+static int	client_hello_cb(void *, struct bufferevent *, const char *,
+		    size_t, const char *);
+static void	peer_record_cb(void *, struct peer_link *, const char *,
+		    size_t, const struct herd_time *, const char *, size_t);
+static void	flush_wanted_cb(void *);
+static void	drained_cb(void *);
+static void	links_changed_cb(void *);
+static void	synced_cb(void *);
 static void	accept_cb(struct evconnlistener *, evutil_socket_t,
 		    struct sockaddr *, int, void *);
 static void	accept_error_cb(struct evconnlistener *, void *);
-static void	client_read_cb(struct bufferevent *, void *);
-static void	client_write_cb(struct bufferevent *, void *);
-static void	client_event_cb(struct bufferevent *, short, void *);
-static void	client_free(struct client *);
-static void	client_refused(struct node *);
-static int	client_process(struct client *);
-static int	client_line(struct client *, const char *, size_t);
-static void	client_reply(struct client *, const char *, size_t);
-static void	client_invalid(struct client *, const struct proto_span *);
-static void	client_iamat(struct client *, const struct proto_request *);
-static void	client_whatsat(struct client *, const struct proto_request *);
-static void	client_maybe_close(struct client *);
-static void	whatsat_done(void *, const char *, size_t);
 static void	signal_cb(evutil_socket_t, short, void *);
 static void	node_stats_log(struct node *);
 static int	node_listen(struct node *);
-static void	node_apply_links(struct node *);
-static void	sockaddr_str(const struct sockaddr *, char *, size_t);
 static void	node_report(struct node *, const char *);
-static time_t	now_s(void);
-static int64_t	now_ms(void);
-static void	client_stage(struct client *, const char *, size_t);
-static void	client_flush(struct client *);
+static void	node_records_changed(struct node *);
+static void	node_peers_changed(struct node *);
+static void	node_schedule_flush(struct node *);
+static void	node_stop_if_done(struct node *);
 static void	flush_cb(evutil_socket_t, short, void *);
 static void	sweep_cb(evutil_socket_t, short, void *);
 static void	reconcile_cb(evutil_socket_t, short, void *);
@@ -121,29 +109,47 @@ static void	stop_grace_cb(evutil_socket_t, short, void *);
 static int	node_secret(const struct herd_config *, struct auth_secret *,
 		    char *, size_t);
 
+/* What the client sessions ask of the node. */
+static const struct client_ops node_client_ops = {
+	.record = client_record_cb,
+	.hello = client_hello_cb,
+	.flush_wanted = flush_wanted_cb,
+	.drained = drained_cb,
+};
+
+/* What the peer links tell the node. */
+static const struct peer_ops node_peer_ops = {
+	.record = peer_record_cb,
+	.links_changed = links_changed_cb,
+	.synced = synced_cb,
+	.flush_wanted = flush_wanted_cb,
+	.drained = drained_cb,
+};
+
 /* --- records ----------------------------------------------------------- */
 
 /* Offer a record to the store; flood it (not back to from) when it changed
  * the store, and log a full store at most once a second. */
-enum store_result
+static enum store_result
 node_merge(struct node *n, struct peer_link *from, const char *client,
     size_t clen, const struct herd_time *sent, const char *line, size_t llen,
     const struct herd_record **out)
 {
 	enum store_result r;
+	time_t now;
 
 	r = store_merge(n->store, client, clen, sent, line, llen, out);
 	switch (r) {
 	case STORE_CHANGED:
-		peer_flood(n, from, *out);
+		peers_flood(n->peers, from, *out);
 		break;
 	case STORE_FULL:
-		n->stats.store_full++;
-		if (now_s() != n->full_logged) {
-			n->full_logged = now_s();
+		n->store_full++;
+		if ((now = time(NULL)) != n->full_logged) {
+			n->full_logged = now;
 			log_warnx("store full (max_records %zu): refused a new"
 			    " client id (%llu so far)", store_count(n->store),
-			    (unsigned long long)n->stats.store_full);
+			    (unsigned long long)n->store_full);
 		}
 		break;
 	case STORE_NOMEM:
@@ -155,83 +161,76 @@ node_merge(struct node *n, struct peer_link *from, const char *client,
 	return r;
 }
 
-/* --- client sessions --------------------------------------------------- */
-
-/* Count a connection refused for max_clients; log at most once a second. */
-static void
-client_refused(struct node *n)
+/* A client's IAMAT, as our AT line: merge it. */
+static enum store_result
+client_record_cb(void *arg, const char *client, size_t clen,
+    const struct herd_time *sent, const char *line, size_t llen,
+    const struct herd_record **out)
 {
-	n->stats.refused++;
-	if (now_s() != n->refused_logged) {
-		n->refused_logged = now_s();
-		log_warnx("max_clients (%ld) reached: refused %llu"
-		    " connections so far", n->cfg->herd.max_clients,
-		    (unsigned long long)n->stats.refused);
-	}
+	return node_merge(arg, NULL, client, clen, sent, line, llen, out);
 }
 
-/* Set up a session for a new connection; past max_clients (or in the
- * descriptor reserve) it is on probation, evicting the oldest one on
- * probation when NODE_PROBATION_MAX are. */
+/* A neighbour's AT line: merge it (not flooded back to it). */
+static void
+peer_record_cb(void *arg, struct peer_link *from, const char *client,
+    size_t clen, const struct herd_time *sent, const char *line,
+    size_t llen)
+{
+	const struct herd_record *rec;
+
+	(void)node_merge(arg, from, client, clen, sent, line, llen, &rec);
+}
+
+/* A client connection opened with HELLO: the peers take it, or not. */
+static int
+client_hello_cb(void *arg, struct bufferevent *bev, const char *line,
+    size_t len, const char *addr)
+{
+	struct node *n = arg;
+
+	return peers_accept(n->peers, bev, line, len, addr);
+}
+
+/* Clients or peers staged output: run the end-of-turn flush. */
+static void
+flush_wanted_cb(void *arg)
+{
+	node_schedule_flush(arg);
+}
+
+/* Stopping, a client ended or a link drained: maybe end the loop. */
+static void
+drained_cb(void *arg)
+{
+	node_stop_if_done(arg);
+}
+
+/* A link went up or down: tell the supervisor. */
+static void
+links_changed_cb(void *arg)
+{
+	node_peers_changed(arg);
+}
+
+/* A neighbour's catch-up ended: tell the supervisor the record count. */
+static void
+synced_cb(void *arg)
+{
+	node_records_changed(arg);
+}
+
+/* --- the loop turn ----------------------------------------------------- */
+
+/* The listener accepted a connection: a client session, for now. */
 static void
 accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
     int salen, void *arg)
 {
 	struct node *n = arg;
-	struct client *c;
-	struct timeval wto = { n->cfg->herd.output_timeout_s, 0 };
-	int one = 1, probation;
 
 	(void)l;
 	(void)salen;
-	/* Neighbour dials count as clients only if their first line is not
-	 * a HELLO: past the limit, wait a moment for it. */
-	probation = (long)(n->nclients - n->nprobation) >=
-	    n->cfg->herd.max_clients || (long)fd >= n->fd_limit -
-	    NODE_FD_RESERVE;
-	if (probation && n->nprobation >= NODE_PROBATION_MAX) {
-		client_refused(n);
-		client_free(TAILQ_FIRST(&n->probation));
-	}
-	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		log_warn("accept: calloc");
-		evutil_closesocket(fd);
-		return;
-	}
-	c->bev = bufferevent_socket_new(n->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (c->bev == NULL) {
-		log_warnx("accept: bufferevent_socket_new failed");
-		evutil_closesocket(fd);
-		free(c);
-		return;
-	}
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	c->node = n;
-	c->id = ++n->next_client_id;
-	c->first_line = 1;
-	c->last_active = c->since = now_s();
-	if ((c->staged = evbuffer_new()) == NULL) {
-		log_warnx("accept: evbuffer_new failed");
-		bufferevent_free(c->bev);
-		free(c);
-		return;
-	}
-	places_queue_init(&c->queue, whatsat_done, c);
-	sockaddr_str(sa, c->addr, sizeof(c->addr));
-	TAILQ_INSERT_TAIL(&n->clients, c, entry);
-	n->nclients++;
-	if (probation) {
-		c->probation = 1;
-		TAILQ_INSERT_TAIL(&n->probation, c, probation_entry);
-		n->nprobation++;
-	}
-	n->stats.accepted++;
-	bufferevent_setcb(c->bev, client_read_cb, client_write_cb,
-	    client_event_cb, c);
-	bufferevent_set_timeouts(c->bev, NULL, &wto);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-	log_client(c->node, "client %llu connected from %s", (unsigned long long)c->id,
-	    c->addr);
+	clients_accept(n->clients, fd, sa);
 }
 
 /*
@@ -251,7 +250,8 @@ accept_error_cb(struct evconnlistener *l, void *arg)
 		return;
 	}
 	log_warnx("accept: %s (%zu clients): pausing new connections for"
-	    " 100 ms", evutil_socket_error_to_string(err), n->nclients);
+	    " 100 ms", evutil_socket_error_to_string(err),
+	    clients_count(n->clients));
 	evconnlistener_disable(l);
 	evtimer_add(n->resume_ev, &pause);
 }
@@ -268,116 +268,13 @@ resume_cb(evutil_socket_t fd, short what, void *arg)
 		evconnlistener_enable(n->listener);
 }
 
-/* Unlink and free c, cancelling its places queries; the last client gone
- * while stopping ends the loop. */
-static void
-client_free(struct client *c)
-{
-	struct node *n = c->node;
-
-	log_client(c->node, "client %llu disconnected", (unsigned long long)c->id);
-	places_queue_cancel(&c->queue);
-	if (c->dirty == 1)
-		TAILQ_REMOVE(&n->dirty, c, dirty_entry);
-	else if (c->dirty == 2)
-		TAILQ_REMOVE(&n->flushing, c, dirty_entry);
-	evbuffer_free(c->staged);
-	TAILQ_REMOVE(&n->clients, c, entry);
-	n->nclients--;
-	if (c->probation) {
-		TAILQ_REMOVE(&n->probation, c, probation_entry);
-		n->nprobation--;
-	}
-	if (c->bev != NULL)
-		bufferevent_free(c->bev);
-	free(c);
-	if (n->stopping)
-		node_stop_if_done(n);	/* every reply flushed */
-}
-
 /* End the loop once every client is gone and every flood reached the
  * kernel; the grace timer of signal_cb ends it otherwise. */
-void
+static void
 node_stop_if_done(struct node *n)
 {
-	if (n->nclients == 0 && peer_unsent(n) == 0)
+	if (clients_count(n->clients) == 0 && peers_unsent(n->peers) == 0)
 		event_base_loopbreak(n->base);
-}
-
-/*
- * Close when the client half-closed and every reply has been written.
- * When we close first (line too long, shutdown), shut our side and read
- * and discard until the client's EOF: closing a socket with unread input
- * sends a reset, which can destroy replies still in flight.
- */
-static void
-client_maybe_close(struct client *c)
-{
-	struct evbuffer *out = bufferevent_get_output(c->bev);
-	struct timeval linger = { CLIENT_LINGER_S, 0 };
-
-	if (!(c->eof || c->closing) || !places_queue_empty(&c->queue) ||
-	    evbuffer_get_length(out) != 0 || evbuffer_get_length(c->staged))
-		return;
-	if (c->eof) {
-		client_free(c);
-		return;
-	}
-	if (c->lingering)
-		return;
-	c->lingering = 1;
-	(void)shutdown(bufferevent_getfd(c->bev), SHUT_WR);
-	evbuffer_drain(bufferevent_get_input(c->bev),
-	    evbuffer_get_length(bufferevent_get_input(c->bev)));
-	bufferevent_set_timeouts(c->bev, &linger, NULL);
-	bufferevent_enable(c->bev, EV_READ);
-}
-
-/* Stage bytes for c; the turn's flush writes them. */
-static void
-client_stage(struct client *c, const char *p, size_t len)
-{
-	struct node *n = c->node;
-
-	if (evbuffer_add(c->staged, p, len) == -1)
-		fatalx("client %llu: out of memory for a reply",
-		    (unsigned long long)c->id);	/* never drop one */
-	if (!c->dirty) {
-		c->dirty = 1;
-		TAILQ_INSERT_TAIL(&n->dirty, c, dirty_entry);
-	}
-	node_schedule_flush(n);
-}
-
-/* Stage a reply for c, or queue it behind pending WHATSAT replies to keep
- * the order. */
-static void
-client_reply(struct client *c, const char *p, size_t len)
-{
-	c->node->stats.replies++;
-	if (!places_queue_empty(&c->queue))
-		places_queue_append(&c->queue, p, len);	/* keep order */
-	else
-		client_stage(c, p, len);
-}
-
-/* Write c's staged replies: straight to the socket when nothing is
- * queued before them, the rest through the bufferevent.  May free c. */
-static void
-client_flush(struct client *c)
-{
-	struct evbuffer *out = bufferevent_get_output(c->bev);
-
-	if (evbuffer_get_length(c->staged) == 0)
-		return;
-	if (evbuffer_get_length(out) == 0)
-		(void)evbuffer_write(c->staged, bufferevent_getfd(c->bev));
-	if (evbuffer_get_length(c->staged) > 0) {
-		evbuffer_add_buffer(out, c->staged);	/* the rest, later */
-		return;
-	}
-	/* All out, as the write callback would see it drained. */
-	client_write_cb(c->bev, c);
 }
 
 /* The end of a loop turn: floods first, then the replies that
@@ -386,28 +283,18 @@ static void
 flush_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct node *n = arg;
-	struct client *c;
 
 	(void)fd;
 	(void)what;
 	n->flush_scheduled = 0;
-	peer_flush(n);
-	/* Replies staged while flushing (a paused client resumed) wait
-	 * for the next flush, after their floods. */
-	TAILQ_FOREACH(c, &n->dirty, dirty_entry)
-		c->dirty = 2;
-	TAILQ_CONCAT(&n->flushing, &n->dirty, dirty_entry);
-	while ((c = TAILQ_FIRST(&n->flushing)) != NULL) {
-		TAILQ_REMOVE(&n->flushing, c, dirty_entry);
-		c->dirty = 0;
-		client_flush(c);
-	}
+	peers_flush(n->peers);
+	clients_flush(n->clients);
 	if (n->stopping)
 		node_stop_if_done(n);	/* the floods may all be out now */
 }
 
 /* Activate the end-of-turn flush event unless it is already pending. */
-void
+static void
 node_schedule_flush(struct node *n)
 {
 	if (!n->flush_scheduled) {
@@ -416,347 +303,17 @@ node_schedule_flush(struct node *n)
 	}
 }
 
-/* Answer c with "? <line>", behind any pending WHATSAT replies. */
-static void
-client_invalid(struct client *c, const struct proto_span *line)
-{
-	char q[256];
-
-	c->node->stats.invalid++;
-	log_client(c->node, "client %llu: invalid: %s", (unsigned long long)c->id,
-	    log_quote(q, sizeof(q), line->p, line->len));
-	if (!places_queue_empty(&c->queue)) {
-		places_queue_append(&c->queue, "? ", 2);
-		places_queue_append(&c->queue, line->p, line->len);
-		places_queue_append(&c->queue, "\n", 1);
-		c->node->stats.replies++;
-		return;
-	}
-	c->node->stats.replies++;
-	client_stage(c, "? ", 2);
-	client_stage(c, line->p, line->len);
-	client_stage(c, "\n", 1);
-}
-
-/* Store an IAMAT as our AT line and echo that line, or the stored one when a
- * newer record is held; "?" when the store refuses it. */
-static void
-client_iamat(struct client *c, const struct proto_request *req)
-{
-	struct node *n = c->node;
-	const struct herd_record *rec;
-	struct herd_time now;
-	struct timespec ts;
-	char diff[PROTO_TIME_DIFF_MAX], q[256];
-	size_t dlen, len;
-	enum store_result r;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	now.sec = ts.tv_sec;
-	now.nsec = (int32_t)ts.tv_nsec;
-	dlen = proto_format_diff(&now, &req->sent, diff, sizeof(diff));
-	len = proto_format_at(n->scratch, n->scratch_size - 1, n->name,
-	    n->name_len, diff, dlen, req);
-	r = node_merge(n, NULL, req->client.p, req->client.len, &req->sent,
-	    n->scratch, len, &rec);
-	if (r == STORE_FULL || r == STORE_NOMEM) {
-		client_invalid(c, &req->line);
-		return;
-	}
-	if (r == STORE_STALE && time_cmp(&rec->sent, &req->sent) > 0) {
-		/* A newer record is held: answer with it; nothing stored. */
-		log_client(n, "client %llu: stale IAMAT, replying with newer:"
-		    " %s", (unsigned long long)c->id, log_quote(q, sizeof(q),
-		    record_line(rec), rec->line_len));
-		len = rec->line_len;
-		memcpy(n->scratch, record_line(rec), len);
-	} else
-		log_client(n, "client %llu: %s", (unsigned long long)c->id,
-		    log_quote(q, sizeof(q), n->scratch, len));
-	n->scratch[len] = '\n';
-	client_reply(c, n->scratch, len + 1);
-}
-
-/* Query places around the client's stored location; "?" if it is unknown. */
-static void
-client_whatsat(struct client *c, const struct proto_request *req)
-{
-	struct node *n = c->node;
-	const struct herd_record *rec;
-
-	rec = store_get(n->store, req->client.p, req->client.len);
-	if (rec == NULL) {
-		client_invalid(c, &req->line);
-		return;
-	}
-	n->stats.replies++;
-	places_query(n->places, &c->queue, rec, req->radius_km,
-	    req->max_results);
-}
-
-/* The places queue of c has replies ready at its head: write them. */
-static void
-whatsat_done(void *arg, const char *p, size_t len)
-{
-	struct client *c = arg;
-
-	const char *nl = memchr(p, '\n', len);
-	char q[256];
-
-	log_client(c->node, "client %llu: reply %s",
-	    (unsigned long long)c->id, log_quote(q, sizeof(q), p,
-	    nl ? (size_t)(nl - p) : len));
-	client_stage(c, p, len);
-}
-
-/* Handle one line (without its newline); -1 when the client was freed
- * or must not be read further. */
-static int
-client_line(struct client *c, const char *p, size_t len)
-{
-	struct node *n = c->node;
-	struct proto_request req;
-	char q[256];
-
-	n->stats.lines_in++;
-	if (c->first_line) {
-		c->first_line = 0;
-		if (proto_is_hello(p, len)) {
-			struct bufferevent *bev = c->bev;
-
-			/* Hand the connection to peer.c, or refuse it. */
-			bufferevent_disable(bev, EV_READ);
-			if (peer_accept(n, bev, p, len, c->addr) == 0) {
-				c->bev = NULL;
-				client_free(c);
-				return -1;
-			}
-			req.line = proto_trim(p, len);
-			client_invalid(c, &req.line);
-			c->closing = 1;
-			return -1;
-		}
-		if (c->probation) {
-			/* A client past max_clients: refused. */
-			client_refused(n);
-			client_free(c);
-			return -1;
-		}
-	}
-	proto_parse_request(p, len, &req);
-	log_client(c->node, "client %llu: received %s", (unsigned long long)c->id,
-	    log_quote(q, sizeof(q), req.line.p, req.line.len));
-	switch (req.kind) {
-	case PROTO_IAMAT:
-		client_iamat(c, &req);
-		break;
-	case PROTO_WHATSAT:
-		client_whatsat(c, &req);
-		break;
-	default:
-		client_invalid(c, &req.line);
-		break;
-	}
-	return 0;
-}
-
-/*
- * Answer every complete line in the input buffer.  Stops early when the
- * client's unsent output passes max_output (reading resumes from the
- * write callback) or when a line is too long (answered, then closed).
- */
-static int
-client_process(struct client *c)
-{
-	struct node *n = c->node;
-	struct evbuffer *in = bufferevent_get_input(c->bev);
-	struct evbuffer *out = bufferevent_get_output(c->bev);
-	struct evbuffer_ptr eol;
-	size_t max = n->cfg->herd.max_line, avail, len;
-	struct proto_span line;
-	const char *p;
-
-	if (c->lingering) {
-		evbuffer_drain(in, evbuffer_get_length(in));
-		return 0;
-	}
-	while (!c->closing) {
-		/* Stopping, the lines already read are answered anyway. */
-		if (!n->stopping && evbuffer_get_length(out) +
-		    evbuffer_get_length(c->staged) +
-		    places_queue_bytes(&c->queue) > n->cfg->herd.max_output) {
-			if (!c->paused)
-				c->paused_since = now_s();
-			c->paused = 1;
-			bufferevent_disable(c->bev, EV_READ);
-			return 0;
-		}
-		avail = evbuffer_get_length(in);
-		if (avail == 0) {
-			c->partial_since = 0;
-			return 0;
-		}
-		eol = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_LF);
-		if (eol.pos == -1 && !c->eof) {
-			if (avail <= max) {
-				/* Wait for the rest, but not forever. */
-				if (c->partial_since == 0)
-					c->partial_since = now_ms();
-				return 0;
-			}
-			len = avail;
-		} else
-			len = eol.pos == -1 ? avail : (size_t)eol.pos;
-		if (len > max) {
-			/* Too long: answer "?" with the line cut, then close. */
-			p = (const char *)evbuffer_pullup(in, (ev_ssize_t)max);
-			line = proto_trim(p, max);
-			log_warnx("client %llu: line longer than %zu bytes,"
-			    " closing", (unsigned long long)c->id, max);
-			client_invalid(c, &line);
-			c->closing = 1;
-			bufferevent_disable(c->bev, EV_READ);
-			evbuffer_drain(in, avail);
-			return 0;
-		}
-		p = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
-		if (eol.pos == -1 && proto_trim(p, len).len == 0) {
-			/* Whitespace after the last newline is not a line. */
-			evbuffer_drain(in, len);
-			return 0;
-		}
-		if (client_line(c, p, len) == -1)
-			return -1;
-		evbuffer_drain(in, eol.pos == -1 ? len : len + 1);
-		/* What follows is a new line: its deadline starts when it
-		 * is seen incomplete, not when the buffer last ran empty. */
-		c->partial_since = 0;
-	}
-	return 0;
-}
-
-/* Note activity, answer the complete lines read, then close c if it is done. */
-static void
-client_read_cb(struct bufferevent *bev, void *arg)
-{
-	struct client *c = arg;
-
-	(void)bev;
-	c->last_active = now_s();
-	if (client_process(c) == 0)
-		client_maybe_close(c);
-}
-
-/* Output drained: resume reading if paused, then close c if it is done. */
-static void
-client_write_cb(struct bufferevent *bev, void *arg)
-{
-	struct client *c = arg;
-
-	if (c->paused) {
-		c->paused = 0;
-		bufferevent_enable(bev, EV_READ);
-		if (client_process(c) == -1)
-			return;
-	}
-	client_maybe_close(c);
-}
-
-/* On EOF answer a last unterminated line and close when done; on a write
- * timeout or error, or while lingering, free c. */
-static void
-client_event_cb(struct bufferevent *bev, short what, void *arg)
-{
-	struct client *c = arg;
-
-	(void)bev;
-	if (c->lingering) {
-		client_free(c);		/* EOF, error or linger timeout */
-		return;
-	}
-	if (what & BEV_EVENT_EOF) {
-		/* Half-close: the last line may lack its newline. */
-		c->eof = 1;
-		if (client_process(c) == 0)
-			client_maybe_close(c);
-		return;
-	}
-	if (what & BEV_EVENT_TIMEOUT)
-		log_warnx("client %llu: not reading its replies, dropped",
-		    (unsigned long long)c->id);
-	else if (what & BEV_EVENT_ERROR)
-		log_info("client %llu: %s", (unsigned long long)c->id,
-		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-	client_free(c);
-}
-
-/* Seconds on a coarse monotonic clock (cheap; for timeouts only). */
-static time_t
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return ts.tv_sec;
-}
-
-/* Milliseconds on the coarse monotonic clock (never 0 once booted). */
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/*
- * Once a second: tell the supervisor the record count, and drop
- * clients past a deadline -- a partial line older
- * than line_timeout_s (slowloris), no traffic for idle_timeout_s, or
- * replies unread for output_timeout_s.
- */
+/* Once a second: tell the supervisor the record count, and let the
+ * client sessions meet their deadlines. */
 static void
 sweep_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct node *n = arg;
-	const struct herd_settings *h = &n->cfg->herd;
-	struct client *c, *next;
-	time_t now = now_s();
-	const char *why;
 
 	(void)fd;
 	(void)what;
 	node_records_changed(n);
-	while ((c = TAILQ_FIRST(&n->probation)) != NULL &&
-	    now - c->since >= NODE_PROBATION_S) {
-		client_refused(n);	/* past max_clients, and no HELLO */
-		client_free(c);
-	}
-	for (c = TAILQ_FIRST(&n->clients); c != NULL; c = next) {
-		next = TAILQ_NEXT(c, entry);
-		why = NULL;
-		if (c->lingering)
-			continue;
-		/* Paused, we do not read: a partial line is not its delay. */
-		if (c->partial_since != 0 && !c->paused &&
-		    now_ms() - c->partial_since >= h->line_timeout_s * 1000)
-			why = "partial line deadline passed";
-		else if (c->paused &&
-		    now - c->paused_since >= h->output_timeout_s)
-			why = "not reading its replies";
-		else if (h->idle_timeout_s > 0 &&
-		    now - c->last_active >= h->idle_timeout_s &&
-		    places_queue_empty(&c->queue) &&
-		    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
-			why = "idle timeout";
-		if (why != NULL) {
-			log_info("client %llu: %s, dropped",
-			    (unsigned long long)c->id, why);
-			n->stats.dropped++;
-			client_free(c);
-		}
-	}
+	clients_sweep(n->clients);
 }
 
 /* Every reconcile_s: re-send the store on every link (anti-entropy). */
@@ -767,7 +324,7 @@ reconcile_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	peer_reconcile(n);
+	peers_reconcile(n->peers);
 	node_arm_reconcile(n);
 }
 
@@ -810,46 +367,19 @@ raise_nofile(struct node *n)
 		    n->cfg->herd.max_clients, (unsigned long long)rl.rlim_cur);
 }
 
+
 /* --- node lifecycle ---------------------------------------------------- */
-
-/* Format sa as "addr:port" ("[addr]:port" for IPv6) into buf, else "?". */
-static void
-sockaddr_str(const struct sockaddr *sa, char *buf, size_t size)
-{
-	char a[INET6_ADDRSTRLEN] = "?";
-
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *s4 = (const struct sockaddr_in *)
-		    (const void *)sa;
-
-		inet_ntop(AF_INET, &s4->sin_addr, a, sizeof(a));
-		snprintf(buf, size, "%s:%u", a, ntohs(s4->sin_port));
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)
-		    (const void *)sa;
-
-		inet_ntop(AF_INET6, &s6->sin6_addr, a, sizeof(a));
-		snprintf(buf, size, "[%s]:%u", a, ntohs(s6->sin6_port));
-	} else
-		snprintf(buf, size, "?");
-}
 
 /* Listen on self's bind address and port; -1 (logged) on failure. */
 static int
 node_listen(struct node *n)
 {
 	struct sockaddr_storage ss;
-	int sslen = sizeof(ss);
+	int sslen;
 	char addr[HERD_ADDR_MAX + 16];
 
-	if (strchr(n->self->bind, ':') != NULL)
-		snprintf(addr, sizeof(addr), "[%s]:%u", n->self->bind,
-		    n->self->port);
-	else
-		snprintf(addr, sizeof(addr), "%s:%u", n->self->bind,
-		    n->self->port);
-	if (evutil_parse_sockaddr_port(addr, (struct sockaddr *)&ss,
-	    &sslen) == -1) {
+	if (net_parse_addr(n->self->bind, n->self->port, &ss, &sslen, addr,
+	    sizeof(addr)) == -1) {
 		log_warnx("cannot parse listen address %s", addr);
 		return -1;
 	}
@@ -865,55 +395,6 @@ node_listen(struct node *n)
 	evconnlistener_set_error_cb(n->listener, accept_error_cb);
 	log_info("listening on %s", addr);
 	return 0;
-}
-
-/* Make the set of peer links match self's neighbours in n->cfg. */
-static void
-node_apply_links(struct node *n)
-{
-	const struct herd_server *self = n->self;
-	struct peer_link **nl;
-	size_t i, k;
-
-	nl = calloc(self->nlinks ? self->nlinks : 1, sizeof(*nl));
-	if (nl == NULL)
-		fatal("calloc");
-	for (k = 0; k < self->nlinks; k++) {
-		const struct herd_server *nb = &n->cfg->servers[self->links[k]];
-
-		for (i = 0; i < n->nlinks; i++) {
-			if (n->links[i] != NULL &&
-			    strcmp(peer_link_name(n->links[i]), nb->name) == 0)
-				break;
-		}
-		if (i < n->nlinks) {
-			nl[k] = n->links[i];
-			n->links[i] = NULL;
-			peer_link_update(nl[k], nb);
-		} else
-			nl[k] = peer_link_new(n, nb);
-	}
-	for (i = 0; i < n->nlinks; i++) {
-		if (n->links[i] != NULL) {
-			log_info("neighbour %s removed",
-			    peer_link_name(n->links[i]));
-			peer_link_free(n->links[i]);
-		}
-	}
-	free(n->links);
-	n->links = nl;
-	n->nlinks = self->nlinks;
-}
-
-/* Count the neighbour links that are up. */
-size_t
-node_links_up(const struct node *n)
-{
-	size_t i, up = 0;
-
-	for (i = 0; i < n->nlinks; i++)	/* NULL while links are rebuilt */
-		up += n->links[i] && peer_link_is_up(n->links[i]) ? 1 : 0;
-	return up;
 }
 
 /* Load the peer secret: [herd] secret_file, else $HERD_SECRET_FILE
@@ -973,18 +454,12 @@ node_reload(struct node *n)
 	    n->self->bind) != 0)
 		log_warnx("reload: the listen address changed; it takes"
 		    " effect only after a restart");
-	if (cfg->herd.max_line + 256 > n->scratch_size) {
-		char *ns = realloc(n->scratch, cfg->herd.max_line + 256);
-
-		if (ns == NULL) {
-			log_warnx("reload: out of memory; keeping the running"
-			    " configuration");
-			snprintf(err, sizeof(err), "out of memory");
-			config_free(cfg);
-			goto fail;
-		}
-		n->scratch = ns;
-		n->scratch_size = cfg->herd.max_line + 256;
+	if (clients_configure(n->clients, &cfg->herd) == -1) {
+		log_warnx("reload: out of memory; keeping the running"
+		    " configuration");
+		snprintf(err, sizeof(err), "out of memory");
+		config_free(cfg);
+		goto fail;
 	}
 	config_free(n->cfg);
 	n->cfg = cfg;
@@ -998,9 +473,9 @@ node_reload(struct node *n)
 	store_set_limit(n->store, (size_t)cfg->herd.max_records);
 	node_arm_reconcile(n);
 	places_configure(n->places, &cfg->places);
-	node_apply_links(n);
+	peers_configure(n->peers, cfg, self);
 	node_peers_changed(n);
-	log_info("reloaded: %zu neighbours", n->nlinks);
+	log_info("reloaded: %zu neighbours", peers_count(n->peers));
 	node_report(n, "RELOADED ok\n");
 	return;
 fail:
@@ -1016,19 +491,23 @@ fail:
 static void
 node_stats_log(struct node *n)
 {
+	const struct client_stats *cs = clients_stats(n->clients);
+	const struct peer_stats *ps = peers_stats(n->peers);
+
 	log_info("stats: records=%zu clients=%zu peers_up=%zu/%zu lines_in=%llu"
 	    " replies=%llu invalid=%llu flood_in=%llu flood_out=%llu"
 	    " accepted=%llu refused=%llu dropped=%llu log_dropped=%lu"
 	    " store_bytes=%zu", store_count(n->store),
-	    n->nclients, node_links_up(n), n->nlinks,
-	    (unsigned long long)n->stats.lines_in,
-	    (unsigned long long)n->stats.replies,
-	    (unsigned long long)n->stats.invalid,
-	    (unsigned long long)n->stats.flood_in,
-	    (unsigned long long)n->stats.flood_out,
-	    (unsigned long long)n->stats.accepted,
-	    (unsigned long long)n->stats.refused,
-	    (unsigned long long)n->stats.dropped, log_dropped(),
+	    clients_count(n->clients), peers_up(n->peers),
+	    peers_count(n->peers),
+	    (unsigned long long)cs->lines_in,
+	    (unsigned long long)cs->replies,
+	    (unsigned long long)cs->invalid,
+	    (unsigned long long)ps->flood_in,
+	    (unsigned long long)ps->flood_out,
+	    (unsigned long long)cs->accepted,
+	    (unsigned long long)cs->refused,
+	    (unsigned long long)cs->dropped, log_dropped(),
 	    store_bytes(n->store));
 }
 
@@ -1043,7 +522,6 @@ static void
 signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct node *n = arg;
-	struct client *c, *t;
 
 	(void)what;
 	switch (sig) {
@@ -1061,17 +539,11 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 		    "SIGINT");
 		n->stopping = 1;
 		evconnlistener_disable(n->listener);
-		peer_stop(n);	/* queued floods drain like replies */
+		peers_stop(n->peers);	/* queued floods drain like replies */
 		/* Let pending replies flush, then exit the loop. */
-		for (c = TAILQ_FIRST(&n->clients); c != NULL; c = t) {
-			t = TAILQ_NEXT(c, entry);
-			if (!c->closing && client_process(c) == -1)
-				continue;	/* handed over or closing */
-			c->closing = 1;
-			bufferevent_disable(c->bev, EV_READ);
-			client_maybe_close(c);
-		}
-		if (n->nclients == 0 && peer_unsent(n) == 0)
+		clients_stop(n->clients);
+		if (clients_count(n->clients) == 0 &&
+		    peers_unsent(n->peers) == 0)
 			event_base_loopbreak(n->base);
 		else {
 			struct timeval grace = { STOP_GRACE_S, 0 };
@@ -1118,10 +590,6 @@ node_new(const char *config_path, const char *name, int ready_fd, int *code)
 	if ((n = calloc(1, sizeof(*n))) == NULL)
 		fatal("calloc");
 	n->status_fd = -1;
-	TAILQ_INIT(&n->clients);
-	TAILQ_INIT(&n->probation);
-	TAILQ_INIT(&n->dirty);
-	TAILQ_INIT(&n->flushing);
 	if ((n->config_path = strdup(config_path)) == NULL)
 		fatal("strdup");
 	if ((n->cfg = config_load(config_path, &errs)) == NULL) {
@@ -1142,7 +610,6 @@ node_new(const char *config_path, const char *name, int ready_fd, int *code)
 		goto fail;
 	}
 	snprintf(n->name, sizeof(n->name), "%s", name);
-	n->name_len = strlen(n->name);
 	log_set_prefix(n->name);
 	log_set_socket(n->cfg->herd.log_socket);
 	if (node_secret(n->cfg, &n->secret, n->failure,
@@ -1176,9 +643,6 @@ node_new(const char *config_path, const char *name, int ready_fd, int *code)
 		goto fail;
 	}
 
-	n->scratch_size = n->cfg->herd.max_line + 256;
-	if ((n->scratch = malloc(n->scratch_size)) == NULL)
-		fatal("malloc");
 	evutil_secure_rng_get_bytes(seed, sizeof(seed));
 	if ((n->store = store_new(seed[0], seed[1])) == NULL)
 		fatal("store_new");
@@ -1198,8 +662,12 @@ node_new(const char *config_path, const char *name, int ready_fd, int *code)
 	}
 	if ((n->places = places_new(n->base, &n->cfg->places)) == NULL)
 		fatalx("places_new failed");
-	node_apply_links(n);
-	log_info("started: %zu neighbours, config %s", n->nlinks,
+	n->clients = clients_new(n->base, n->name, &n->cfg->herd, n->fd_limit,
+	    n->store, n->places, &node_client_ops, n);
+	n->peers = peers_new(n->base, n->name, &n->secret, n->store,
+	    &node_peer_ops, n);
+	peers_configure(n->peers, n->cfg, n->self);
+	log_info("started: %zu neighbours, config %s", peers_count(n->peers),
 	    config_path);
 	if (ready_fd >= 0) {
 		/* Ready only now that signals are handled.  Keep the pipe:
@@ -1238,7 +706,7 @@ node_report(struct node *n, const char *line)
 }
 
 /* Report "RECORDS n" to the supervisor if the count changed since last time. */
-void
+static void
 node_records_changed(struct node *n)
 {
 	char line[64];
@@ -1251,13 +719,13 @@ node_records_changed(struct node *n)
 }
 
 /* Report "PEERS up total" to the supervisor. */
-void
+static void
 node_peers_changed(struct node *n)
 {
 	char line[64];
 
-	snprintf(line, sizeof(line), "PEERS %zu %zu\n", node_links_up(n),
-	    n->nlinks);
+	snprintf(line, sizeof(line), "PEERS %zu %zu\n", peers_up(n->peers),
+	    peers_count(n->peers));
 	node_report(n, line);
 }
 
@@ -1276,14 +744,10 @@ node_run(struct node *n)
 void
 node_free(struct node *n)
 {
-	struct client *c;
 	size_t i;
 
-	while ((c = TAILQ_FIRST(&n->clients)) != NULL)
-		client_free(c);
-	for (i = 0; i < n->nlinks; i++)
-		peer_link_free(n->links[i]);
-	free(n->links);
+	clients_free(n->clients);
+	peers_free(n->peers);
 	for (i = 0; i < sizeof(n->sig_ev) / sizeof(n->sig_ev[0]); i++)
 		if (n->sig_ev[i] != NULL)
 			event_free(n->sig_ev[i]);
@@ -1300,7 +764,6 @@ node_free(struct node *n)
 	if (n->listener != NULL)
 		evconnlistener_free(n->listener);
 	store_free(n->store);
-	free(n->scratch);
 	config_free(n->cfg);
 	free(n->config_path);
 	if (n->status_fd != -1)

@@ -21,10 +21,6 @@
  */
 #include <sys/types.h>
 #include <sys/queue.h>
-#include <sys/socket.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <arpa/inet.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +33,7 @@
 
 #include "herd/auth.h"
 #include "herd/log.h"
-#include "herd/node.h"
+#include "herd/net.h"
 #include "herd/peer.h"
 
 #define BACKOFF_MIN_MS		100
@@ -64,7 +60,7 @@ enum conn_state {
 /*
  * One connection of a link.  out and in are part of the link; an inbound
  * handshake lives in its own peer_conn on link->pending (allocated by
- * peer_accept, freed by pending_free) until its AUTH proves the secret;
+ * peers_accept, freed by pending_free) until its AUTH proves the secret;
  * only then does its socket move into link->in, replacing the old one.
  */
 struct peer_conn {
@@ -81,8 +77,24 @@ struct peer_conn {
 	size_t			 synced;	/* records sent by the sync */
 };
 
+/* The links of one node, in the order of its config's neighbours. */
+struct peers {
+	struct event_base	*base;
+	char			 name[HERD_NAME_MAX + 1];	/* ours */
+	size_t			 name_len;
+	const struct auth_secret *secret;	/* the owner's; len 0: none */
+	const struct store	*store;		/* the owner's, read only */
+	const struct peer_ops	*ops;
+	void			*arg;
+	struct peer_link	**links;	/* one per neighbour */
+	size_t			  nlinks;
+	size_t			  line_max;	/* longest peer line */
+	int			  stopping;	/* peers_stop() was called */
+	struct peer_stats	  stats;
+};
+
 struct peer_link {
-	struct node		*node;
+	struct peers		*peers;
 	char			 name[HERD_NAME_MAX + 1];
 	char			 host[HERD_ADDR_MAX];
 	uint16_t		 port;
@@ -97,6 +109,12 @@ struct peer_link {
 	int			 up;		/* as last logged */
 };
 
+static struct peer_link *peer_link_new(struct peers *,
+		    const struct herd_server *);
+static void	peer_link_free(struct peer_link *);
+static void	peer_link_update(struct peer_link *,
+		    const struct herd_server *);
+static int	peer_link_is_up(const struct peer_link *);
 static void	dial(struct peer_link *);
 static void	redial_cb(evutil_socket_t, short, void *);
 static void	schedule_redial(struct peer_link *);
@@ -110,27 +128,122 @@ static int	conn_line(struct peer_conn *, const char *, size_t);
 static void	conn_up(struct peer_conn *);
 static void	conn_promote(struct peer_conn *, size_t);
 static void	pending_free(struct peer_conn *, const char *);
-static void	stop_check(struct node *);
+static void	stop_check(struct peers *);
 static void	link_changed(struct peer_link *);
 static struct peer_conn *link_conn(struct peer_link *);
 static void	sync_start(struct peer_conn *);
 static void	sync_fill(struct peer_conn *);
-static void	set_keepalive(evutil_socket_t);
-static int	addr_is_loopback(const struct sockaddr_storage *);
-static int	peer_is_loopback(evutil_socket_t);
 static int	conn_handshake(struct peer_conn *, const char *, size_t);
 static int	handshake_failed(struct peer_conn *, const char *,
 		    const char *, size_t);
 
+/* A node's peer set, without links yet. */
+struct peers *
+peers_new(struct event_base *base, const char *self,
+    const struct auth_secret *secret, const struct store *store,
+    const struct peer_ops *ops, void *arg)
+{
+	struct peers *ps;
+
+	if ((ps = calloc(1, sizeof(*ps))) == NULL)
+		fatal("calloc");
+	ps->base = base;
+	snprintf(ps->name, sizeof(ps->name), "%s", self);
+	ps->name_len = strlen(ps->name);
+	ps->secret = secret;
+	ps->store = store;
+	ps->ops = ops;
+	ps->arg = arg;
+	return ps;
+}
+
+/* Free every link of ps, then ps. */
+void
+peers_free(struct peers *ps)
+{
+	size_t i;
+
+	if (ps == NULL)
+		return;
+	for (i = 0; i < ps->nlinks; i++)
+		peer_link_free(ps->links[i]);
+	free(ps->links);
+	free(ps);
+}
+
+/* Make the set of links match self's neighbours in cfg, keeping the
+ * links (and connections) of neighbours still listed. */
+void
+peers_configure(struct peers *ps, const struct herd_config *cfg,
+    const struct herd_server *self)
+{
+	struct peer_link **nl;
+	size_t i, k;
+
+	ps->line_max = cfg->herd.max_line + PROTO_AT_SLACK;
+	nl = calloc(self->nlinks ? self->nlinks : 1, sizeof(*nl));
+	if (nl == NULL)
+		fatal("calloc");
+	for (k = 0; k < self->nlinks; k++) {
+		const struct herd_server *nb = &cfg->servers[self->links[k]];
+
+		for (i = 0; i < ps->nlinks; i++) {
+			if (ps->links[i] != NULL &&
+			    strcmp(ps->links[i]->name, nb->name) == 0)
+				break;
+		}
+		if (i < ps->nlinks) {
+			nl[k] = ps->links[i];
+			ps->links[i] = NULL;
+			peer_link_update(nl[k], nb);
+		} else
+			nl[k] = peer_link_new(ps, nb);
+	}
+	for (i = 0; i < ps->nlinks; i++) {
+		if (ps->links[i] != NULL) {
+			log_info("neighbour %s removed", ps->links[i]->name);
+			peer_link_free(ps->links[i]);
+		}
+	}
+	free(ps->links);
+	ps->links = nl;
+	ps->nlinks = self->nlinks;
+}
+
+/* The number of neighbour links configured. */
+size_t
+peers_count(const struct peers *ps)
+{
+	return ps->nlinks;
+}
+
+/* Count the neighbour links that are up. */
+size_t
+peers_up(const struct peers *ps)
+{
+	size_t i, up = 0;
+
+	for (i = 0; i < ps->nlinks; i++)	/* NULL while rebuilt */
+		up += ps->links[i] && peer_link_is_up(ps->links[i]) ? 1 : 0;
+	return up;
+}
+
+/* The flood counters. */
+const struct peer_stats *
+peers_stats(const struct peers *ps)
+{
+	return &ps->stats;
+}
+
 /* Create the link to neighbour srv and start dialling it. */
-struct peer_link *
-peer_link_new(struct node *n, const struct herd_server *srv)
+static struct peer_link *
+peer_link_new(struct peers *ps, const struct herd_server *srv)
 {
 	struct peer_link *l;
 
 	if ((l = calloc(1, sizeof(*l))) == NULL)
 		fatal("calloc");
-	l->node = n;
+	l->peers = ps;
 	snprintf(l->name, sizeof(l->name), "%s", srv->name);
 	snprintf(l->host, sizeof(l->host), "%s", srv->host);
 	l->port = srv->port;
@@ -138,7 +251,7 @@ peer_link_new(struct node *n, const struct herd_server *srv)
 	l->out.outbound = 1;
 	TAILQ_INIT(&l->pending);
 	l->backoff_ms = BACKOFF_MIN_MS;
-	if ((l->redial = evtimer_new(n->base, redial_cb, l)) == NULL ||
+	if ((l->redial = evtimer_new(ps->base, redial_cb, l)) == NULL ||
 	    (l->staged = evbuffer_new()) == NULL)
 		fatalx("evtimer_new failed");
 	log_info("neighbour %s at %s port %u", l->name, l->host, l->port);
@@ -147,7 +260,7 @@ peer_link_new(struct node *n, const struct herd_server *srv)
 }
 
 /* Close every connection of l and free it (logging it down if it was up). */
-void
+static void
 peer_link_free(struct peer_link *l)
 {
 	while (!TAILQ_EMPTY(&l->pending))
@@ -163,7 +276,7 @@ peer_link_free(struct peer_link *l)
 }
 
 /* If srv moves l to a new host or port, drop our connection and redial now. */
-void
+static void
 peer_link_update(struct peer_link *l, const struct herd_server *srv)
 {
 	if (strcmp(l->host, srv->host) == 0 && l->port == srv->port)
@@ -179,15 +292,8 @@ peer_link_update(struct peer_link *l, const struct herd_server *srv)
 	link_changed(l);
 }
 
-/* Return the neighbour's name. */
-const char *
-peer_link_name(const struct peer_link *l)
-{
-	return l->name;
-}
-
 /* True while either connection of l has completed its handshake. */
-int
+static int
 peer_link_is_up(const struct peer_link *l)
 {
 	return l->out.state == CONN_UP || l->in.state == CONN_UP;
@@ -217,71 +323,37 @@ link_changed(struct peer_link *l)
 	if (c != NULL && !l->up) {
 		l->up = 1;
 		log_info("peer %s up", l->name);
-		node_peers_changed(l->node);
+		l->peers->ops->links_changed(l->peers->arg);
 	} else if (c == NULL && l->up) {
 		l->up = 0;
 		log_info("peer %s down", l->name);
-		node_peers_changed(l->node);
+		l->peers->ops->links_changed(l->peers->arg);
 	}
-}
-
-/* Set TCP keepalive (idle 10 s, interval 5 s, 3 probes) and TCP_NODELAY. */
-static void
-set_keepalive(evutil_socket_t fd)
-{
-	int on = 1, idle = 10, intvl = 5, cnt = 3;
-
-	(void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl,
-	    sizeof(intvl));
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
-}
-
-/* Is ss a loopback address (127/8, ::1, or 127/8 mapped into IPv6)? */
-static int
-addr_is_loopback(const struct sockaddr_storage *ss)
-{
-	const struct in6_addr *a;
-
-	if (ss->ss_family == AF_INET)
-		return (ntohl(((const struct sockaddr_in *)(const void *)ss)->
-		    sin_addr.s_addr) >> 24) == 127;
-	if (ss->ss_family != AF_INET6)
-		return 0;
-	a = &((const struct sockaddr_in6 *)(const void *)ss)->sin6_addr;
-	return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) &&
-	    a->s6_addr[12] == 127);
 }
 
 /* Start a non-blocking connect to the neighbour. */
 static void
 dial(struct peer_link *l)
 {
-	struct node *n = l->node;
+	struct peers *ps = l->peers;
 	struct sockaddr_storage ss;
-	int sslen = sizeof(ss);
+	int sslen;
 	struct bufferevent *bev;
 	struct timeval hto = { HANDSHAKE_TIMEOUT_S, 0 };
 	char addr[HERD_ADDR_MAX + 16];
 
-	if (strchr(l->host, ':') != NULL)
-		snprintf(addr, sizeof(addr), "[%s]:%u", l->host, l->port);
-	else
-		snprintf(addr, sizeof(addr), "%s:%u", l->host, l->port);
-	if (evutil_parse_sockaddr_port(addr, (struct sockaddr *)&ss,
-	    &sslen) == -1) {
+	if (net_parse_addr(l->host, l->port, &ss, &sslen, addr,
+	    sizeof(addr)) == -1) {
 		log_warnx("peer %s: bad address %s", l->name, addr);
 		return;
 	}
-	if (n->secret.len == 0 && !addr_is_loopback(&ss)) {
+	if (ps->secret->len == 0 && !net_is_loopback(&ss)) {
 		log_warnx("peer %s: not dialling %s: no secret_file is"
 		    " configured, so only loopback peers are used", l->name,
 		    addr);
 		return;
 	}
-	bev = bufferevent_socket_new(n->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	bev = bufferevent_socket_new(ps->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL) {
 		log_warnx("peer %s: bufferevent_socket_new failed", l->name);
 		schedule_redial(l);
@@ -446,23 +518,11 @@ pending_free(struct peer_conn *c, const char *why)
 	free(c);
 }
 
-/* Is the socket's peer on the loopback network? */
-static int
-peer_is_loopback(evutil_socket_t fd)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-
-	if (getpeername(fd, (struct sockaddr *)&ss, &len) == -1)
-		return 0;
-	return addr_is_loopback(&ss);
-}
-
 /* Take over a connection that sent HELLO as a pending inbound handshake
  * of the neighbour's link, answering WELCOME with our nonce and proof;
  * -1 when refused.  The link's live connections are not touched. */
 int
-peer_accept(struct node *n, struct bufferevent *bev, const char *line,
+peers_accept(struct peers *ps, struct bufferevent *bev, const char *line,
     size_t len, const char *addr)
 {
 	struct proto_hello h;
@@ -479,15 +539,15 @@ peer_accept(struct node *n, struct bufferevent *bev, const char *line,
 		    log_quote(q, sizeof(q), line, len));
 		return -1;
 	}
-	if (h.to.len != n->name_len || memcmp(h.to.p, n->name, h.to.len)) {
+	if (h.to.len != ps->name_len || memcmp(h.to.p, ps->name, h.to.len)) {
 		log_warnx("peer handshake from %s: addressed to %s, not us",
 		    addr, log_quote(q, sizeof(q), h.to.p, h.to.len));
 		return -1;
 	}
-	for (i = 0; i < n->nlinks; i++) {
-		if (strlen(n->links[i]->name) == h.from.len &&
-		    memcmp(n->links[i]->name, h.from.p, h.from.len) == 0) {
-			l = n->links[i];
+	for (i = 0; i < ps->nlinks; i++) {
+		if (strlen(ps->links[i]->name) == h.from.len &&
+		    memcmp(ps->links[i]->name, h.from.p, h.from.len) == 0) {
+			l = ps->links[i];
 			break;
 		}
 	}
@@ -496,7 +556,8 @@ peer_accept(struct node *n, struct bufferevent *bev, const char *line,
 		    addr, log_quote(q, sizeof(q), h.from.p, h.from.len));
 		return -1;
 	}
-	if (n->secret.len == 0 && !peer_is_loopback(bufferevent_getfd(bev))) {
+	if (ps->secret->len == 0 &&
+	    !net_peer_is_loopback(bufferevent_getfd(bev))) {
 		log_warnx("peer handshake from %s (%s) refused: no secret_file"
 		    " is configured, so only loopback peers are accepted",
 		    addr, l->name);
@@ -522,11 +583,11 @@ peer_accept(struct node *n, struct bufferevent *bev, const char *line,
 	evbuffer_drain(in, eol.pos == -1 ? evbuffer_get_length(in) :
 	    (size_t)eol.pos + 1);
 	auth_nonce(c->nonce);
-	auth_proof(&n->secret, "welcome", n->name, l->name, c->nonce,
+	auth_proof(ps->secret, "welcome", ps->name, l->name, c->nonce,
 	    c->peer_nonce, proof);
-	set_keepalive(bufferevent_getfd(bev));
+	net_keepalive(bufferevent_getfd(bev));
 	evbuffer_add_printf(bufferevent_get_output(bev), "WELCOME %s %s %s %s\n",
-	    PROTO_PEER_VERSION, n->name, c->nonce, proof);
+	    PROTO_PEER_VERSION, ps->name, c->nonce, proof);
 	c->state = CONN_HANDSHAKE;
 	bufferevent_set_timeouts(bev, &hto, &hto);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
@@ -558,7 +619,7 @@ static int
 conn_handshake(struct peer_conn *c, const char *p, size_t len)
 {
 	struct peer_link *l = c->link;
-	struct node *n = l->node;
+	struct peers *ps = l->peers;
 	struct proto_welcome w;
 	struct proto_span proof;
 	char expect[AUTH_PROOF_HEX + 1];
@@ -567,10 +628,10 @@ conn_handshake(struct peer_conn *c, const char *p, size_t len)
 		/* Acceptor: the dialer's AUTH must prove the secret. */
 		if (proto_parse_auth(p, len, &proof) == -1)
 			return handshake_failed(c, "expected AUTH", p, len);
-		auth_proof(&n->secret, "auth", l->name, n->name,
+		auth_proof(ps->secret, "auth", l->name, ps->name,
 		    c->peer_nonce, c->nonce, expect);
 		if (!auth_proof_ok(expect, proof.p, proof.len))
-			return handshake_failed(c, n->secret.len ? "wrong"
+			return handshake_failed(c, ps->secret->len ? "wrong"
 			    " proof (different secret?)" : "the peer uses a"
 			    " secret and we have none", p, len);
 		conn_promote(c, len);
@@ -582,13 +643,13 @@ conn_handshake(struct peer_conn *c, const char *p, size_t len)
 		return handshake_failed(c, "bad WELCOME", p, len);
 	memcpy(c->peer_nonce, w.nonce.p, AUTH_NONCE_HEX);
 	c->peer_nonce[AUTH_NONCE_HEX] = '\0';
-	auth_proof(&n->secret, "welcome", l->name, n->name, c->peer_nonce,
+	auth_proof(ps->secret, "welcome", l->name, ps->name, c->peer_nonce,
 	    c->nonce, expect);
 	if (!auth_proof_ok(expect, w.proof.p, w.proof.len))
-		return handshake_failed(c, n->secret.len ? "wrong proof"
+		return handshake_failed(c, ps->secret->len ? "wrong proof"
 		    " (different secret?)" : "the peer uses a secret and we"
 		    " have none", p, len);
-	auth_proof(&n->secret, "auth", n->name, l->name, c->nonce,
+	auth_proof(ps->secret, "auth", ps->name, l->name, c->nonce,
 	    c->peer_nonce, expect);
 	evbuffer_add_printf(bufferevent_get_output(c->bev), "AUTH %s\n",
 	    expect);
@@ -601,9 +662,8 @@ static int
 conn_line(struct peer_conn *c, const char *p, size_t len)
 {
 	struct peer_link *l = c->link;
-	struct node *n = l->node;
+	struct peers *ps = l->peers;
 	struct proto_at at;
-	const struct herd_record *rec;
 	struct peer_conn *out;
 	unsigned long count;
 	uint64_t digest;
@@ -614,11 +674,11 @@ conn_line(struct peer_conn *c, const char *p, size_t len)
 	if (proto_parse_digest(p, len, &count, &digest) == 0) {
 		/* Same records on both sides: nothing to do.  Otherwise send
 		 * ours; the peer does the same, so both converge. */
-		if (count != store_count(n->store) ||
-		    digest != store_digest(n->store)) {
+		if (count != store_count(ps->store) ||
+		    digest != store_digest(ps->store)) {
 			log_info("peer %s: stores differ (%lu records there,"
 			    " %zu here): re-sending ours", l->name, count,
-			    store_count(n->store));
+			    store_count(ps->store));
 			if ((out = link_conn(l)) != NULL && !out->syncing)
 				sync_start(out);
 		}
@@ -626,8 +686,8 @@ conn_line(struct peer_conn *c, const char *p, size_t len)
 	}
 	if (proto_parse_synced(p, len, &count) == 0) {
 		log_info("peer %s: sync received (%lu records sent; %zu held"
-		    " here)", l->name, count, store_count(n->store));
-		node_records_changed(n);
+		    " here)", l->name, count, store_count(ps->store));
+		ps->ops->synced(ps->arg);
 		return 0;
 	}
 	if (proto_parse_at(p, len, &at) == -1) {
@@ -636,21 +696,21 @@ conn_line(struct peer_conn *c, const char *p, size_t len)
 		conn_drop(c, "protocol error");
 		return -1;
 	}
-	n->stats.flood_in++;
-	(void)node_merge(n, l, at.client.p, at.client.len, &at.sent, p,
-	    (size_t)(at.time_sent.p + at.time_sent.len - p), &rec);
+	ps->stats.flood_in++;
+	ps->ops->record(ps->arg, l, at.client.p, at.client.len, &at.sent, p,
+	    (size_t)(at.time_sent.p + at.time_sent.len - p));
 	return 0;
 }
 
-/* Handle each complete line from the peer; a line over max_line + 256 bytes
- * closes c (redialling if ours). */
+/* Handle each complete line from the peer; a line over the peers' limit
+ * (max_line + PROTO_AT_SLACK bytes) closes c (redialling if ours). */
 static void
 conn_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct peer_conn *c = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 	struct evbuffer_ptr eol;
-	size_t max = c->link->node->cfg->herd.max_line + 256;
+	size_t max = c->link->peers->line_max;
 	const char *p;
 
 	while (c->bev != NULL) {
@@ -682,7 +742,7 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 	if (c->syncing)
 		sync_fill(c);
 	else
-		stop_check(c->link->node);
+		stop_check(c->link->peers);
 }
 
 /* On connect send HELLO with a fresh nonce; on EOF, timeout or error close
@@ -695,11 +755,11 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	const char *why;
 
 	if (what & BEV_EVENT_CONNECTED) {
-		set_keepalive(bufferevent_getfd(bev));
+		net_keepalive(bufferevent_getfd(bev));
 		c->state = CONN_HANDSHAKE;
 		auth_nonce(c->nonce);
 		evbuffer_add_printf(bufferevent_get_output(bev),
-		    "HELLO %s %s %s %s\n", PROTO_PEER_VERSION, l->node->name,
+		    "HELLO %s %s %s %s\n", PROTO_PEER_VERSION, l->peers->name,
 		    l->name, c->nonce);
 		bufferevent_enable(bev, EV_READ | EV_WRITE);
 		return;
@@ -713,22 +773,22 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (c->outbound && c->state != CONN_UP)
 		log_debug("peer %s: dial failed: %s", l->name, why);
 	conn_drop(c, c->state == CONN_UP || c->pending ? why : NULL);
-	stop_check(l->node);
+	stop_check(l->peers);
 }
 
 /* While stopping, end the loop once clients and floods are all out. */
 static void
-stop_check(struct node *n)
+stop_check(struct peers *ps)
 {
-	if (n->stopping)
-		node_stop_if_done(n);
+	if (ps->stopping)
+		ps->ops->drained(ps->arg);
 }
 
 /* Begin streaming every record to the peer on c (not while stopping). */
 static void
 sync_start(struct peer_conn *c)
 {
-	if (c->link->node->stopping)
+	if (c->link->peers->stopping)
 		return;
 	c->syncing = 1;
 	c->cursor = 0;
@@ -740,12 +800,12 @@ sync_start(struct peer_conn *c)
 static void
 sync_fill(struct peer_conn *c)
 {
-	struct node *n = c->link->node;
+	const struct peers *ps = c->link->peers;
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 	const struct herd_record *r;
 
 	while (evbuffer_get_length(out) < SYNC_CHUNK_BYTES) {
-		if ((r = store_next(n->store, &c->cursor)) == NULL) {
+		if ((r = store_next(ps->store, &c->cursor)) == NULL) {
 			c->syncing = 0;
 			evbuffer_add_printf(out, "SYNCED %zu\n", c->synced);
 			log_info("peer %s: sync sent %zu records",
@@ -761,15 +821,15 @@ sync_fill(struct peer_conn *c)
 /* Write each link's staged floods on its up connection; drop them when the
  * link is down, and drop a connection whose output passed PEER_MAX_OUTPUT. */
 void
-peer_flush(struct node *n)
+peers_flush(struct peers *ps)
 {
 	struct peer_link *l;
 	struct peer_conn *c;
 	struct evbuffer *out;
 	size_t i;
 
-	for (i = 0; i < n->nlinks; i++) {
-		l = n->links[i];
+	for (i = 0; i < ps->nlinks; i++) {
+		l = ps->links[i];
 		if (evbuffer_get_length(l->staged) == 0)
 			continue;
 		if ((c = link_conn(l)) == NULL) {
@@ -794,59 +854,60 @@ peer_flush(struct node *n)
 
 /* Send our store's "DIGEST count hash" on every up link not syncing. */
 void
-peer_reconcile(struct node *n)
+peers_reconcile(struct peers *ps)
 {
 	struct peer_conn *c;
 	size_t i;
 
-	for (i = 0; i < n->nlinks; i++)
-		if ((c = link_conn(n->links[i])) != NULL && !c->syncing)
+	for (i = 0; i < ps->nlinks; i++)
+		if ((c = link_conn(ps->links[i])) != NULL && !c->syncing)
 			evbuffer_add_printf(bufferevent_get_output(c->bev),
-			    "DIGEST %zu %016llx\n", store_count(n->store),
-			    (unsigned long long)store_digest(n->store));
+			    "DIGEST %zu %016llx\n", store_count(ps->store),
+			    (unsigned long long)store_digest(ps->store));
 }
 
 /* Stage r's AT line for every up link but except, and schedule the flush. */
 void
-peer_flood(struct node *n, struct peer_link *except,
+peers_flood(struct peers *ps, struct peer_link *except,
     const struct herd_record *r)
 {
 	struct peer_link *l;
 	size_t i;
 
-	for (i = 0; i < n->nlinks; i++) {
-		l = n->links[i];
+	for (i = 0; i < ps->nlinks; i++) {
+		l = ps->links[i];
 		if (l == except || link_conn(l) == NULL)
 			continue;
 		evbuffer_add(l->staged, record_line(r), r->line_len);
 		evbuffer_add(l->staged, "\n", 1);
-		n->stats.flood_out++;
+		ps->stats.flood_out++;
 	}
-	node_schedule_flush(n);
+	ps->ops->flush_wanted(ps->arg);
 }
 
 /* Stop every catch-up stream (SIGTERM): what is queued, floods included,
  * still drains; nothing new is queued behind it. */
 void
-peer_stop(struct node *n)
+peers_stop(struct peers *ps)
 {
 	size_t i;
 
-	for (i = 0; i < n->nlinks; i++)
-		if (n->links[i] != NULL)	/* NULL while links are rebuilt */
-			n->links[i]->out.syncing = n->links[i]->in.syncing = 0;
+	ps->stopping = 1;
+	for (i = 0; i < ps->nlinks; i++)
+		if (ps->links[i] != NULL)	/* NULL while links are rebuilt */
+			ps->links[i]->out.syncing = ps->links[i]->in.syncing = 0;
 }
 
 /* Bytes of floods not yet handed to the kernel: staged, or queued on a
  * link's up connections. */
 size_t
-peer_unsent(const struct node *n)
+peers_unsent(const struct peers *ps)
 {
 	const struct peer_link *l;
 	size_t i, len = 0;
 
-	for (i = 0; i < n->nlinks; i++) {
-		if ((l = n->links[i]) == NULL)	/* being rebuilt */
+	for (i = 0; i < ps->nlinks; i++) {
+		if ((l = ps->links[i]) == NULL)	/* being rebuilt */
 			continue;
 		len += evbuffer_get_length(l->staged);
 		if (l->out.state == CONN_UP)

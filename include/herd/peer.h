@@ -9,56 +9,101 @@
  * reconnected node catches up by itself however its old connection ended.
  * An inbound handshake replaces the link's inbound connection only once
  * its proof checks out; until then it waits on a bounded list of its own.
+ *
+ * Ownership: the owner (the node) allocates struct peers with peers_new()
+ * and frees it, with every link and connection, with peers_free().  The
+ * peers never change the store: records that arrive go to the owner's
+ * record callback, which decides (merges) and floods back through
+ * peers_flood().  The owner's name, secret and store must outlive the
+ * peers; the secret may change in place (reload).
  */
 #ifndef HERD_PEER_H
 #define HERD_PEER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
+#include "herd/auth.h"
 #include "herd/config.h"
+#include "herd/proto.h"
 #include "herd/store.h"
 
-struct node;
-struct peer_link;
+struct event_base;
 struct bufferevent;
+struct peers;
+struct peer_link;	/* one neighbour; opaque: names a record's source */
 
-/* A link to neighbour srv; starts dialling at once. */
-struct peer_link *peer_link_new(struct node *, const struct herd_server *srv);
-/* Close both connections and free the link. */
-void		 peer_link_free(struct peer_link *);
-/* Apply a reloaded neighbour entry (redials if its address changed). */
-void		 peer_link_update(struct peer_link *,
-		    const struct herd_server *srv);
-const char	*peer_link_name(const struct peer_link *);
-int		 peer_link_is_up(const struct peer_link *);
+/* What the peers tell their owner; arg is peers_new()'s. */
+struct peer_ops {
+	/* An AT line from neighbour `from`: merge it, and flood it (not
+	 * back to from) with peers_flood() if it changed the store. */
+	void	(*record)(void *arg, struct peer_link *from,
+		    const char *client, size_t client_len,
+		    const struct herd_time *sent, const char *line,
+		    size_t line_len);
+	/* A link went up or down, or the set of links changed. */
+	void	(*links_changed)(void *arg);
+	/* A neighbour's catch-up stream ended (SYNCED). */
+	void	(*synced)(void *arg);
+	/* Floods were staged: have the end-of-turn flush run. */
+	void	(*flush_wanted)(void *arg);
+	/* Stopping: some output drained or a connection closed, so the
+	 * owner may check whether everything is out. */
+	void	(*drained)(void *arg);
+};
+
+/* Flood counters (for the SIGUSR1 stats line). */
+struct peer_stats {
+	uint64_t	flood_in;	/* AT lines received from peers */
+	uint64_t	flood_out;	/* AT lines sent to peers */
+};
+
+/* No links yet: peers_configure() makes them. */
+struct peers	*peers_new(struct event_base *, const char *self,
+		    const struct auth_secret *, const struct store *,
+		    const struct peer_ops *, void *arg);
+/* Close every connection and free every link and p. */
+void		 peers_free(struct peers *);
+
+/* Make the links match self's neighbours in cfg: new ones dial, removed
+ * ones close, moved ones redial; the line limit follows cfg's max_line.
+ * cfg is only read during the call. */
+void		 peers_configure(struct peers *, const struct herd_config *cfg,
+		    const struct herd_server *self);
+
+/* Neighbour links configured, and how many of them are up. */
+size_t		 peers_count(const struct peers *);
+size_t		 peers_up(const struct peers *);
+const struct peer_stats *peers_stats(const struct peers *);
 
 /* Stage a changed record for every link up, except `except`; the
- * end-of-turn flush (node_schedule_flush) writes them. */
-void		 peer_flood(struct node *, struct peer_link *except,
+ * end-of-turn flush (peers_flush) writes them. */
+void		 peers_flood(struct peers *, struct peer_link *except,
 		    const struct herd_record *);
 
 /* Hand this turn's floods to each link (one write per link), before the
  * client replies that acknowledge them: straight to the kernel when the
  * link's output is empty, else queued behind what is (a sync chunk, or
  * bytes the kernel would not take). */
-void		 peer_flush(struct node *);
+void		 peers_flush(struct peers *);
 
-/* SIGTERM: stop queueing catch-up chunks; queued floods still drain. */
-void		 peer_stop(struct node *);
+/* SIGTERM: stop queueing catch-up chunks; queued floods still drain,
+ * and ops->drained is called as they do. */
+void		 peers_stop(struct peers *);
 
 /* Bytes of floods (and sync chunks) not yet handed to the kernel; the
  * node stays up (within its grace period) until this is 0. */
-size_t		 peer_unsent(const struct node *);
+size_t		 peers_unsent(const struct peers *);
 
 /* Anti-entropy: send every neighbour our store's digest (DIGEST count
  * hash); a neighbour whose store differs answers by streaming its whole
  * store, and so do we when its digest differs from ours. */
-void		 peer_reconcile(struct node *);
+void		 peers_reconcile(struct peers *);
 
 /* A client connection whose first line is HELLO: take it over as an
  * inbound peer connection.  0 = taken (bev now belongs to the link);
  * -1 = refused (logged; the caller answers "?" and closes). */
-int		 peer_accept(struct node *, struct bufferevent *bev,
+int		 peers_accept(struct peers *, struct bufferevent *bev,
 		    const char *line, size_t len, const char *addr);
 
 #endif

@@ -11,6 +11,10 @@
 
 #define PROTO_MAX_FIELDS	8
 #define PROTO_TIME_DIFF_MAX	48	/* bytes for a formatted time_diff */
+/* An AT line made from a client line of max_line bytes (server name and
+ * time_diff added) fits in max_line + this: the node's formatting buffer
+ * and the peer line limit. */
+#define PROTO_AT_SLACK		256
 
 /* A byte range inside a caller-owned buffer; never NUL-terminated. */
 struct proto_span {
