@@ -72,7 +72,7 @@ AT_RE = re.compile(
     rb" (\d+(?:\.\d+)?)$")
 # Slack around an event when asking whether it explains what was seen.
 EXCUSE_BEFORE = 1.0
-EXCUSE_AFTER = 15.0
+EXCUSE_AFTER = 5.0
 
 
 def links_of(topo):
@@ -401,8 +401,6 @@ class Clients:
         self.probe_n = 0
         self.running = True
         self.threads = []
-        self.busy = set()
-        self.busy_lock = threading.Lock()
         self.probe_target = None  # a server to probe hard just now
 
     def stamp(self):
@@ -411,6 +409,12 @@ class Clients:
             t = max(self.last_ns + 1, time.time_ns())
             self.last_ns = t
         return "%d.%09d" % divmod(t, 10 ** 9)
+
+    def fresh_id(self, prefix):
+        """A client id no one used before."""
+        with self.tlock:
+            self.probe_n += 1
+            return "%s%d" % (prefix, self.probe_n)
 
     def location(self, rng):
         """A random ISO 6709 location."""
@@ -462,7 +466,12 @@ class Clients:
                         conn.close()
                     conn = Conn(self.h, rng.choice(NAMES))
                 cid = rng.choice(CLIENT_IDS)
-                if rng.random() < 0.7:
+                if rng.random() < 0.1:
+                    # A client seen once: only catch-up can bring its
+                    # record to a server that missed the flood.
+                    cid = self.fresh_id("u")
+                    self.one_iamat(conn, rng, cid)
+                elif rng.random() < 0.7:
                     self.one_iamat(conn, rng, cid)
                 else:
                     self.one_whatsat(conn, cid)
@@ -574,9 +583,7 @@ class Clients:
             if target is None:
                 time.sleep(0.05)
                 continue
-            with self.tlock:
-                self.probe_n += 1
-                cid = "probe%d" % self.probe_n
+            cid = self.fresh_id("probe")
             try:
                 conn = Conn(self.h, target)
             except OSError:
@@ -714,11 +721,12 @@ class Schedule:
              ("kill", 2), ("sigstop", 2), ("restart", 3), ("isolate", 3),
              ("reload", 2), ("hostile", 5)]
 
-    def __init__(self, rng, seconds):
+    def __init__(self, rng, seconds, only=None):
         self.rng = rng
         self.plan = []
         t = 2.0
-        kinds = [k for k, w in self.KINDS for _ in range(w)]
+        kinds = [k for k, w in self.KINDS for _ in range(w)
+                 if not only or k in only]
         while t < seconds - 3:
             kind = rng.choice(kinds)
             self.plan.append((t, kind, rng.random()))
@@ -743,8 +751,20 @@ class Chaos:
             "workers": s.randint(2, 4),
             "midline": s.random() < 0.7,
         }
-        self.schedule = Schedule(random.Random(s.random()), args.seconds)
+        for kv in (args.set or "").split(","):
+            if kv.strip():
+                k, _, v = kv.partition("=")
+                if k.strip() not in self.settings:
+                    raise SystemExit("chaos: unknown setting %r" % k)
+                self.settings[k.strip()] = int(v)
+        self.schedule = Schedule(random.Random(s.random()), args.seconds,
+                                 args.kinds.split(",") if args.kinds else None)
         self.threads = []
+        self.busy = set()
+        self.busy_lock = threading.Lock()
+        # Servers left alone after an isolate, so that no later fault
+        # repairs (by a fresh link-up) what its catch-up must repair.
+        self.quiet = {}
 
     def bg(self, fn, *a):
         """Run fn(*a) in a daemon thread (events overlap in time)."""
@@ -773,6 +793,21 @@ class Chaos:
         with self.busy_lock:
             self.busy -= set(names)
 
+    def pick_server(self, r):
+        """A random server that no isolate is watching just now (nor its
+        neighbours: a restart of one would repair by a fresh link-up)."""
+        now = time.monotonic()
+        calm = [n for n in NAMES if self.quiet.get(n, 0) < now]
+        ok = [n for n in calm if all(b in calm for b in self.nbrs(n))]
+        return r.choice(ok) if ok else None
+
+    def pick_link(self, r):
+        """A random link whose servers no isolate is watching just now."""
+        now = time.monotonic()
+        ok = [l for l in self.h.links
+              if all(self.quiet.get(n, 0) < now for n in l)]
+        return r.choice(ok) if ok else (None, None)
+
     def nbrs(self, name):
         """Current neighbours of name."""
         return [b if a == name else a for a, b in self.h.links
@@ -793,7 +828,9 @@ class Chaos:
 
     def ev_blackhole(self, r):
         """Blackhole one link both ways (no FIN) for a while, then heal."""
-        a, b = r.choice(self.h.links)
+        a, b = self.pick_link(r)
+        if a is None:
+            return
         dur = r.uniform(0.5, 6.0)
         how = r.choice(["resume", "reset", "zombie"])
         ev = self.j.event("link", "blackhole %s-%s %.1fs, heal by %s"
@@ -806,13 +843,17 @@ class Chaos:
 
     def ev_reset(self, r):
         """RST every connection of one link."""
-        a, b = r.choice(self.h.links)
+        a, b = self.pick_link(r)
+        if a is None:
+            return
         self.j.event("link", "reset %s-%s" % (a, b), links=[(a, b)])
         self.h.proxy.reset_link(a, b)
 
     def ev_delay(self, r):
         """Delay one link for a while."""
-        a, b = r.choice(self.h.links)
+        a, b = self.pick_link(r)
+        if a is None:
+            return
         d, dur = r.uniform(0.05, 0.5), r.uniform(1, 6)
         ev = self.j.event("link", "delay %s-%s %dms %.1fs"
                           % (a, b, d * 1000, dur), links=[(a, b)], end=1e9)
@@ -823,7 +864,9 @@ class Chaos:
 
     def ev_throttle(self, r):
         """Throttle one link for a while."""
-        a, b = r.choice(self.h.links)
+        a, b = self.pick_link(r)
+        if a is None:
+            return
         rate, dur = r.choice([200, 1000, 5000]), r.uniform(1, 6)
         ev = self.j.event("link", "throttle %s-%s %dB/s %.1fs"
                           % (a, b, rate, dur), links=[(a, b)], end=1e9)
@@ -834,7 +877,9 @@ class Chaos:
 
     def ev_kill(self, r):
         """kill -9 one server; herdctl restarts it."""
-        name = r.choice(NAMES)
+        name = self.pick_server(r)
+        if name is None:
+            return
         if not self.claim([name]):
             return
         try:
@@ -849,7 +894,9 @@ class Chaos:
 
     def ev_sigstop(self, r):
         """SIGSTOP one server for a while, then SIGCONT."""
-        name = r.choice(NAMES)
+        name = self.pick_server(r)
+        if name is None:
+            return
         if not self.claim([name]):
             return
         try:
@@ -866,7 +913,9 @@ class Chaos:
     def ev_restart(self, r):
         """herdctl restart (SIGTERM) one server while slow WHATSATs with
         IAMATs behind them are in flight on it."""
-        name = r.choice(NAMES)
+        name = self.pick_server(r)
+        if name is None:
+            return
         if not self.claim([name, "places"]):
             return
         try:
@@ -893,9 +942,12 @@ class Chaos:
         others take records, kill -9 it (a host reboot), let it re-dial
         into the silence, then heal: often as zombies, so the neighbours'
         old connections still look alive when it comes back."""
-        name = r.choice(NAMES)
+        name = self.pick_server(r)
+        if name is None:
+            return
         if not self.claim([name]):
             return
+        self.quiet[name] = time.monotonic() + 60
         try:
             nb = self.nbrs(name)
             how = r.choice(["zombie", "zombie", "resume", "reset"])
@@ -912,10 +964,35 @@ class Chaos:
             time.sleep(r.uniform(0.2, 2.0))
             for b in nb:
                 self.h.proxy.heal(name, b, how, zombie_s=r.uniform(2, 8))
+            self.check_caught_up(name, self.j.now())
             self.j.end(ev)
             ev[1] += 8
+            self.quiet[name] = time.monotonic() + 10
         finally:
             self.release([name])
+
+    def check_caught_up(self, name, t_heal):
+        """Rule (a) right after an isolate: within 10 s of the heal, name
+        holds the once-seen clients that other servers acknowledged
+        before it (a sample); only catch-up can have brought them."""
+        with self.j.lock:
+            want = [(cid, t, s, t0) for t0, cid, t, s in self.j.acked
+                    if s != name and cid[0] == "u" and t0 < t_heal - 1]
+        want = random.Random(t_heal).sample(want, min(15, len(want)))
+        deadline = time.monotonic() + 10
+        while want and time.monotonic() < deadline:
+            time.sleep(1.0)
+            left = []
+            for cid, t, s, t0 in want:
+                m = AT_RE.match(self.whatsat_first(name, cid) or b"")
+                if not m or m.group(5).decode() != t:
+                    left.append((cid, t, s, t0))
+            want = left
+        for cid, t, s, t0 in want:
+            self.j.violation("a", "%s did not catch up after its isolate "
+                             "healed at %.2f: %s %s acknowledged by %s at "
+                             "%.2f is missing 10 s later" % (name, t_heal,
+                                                             cid, t, s, t0))
 
     def ev_reload(self, r):
         """Add or remove one link (keeping the herd connected) and run
@@ -923,6 +1000,9 @@ class Chaos:
         cur = set(self.h.links)
         every = {tuple(sorted((a, b))) for a in NAMES for b in NAMES
                  if a != b}
+        now = time.monotonic()
+        if any(t > now for t in self.quiet.values()):
+            return
         removable = [l for l in cur if connected(sorted(cur - {l}))]
         if removable and (r.random() < 0.5 or cur == every):
             l = r.choice(sorted(removable))
@@ -1035,7 +1115,9 @@ class Chaos:
             if not last[0]:
                 break
             time.sleep(1.0)
-        problems, records = last
+        if last[0]:
+            last = self.final_state(detail=True)
+        problems, _counts = last
         self.j.event("check", "settled after %.1fs" % (
             self.args.settle - max(0, deadline - time.monotonic())))
         for rule, text in problems:
@@ -1056,8 +1138,10 @@ class Chaos:
         except (OSError, EOFError):
             return None
 
-    def final_state(self):
-        """Rules (a) and (d) on the herd as it is now: (problems, {})."""
+    def final_state(self, detail=False):
+        """Rules (a) and (d) on the herd as it is now: (problems, record
+        counts); detail: look up every once-seen client, to name what is
+        missing where."""
         problems = []
         st = self.h.status()
         if st is None:
@@ -1088,8 +1172,11 @@ class Chaos:
             if cid not in newest or float(t) > float(newest[cid][0]):
                 newest[cid] = (t, server, t0)
         ids = [c for c in CLIENT_IDS if c in newest]
-        probes = sorted(c for c in newest if c not in CLIENT_IDS)
-        ids += random.Random(self.seed).sample(probes, min(10, len(probes)))
+        once = sorted(c for c in newest if c not in CLIENT_IDS)
+        if detail and len(set(counts.values())) != 1:
+            ids += once         # find the missing ones
+        else:
+            ids += random.Random(self.seed).sample(once, min(10, len(once)))
         for cid in ids:
             t, server, t0 = newest[cid]
             for n in NAMES:
@@ -1251,6 +1338,11 @@ def main():
                     help="longest wait for the herd to converge after healing")
     ap.add_argument("--bin", default=os.environ.get("HERD_BIN") or
                     os.path.join(ROOT, "bin"))
+    ap.add_argument("--kinds", default=os.environ.get("CHAOS_KINDS"),
+                    help="only these event kinds, comma-separated (%s)"
+                    % ",".join(k for k, _ in Schedule.KINDS))
+    ap.add_argument("--set", default=os.environ.get("CHAOS_SET"),
+                    help="override drawn settings: reconcile_s=0,midline=0")
     ap.add_argument("--keep", action="store_true",
                     help="keep the run directory even on success")
     args = ap.parse_args()
