@@ -73,6 +73,8 @@ AT_RE = re.compile(
 # Slack around an event when asking whether it explains what was seen.
 EXCUSE_BEFORE = 1.0
 EXCUSE_AFTER = 5.0
+# Events that stop a server (and so close its clients, change its pid).
+STOPS = ("kill", "term", "isolate", "backlog")
 
 
 def links_of(topo):
@@ -262,7 +264,8 @@ class Herd:
                "reconcile_s = %d" % s["reconcile_s"],
                "line_timeout_s = %d" % s["line_timeout_s"], "",
                "[places]", "api = new", "url = %s" % self.places.url_new,
-               "key = %s" % KEY, "timeout_ms = 4000", "cache_ttl_s = 0", ""]
+               "key = %s" % KEY, "timeout_ms = 4000", "cache_ttl_s = 30",
+               ""]
         topo = topo_from_links(self.links)
         for n in NAMES:
             out += ["[server:%s]" % n, "port = %d" % self.port[n],
@@ -386,6 +389,11 @@ class Conn:
         except OSError:
             pass
 
+    def abort(self):
+        """Close with an RST, so that a partial line we leave behind is
+        never answered as a final line at EOF."""
+        rst_close(self.sock)
+
 
 class Clients:
     """Well-behaved clients: IAMATs with unique timestamps, WHATSAT polls,
@@ -464,6 +472,7 @@ class Clients:
                 if conn is None or rng.random() < 0.1:
                     if conn:
                         conn.close()
+                    conn = None
                     conn = Conn(self.h, rng.choice(NAMES))
                 cid = rng.choice(CLIENT_IDS)
                 if rng.random() < 0.1:
@@ -475,13 +484,10 @@ class Clients:
                     self.one_iamat(conn, rng, cid)
                 else:
                     self.one_whatsat(conn, cid)
-            except EOFError:
-                self.closed_by_server(conn, "EOF")
-                conn.close()
-                conn = None
-            except ConnectionResetError:
-                self.closed_by_server(conn, "RST")
-                conn.close()
+            except (EOFError, ConnectionResetError) as e:
+                if conn is not None:
+                    self.closed_by_server(conn, type(e).__name__)
+                    conn.close()
                 conn = None
             except OSError:
                 if conn:
@@ -564,14 +570,17 @@ class Clients:
                     self.account(reply, rec0, conn.name, t0)
                 time.sleep(0.2)
             except (EOFError, ConnectionResetError) as e:
-                self.closed_by_server(conn, "mid-line client: %s"
-                                      % type(e).__name__)
-                conn.close()
+                if conn is not None:
+                    self.closed_by_server(conn, "mid-line client: %s"
+                                          % type(e).__name__)
+                    conn.abort()
                 conn = None
             except OSError:
                 if conn:
-                    conn.close()
+                    conn.abort()
                 conn = None
+        if conn:
+            conn.abort()
 
     def prober(self):
         """While probe_target is set: pipelined WHATSAT + IAMAT (a fresh
@@ -719,7 +728,7 @@ class Schedule:
 
     KINDS = [("blackhole", 4), ("reset", 2), ("delay", 2), ("throttle", 2),
              ("kill", 2), ("sigstop", 2), ("restart", 3), ("isolate", 3),
-             ("reload", 2), ("hostile", 5)]
+             ("reload", 2), ("hostile", 5), ("backlog", 1)]
 
     def __init__(self, rng, seconds, only=None):
         self.rng = rng
@@ -952,8 +961,9 @@ class Chaos:
             nb = self.nbrs(name)
             how = r.choice(["zombie", "zombie", "resume", "reset"])
             old = self.h.cur_pid.get(name)
-            ev = self.j.event("isolate", "isolate %s from %s, kill -9, heal by "
-                              "%s" % (name, ",".join(nb), how), servers=[name],
+            ev = self.j.event("isolate", "isolate %s from %s, kill -9, heal "
+                              "by %s" % (name, ",".join(nb), how),
+                              servers=[name],
                               links=[tuple(sorted((name, b))) for b in nb],
                               end=1e9)
             for b in nb:
@@ -970,6 +980,75 @@ class Chaos:
             self.quiet[name] = time.monotonic() + 10
         finally:
             self.release([name])
+
+    def ev_backlog(self, r):
+        """Cut every link of a server, send it big IAMATs until floods
+        queue up inside the node (the kernel buffers are full), SIGTERM
+        it and heal the links at once: a clean stop has time to write
+        the floods it acknowledged (rule a)."""
+        name = self.pick_server(r)
+        if name is None or not self.claim([name]):
+            return
+        try:
+            self.backlog(r, name)
+        finally:
+            self.release([name])
+
+    def backlog(self, r, name):
+        """The body of ev_backlog."""
+        nb = self.nbrs(name)
+        n, size = r.randint(600, 900), r.randint(5000, 7000)
+        old = self.h.cur_pid.get(name)
+        ev = self.j.event("backlog", "backlog %s: cut %s, %d IAMATs of %d "
+                          "bytes, SIGTERM, heal" % (name, ",".join(nb), n,
+                                                    size),
+                          servers=[name], end=1e9,
+                          links=[tuple(sorted((name, b))) for b in nb])
+        for b in nb:
+            self.h.proxy.set_link(name, b, "blackhole")
+        time.sleep(0.2)
+        acked = []
+        try:
+            conn = Conn(self.h, name)
+            for k in range(n):
+                cid = self.clients.fresh_id("big") + "-" + "x" * size
+                rec, line = self.clients.new_iamat(r, name, cid)
+                t0 = self.j.now()
+                conn.sock.sendall(line + b"\n")
+                reply = conn.readline()
+                self.clients.account(reply, rec, name, t0)
+                acked.append((cid, rec[1]))
+            conn.close()
+        except (OSError, EOFError) as e:
+            self.j.violation("g", "backlog at %s: %r" % (name, e))
+        self.h.signal(name, signal.SIGTERM)
+        time.sleep(0.05)
+        for b in nb:
+            self.h.proxy.heal(name, b, "resume")
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            st = self.h.status()
+            if st and st[name]["state"] == "stopped":
+                self.h.ctl("start", name, timeout=30)
+                break
+            if st and st[name]["pid"] not in (0, old):
+                break
+            time.sleep(0.1)
+        self.wait_pid_change(name, old)
+        self.j.end(ev)
+        # The last ones acknowledged are the ones left in the node.
+        want = acked[-10:]
+        deadline = time.monotonic() + 10
+        other = r.choice(nb) if nb else name
+        while want and time.monotonic() < deadline:
+            time.sleep(1.0)
+            want = [(cid, t) for cid, t in want
+                    if (AT_RE.match(self.whatsat_first(other, cid) or b"")
+                        or [None] * 6)[5] != t.encode()]
+        for cid, t in want:
+            self.j.violation("a", "%s lost a flood on SIGTERM: %s...%s %s, "
+                             "acknowledged by %s, is not on %s 10 s later"
+                             % (name, cid[:12], cid[-4:], t, name, other))
 
     def check_caught_up(self, name, t_heal):
         """Rule (a) right after an isolate: within 10 s of the heal, name
@@ -1140,8 +1219,8 @@ class Chaos:
 
     def final_state(self, detail=False):
         """Rules (a) and (d) on the herd as it is now: (problems, record
-        counts); detail: look up every once-seen client, to name what is
-        missing where."""
+        counts); detail: look up more once-seen clients, to name what is
+        missing where (a larger sample)."""
         problems = []
         st = self.h.status()
         if st is None:
@@ -1173,11 +1252,11 @@ class Chaos:
                 newest[cid] = (t, server, t0)
         ids = [c for c in CLIENT_IDS if c in newest]
         once = sorted(c for c in newest if c not in CLIENT_IDS)
-        if detail and len(set(counts.values())) != 1:
-            ids += once         # find the missing ones
-        else:
-            ids += random.Random(self.seed).sample(once, min(10, len(once)))
+        k = 40 if detail and len(set(counts.values())) != 1 else 10
+        ids += random.Random(self.seed).sample(once, min(k, len(once)))
         for cid in ids:
+            if len(problems) > 40:
+                break
             t, server, t0 = newest[cid]
             for n in NAMES:
                 line = self.whatsat_first(n, cid)
@@ -1197,18 +1276,22 @@ class Chaos:
 
     def exempt(self, t0, server):
         """May a record acknowledged by server at t0 be lost?  Only when
-        server was killed (kill -9, or stopped while cut off from every
-        neighbour) before it could have passed the record on."""
+        the server was killed (kill -9 within 5 s, or cut off from every
+        neighbour and then killed), or stopped in any way while one of its
+        links was cut, before it could pass the record on."""
         with self.j.lock:
             evs = list(self.j.events)
         for start, end, kind, servers, links, _text in evs:
-            if server not in servers or start < t0 - EXCUSE_BEFORE:
+            if server not in servers:
                 continue
-            if kind in ("kill", "isolate") and start - t0 < 5:
+            if kind in ("kill", "isolate") and \
+                    t0 - EXCUSE_BEFORE <= start < t0 + 5:
                 return True
+            if kind == "isolate" and start - EXCUSE_BEFORE <= t0 <= end:
+                return True     # acknowledged while cut off, then killed
         for start, end, kind, servers, links, _text in evs:
-            if kind not in ("kill", "isolate") or server not in servers or \
-                    start < t0:
+            if kind not in ("kill", "isolate", "term") or \
+                    server not in servers or start < t0:
                 continue
             # Killed later: lost only if its links were cut meanwhile.
             for s2, e2, k2, sv2, l2, _t2 in evs:
@@ -1229,7 +1312,7 @@ class Chaos:
         # (c) per server and client, observations in time order.
         restarts = collections.defaultdict(list)
         for start, end, kind, servers, _l, _t in j.events:
-            if kind in ("kill", "term", "isolate"):
+            if kind in STOPS:
                 for s in servers:
                     restarts[s].append((start, end))
         for _t, s, _o, _n in pidc:
@@ -1252,7 +1335,7 @@ class Chaos:
         # (g) a server closes a polite client only when stopped.
         for t_open, t_close, server, why in closes:
             if not j.excused(t_close, servers=[server],
-                             kinds=("kill", "term", "isolate")):
+                             kinds=STOPS):
                 j.violation("g", "%s closed a well-behaved client connection"
                             " (open since %.2f) at %.2f: %s"
                             % (server, t_open, t_close, why))
@@ -1265,8 +1348,7 @@ class Chaos:
                                                      t, why))
         # (i) no restart the run did not cause.
         for t, s, old, new in pidc:
-            if not j.excused(t, servers=[s], kinds=("kill", "term",
-                                                    "isolate")):
+            if not j.excused(t, servers=[s], kinds=STOPS):
                 j.violation("i", "%s restarted by itself at %.2f (pid %d -> "
                             "%d)" % (s, t, old, new))
 

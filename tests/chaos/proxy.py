@@ -24,7 +24,6 @@ One thread, poll(2); Python 3 standard library only.
 """
 
 import collections
-import errno
 import select
 import socket
 import struct
@@ -33,6 +32,7 @@ import time
 
 BUF_MAX = 256 * 1024
 HELLO_MAX = 512
+RCVBUF = 64 * 1024
 
 
 def rst_close(sock):
@@ -130,6 +130,9 @@ class LinkProxy:
         for name, (host, _bind, port) in self.servers.items():
             ls = socket.socket()
             ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            # A fixed receive buffer (no autotuning): a blackholed link
+            # backs up into the sending node soon, not after megabytes.
+            ls.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
             ls.bind((host, port))
             ls.listen(128)
             ls.setblocking(False)
@@ -266,6 +269,7 @@ class LinkProxy:
         """Dial the acceptor's bind address for p."""
         _host, bind, port = self.servers[p.server]
         p.up = socket.socket()
+        p.up.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
         p.up.setblocking(False)
         p.connecting = True
         try:
