@@ -70,6 +70,9 @@ OP_TIMEOUT = 5.0          # every client socket operation
 AT_RE = re.compile(
     rb"^AT (\S+) ([+-]\d+\.\d{9}) (\S+) ([+-]\d+(?:\.\d+)?[+-]\d+(?:\.\d+)?)"
     rb" (\d+(?:\.\d+)?)$")
+SANITIZER_RE = re.compile(
+    r"ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|"
+    r"SUMMARY: (AddressSanitizer|UndefinedBehaviorSanitizer)")
 # Slack around an event when asking whether it explains what was seen.
 EXCUSE_BEFORE = 1.0
 EXCUSE_AFTER = 5.0
@@ -222,6 +225,13 @@ class Herd:
         self.env.pop("NOTIFY_SOCKET", None)
         self.env.pop("HERD_CONFIG", None)
         self.env.pop("HERD_RUN_DIR", None)
+        # Sanitizer builds (make SANITIZE=1): reports go to files here.
+        self.asan_dir = os.path.join(tmp, "asan")
+        os.mkdir(self.asan_dir)
+        for var in ("ASAN_OPTIONS", "UBSAN_OPTIONS"):
+            self.env[var] = ":".join(filter(None, [
+                self.env.get(var), "log_path=%s/%s" % (self.asan_dir,
+                                                       var.lower())]))
         self.sup_pid = None
         self.pids = set()         # every pid the run ever saw
         self.cur_pid = {}
@@ -360,6 +370,16 @@ class Herd:
         self.syslog_thread.join(2)
         self.syslog.close()
         return survivors
+
+    def sanitizer_reports(self):
+        """Sanitizer reports that any process of the run wrote."""
+        out = []
+        for f in sorted(os.listdir(self.asan_dir)):
+            with open(os.path.join(self.asan_dir, f), errors="replace") as fh:
+                text = fh.read()
+            if SANITIZER_RE.search(text):
+                out.append("%s:\n%s" % (f, text[-3000:]))
+        return out
 
 
 class Conn:
@@ -1158,6 +1178,8 @@ class Chaos:
                 if hasattr(self, "clients"):
                     self.clients.running = False
                 survivors = self.h.close()
+                for rep in self.h.sanitizer_reports():
+                    self.j.violation("sanitizer", rep)
         if survivors:
             self.j.violation("e", "processes still alive after the run "
                              "(killed now): %s" % survivors)
