@@ -9,5 +9,5 @@ CHAOS_SEED ?=
 .PHONY: chaos
 
 chaos: all
-	CHAOS_SECONDS=$(CHAOS_SECONDS) CHAOS_SEED=$(CHAOS_SEED) \
+	@CHAOS_SECONDS=$(CHAOS_SECONDS) CHAOS_SEED=$(CHAOS_SEED) \
 	    HERD_BIN=$(CURDIR)/bin /usr/bin/python3 tests/chaos/chaos.py

@@ -1452,9 +1452,17 @@ def main():
     args = ap.parse_args()
     if args.seed is None:
         args.seed = random.SystemRandom().randrange(1, 2 ** 31)
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(
-        KeyboardInterrupt()))
+    # Ctrl-C and SIGTERM end the run the same way: everything the run
+    # started is stopped by pid.  SIGINT explicitly, because a shell's
+    # background job starts with it ignored.
+    signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGINT, interrupted)
     sys.exit(Chaos(args).run())
+
+
+def interrupted(signo, frame):
+    """Signal handler: unwind the main thread as Ctrl-C does."""
+    raise KeyboardInterrupt()
 
 
 if __name__ == "__main__":
