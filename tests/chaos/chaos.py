@@ -1354,10 +1354,11 @@ class Chaos:
             if prev is None or float(t) >= float(prev[2]) or \
                     any(rs >= prev[0] - 1 for rs, _ in restarts[server]):
                 best[key] = (t_start, t_end, t)
-        # (g) a server closes a polite client only when stopped.
+        # (g) a server closes a polite client only when stopped, or just
+        # after a SIGSTOP (its deadlines, line_timeout_s, ran meanwhile).
         for t_open, t_close, server, why in closes:
             if not j.excused(t_close, servers=[server],
-                             kinds=STOPS):
+                             kinds=STOPS + ("stop",)):
                 j.violation("g", "%s closed a well-behaved client connection"
                             " (open since %.2f) at %.2f: %s"
                             % (server, t_open, t_close, why))
