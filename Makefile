@@ -148,6 +148,8 @@ uninstall:
 clean:
 	rm -rf build bin
 
-# Fuzzing (make fuzz) and benchmarks (make bench) live with their code.
+# Fuzzing (make fuzz), benchmarks (make bench) and fault injection
+# (make chaos) live with their code.
 -include tests/fuzz/fuzz.mk
 -include tests/bench/bench.mk
+-include tests/chaos/chaos.mk
