@@ -1,5 +1,5 @@
 # chaos.mk -- `make chaos`: the randomized fault-injection run of
-# tests/chaos/chaos.py against the programs in bin/.  CHAOS_SECONDS
+# tests/chaos/chaos.py against the programs of the build flavour (build/normal/bin).  CHAOS_SECONDS
 # (default 120) of faults, then heal, settle and check; CHAOS_SEED
 # replays a run (a random seed is printed otherwise).
 
@@ -10,4 +10,4 @@ CHAOS_SEED ?=
 
 chaos: all
 	@CHAOS_SECONDS=$(CHAOS_SECONDS) CHAOS_SEED=$(CHAOS_SEED) \
-	    HERD_BIN=$(CURDIR)/bin /usr/bin/python3 tests/chaos/chaos.py
+	    HERD_BIN=$(CURDIR)/$(BUILD)/bin /usr/bin/python3 tests/chaos/chaos.py
