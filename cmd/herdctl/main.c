@@ -27,6 +27,7 @@
 #include "herd/config.h"
 #include "herd/control.h"
 #include "herd/log.h"
+#include "herd/rundir.h"
 #include "herd/supervisor.h"
 
 #define EXIT_OK		0
@@ -138,7 +139,7 @@ static char *
 socket_path(void)
 {
 	char *peek = config_peek_run_dir(config_path());
-	char *dir = supervisor_run_dir(peek);
+	char *dir = rundir_path(peek);
 	char *path = NULL;
 
 	free(peek);
@@ -459,13 +460,13 @@ cmd_start(int argc, char **argv)
 	opt.report_fd = -1;
 	if ((cfg = config_load(opt.config_path, &errs)) == NULL)
 		return print_config_errors(&errs);
-	if ((run_dir = supervisor_run_dir(cfg->herd.run_dir)) == NULL) {
+	if ((run_dir = rundir_path(cfg->herd.run_dir)) == NULL) {
 		fprintf(stderr, "herdctl: out of memory\n");
 		config_free(cfg);
 		return EXIT_FAIL;
 	}
 	opt.run_dir = run_dir;
-	if (supervisor_lock(run_dir, &opt.lock_fd, &other, err,
+	if (rundir_lock(run_dir, &opt.lock_fd, &other, err,
 	    sizeof(err)) == -1) {
 		fprintf(stderr, "herdctl: %s\n", err);
 		config_free(cfg);
