@@ -103,10 +103,11 @@ system: all
 	HERD_BIN=$(CURDIR)/$(BUILD)/bin $(PYTEST) -q tests/system $(PYTEST_ARGS)
 
 # make run: the herd of RUN_CONFIG on loopback, in the foreground; ^C stops.
+# The servers keep their records in build/run/data/NAME.
 run: all
 	@mkdir -p build/run
-	HERD_RUN_DIR=$(CURDIR)/build/run bin/herdctl -c $(RUN_CONFIG) \
-	    start --foreground
+	HERD_RUN_DIR=$(CURDIR)/build/run HERD_DATA_DIR=$(CURDIR)/build/run/data \
+	    bin/herdctl -c $(RUN_CONFIG) start --foreground
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 \

@@ -75,6 +75,7 @@ static void	reply_json(struct control_conn *, cJSON *);
 static void	report(struct supervisor *, const char *);
 static void	sd_status(struct supervisor *);
 static int	sv_is_local(struct supervisor *, const struct herd_server *);
+static void	sv_set_data_dir(struct supervisor *);
 static int	sv_secret_changed(struct supervisor *,
 		    const struct herd_config *);
 
@@ -367,6 +368,7 @@ cmd_reload(struct supervisor *sv, struct control_conn *c)
 	    (unsigned long long)sdnotify_monotonic_usec());
 	config_free(sv->cfg);
 	sv->cfg = cfg;
+	sv_set_data_dir(sv);
 
 	j = job_new(&sv->jobs, JOB_READY, c);
 	j->sd_ready = 1;
@@ -450,6 +452,22 @@ cmd_reload(struct supervisor *sv, struct control_conn *c)
 	}
 	reload_plan_free(&plan);
 	jobs_poll(&sv->jobs);
+}
+
+/* The data directory the workers get: [herd] data_dir, else the default
+ * herdctl resolved at start; none when persist = no. */
+static void
+sv_set_data_dir(struct supervisor *sv)
+{
+	const char *dir = sv->cfg->herd.data_dir != NULL ?
+	    sv->cfg->herd.data_dir : sv->opt->data_dir;
+
+	if (!sv->cfg->herd.persist)
+		dir = NULL;
+	else if (dir == NULL)
+		log_warnx("no data directory (set data_dir, $HERD_DATA_DIR or"
+		    " $HOME): records are kept in memory only");
+	sv->workers.data_dir = dir;
 }
 
 /*
@@ -655,6 +673,7 @@ supervisor_run(const struct sv_options *opt, struct herd_config *cfg)
 	sv.workers.config_path = opt->config_path;
 	sv.workers.foreground = opt->foreground;
 	jobs_init(&sv.jobs, &sv.workers, &sv_job_ops, &sv);
+	sv_set_data_dir(&sv);
 	log_set_event_base(sv.base);
 	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
 		sv.sig_ev[i] = evsignal_new(sv.base, sigs[i], signal_cb, &sv);
@@ -699,7 +718,8 @@ supervisor_run(const struct sv_options *opt, struct herd_config *cfg)
 		event_add(sv.watchdog, &tv);
 	}
 	log_info("supervisor started (pid %ld), config %s, run directory %s,"
-	    " node %s", (long)sv.pid, opt->config_path, opt->run_dir,
+	    " data directory %s, node %s", (long)sv.pid, opt->config_path,
+	    opt->run_dir, sv.workers.data_dir ? sv.workers.data_dir : "none",
 	    sv.workers.node_bin);
 
 	j = job_new(&sv.jobs, JOB_INITIAL, NULL);

@@ -26,6 +26,13 @@
 #define BACKOFF_RESET_S		10	/* up this long: next crash is "first" */
 #define EXIT_CONFIG		78
 
+/*
+ * Hand each worker --data-dir DIR (the base; the node uses DIR/NAME).  0
+ * until herd-node accepts the option (an unknown option makes it exit
+ * 64): the one switch to flip when the node side lands.
+ */
+#define HERDCTL_PASS_DATA_DIR	0
+
 static const char *state_names[] = {
 	"stopped", "starting", "running", "backoff", "fatal", "stopping"
 };
@@ -38,6 +45,7 @@ static void	worker_exited(struct worker *, int);
 static void	worker_timer_cb(evutil_socket_t, short, void *);
 static void	worker_status_cb(evutil_socket_t, short, void *);
 static void	worker_line(struct worker *, char *);
+static void	worker_persist_off(struct worker *);
 
 /* Set up an empty table reporting to ops; see worker.h. */
 void
@@ -141,6 +149,7 @@ worker_new(struct workers *wt, const struct herd_server *s)
 	worker_set_config(w, s);
 	w->status_fd = -1;
 	w->backoff_ms = WORKER_BACKOFF_MIN_MS;
+	worker_persist_off(w);
 	if ((w->timer = evtimer_new(wt->base, worker_timer_cb, w)) == NULL)
 		fatalx("evtimer_new failed");
 	TAILQ_INSERT_TAIL(&wt->list, w, entry);
@@ -167,7 +176,7 @@ worker_spawn(struct worker *w)
 {
 	struct workers *wt = w->table;
 	int fds[2];
-	const char *argv[8];
+	const char *argv[10];
 	int argc = 0;
 	pid_t pid;
 
@@ -181,6 +190,10 @@ worker_spawn(struct worker *w)
 	argv[argc++] = wt->config_path;
 	if (wt->foreground)
 		argv[argc++] = "--stderr";
+	if (HERDCTL_PASS_DATA_DIR && wt->data_dir != NULL) {
+		argv[argc++] = "--data-dir";
+		argv[argc++] = wt->data_dir;
+	}
 	argv[argc++] = w->name;
 	argv[argc] = NULL;
 
@@ -210,6 +223,7 @@ worker_spawn(struct worker *w)
 	w->state = W_STARTING;
 	w->peers_up = 0;
 	w->records = 0;
+	worker_persist_off(w);
 	w->fail[0] = '\0';
 	clock_gettime(CLOCK_MONOTONIC, &w->started);
 	log_info("%s: started pid %ld", w->name, (long)pid);
@@ -358,6 +372,7 @@ worker_exited(struct worker *w, int status)
 	w->last_status = status;
 	w->peers_up = 0;
 	w->records = 0;
+	worker_persist_off(w);
 	evtimer_del(w->timer);
 	if (w->status_ev != NULL) {
 		/* Read a FAIL line still in the pipe before closing it. */
@@ -419,6 +434,21 @@ worker_line(struct worker *w, char *line)
 		w->peers_up = up;
 	} else if (sscanf(line, "RECORDS %lu", &up) == 1) {
 		w->records = up;
+	} else if (strncmp(line, "PERSIST ", 8) == 0) {
+		struct worker_persist p;
+
+		if (worker_parse_persist(line, &p) == -1)
+			log_warnx("%s: bad status line '%.64s'", w->name, line);
+		else {
+			if (strcmp(p.state, w->persist.state) != 0 &&
+			    strcmp(p.state, "failing") == 0)
+				log_warnx("%s: persistence failing", w->name);
+			else if (strcmp(w->persist.state, "failing") == 0 &&
+			    strcmp(p.state, "failing") != 0)
+				log_info("%s: persistence %s again", w->name,
+				    p.state);
+			w->persist = p;
+		}
 	} else if (strncmp(line, "FAIL ", 5) == 0) {
 		snprintf(w->fail, sizeof(w->fail), "%s", line + 5);
 	} else if (strcmp(line, "RELOADED ok") == 0) {
@@ -472,9 +502,9 @@ worker_status_cb(evutil_socket_t fd, short what, void *arg)
 cJSON *
 worker_json(const struct worker *w)
 {
-	cJSON *o = cJSON_CreateObject();
+	cJSON *o = cJSON_CreateObject(), *p;
 	struct timespec now;
-	char how[64];
+	char how[64], dir[PATH_MAX];
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	cJSON_AddStringToObject(o, "name", w->name);
@@ -495,7 +525,69 @@ worker_json(const struct worker *w)
 	cJSON_AddNumberToObject(o, "peers_up", (double)w->peers_up);
 	cJSON_AddNumberToObject(o, "peers", (double)w->peers);
 	cJSON_AddNumberToObject(o, "records", (double)w->records);
+	if (w->table->data_dir != NULL) {
+		snprintf(dir, sizeof(dir), "%s/%s", w->table->data_dir,
+		    w->name);
+		cJSON_AddStringToObject(o, "data_dir", dir);
+	} else
+		cJSON_AddNullToObject(o, "data_dir");
+	p = cJSON_AddObjectToObject(o, "persist");
+	cJSON_AddStringToObject(p, "state", w->persist.state);
+	cJSON_AddStringToObject(p, "fsync", w->persist.fsync);
+	cJSON_AddNumberToObject(p, "lag_ms", (double)w->persist.lag_ms);
 	if (w->fail[0] != '\0')
 		cJSON_AddStringToObject(o, "error", w->fail);
 	return o;
+}
+
+/* No persistence known (yet): "off", fsync "-", lag 0. */
+static void
+worker_persist_off(struct worker *w)
+{
+	snprintf(w->persist.state, sizeof(w->persist.state), "off");
+	snprintf(w->persist.fsync, sizeof(w->persist.fsync), "-");
+	w->persist.lag_ms = 0;
+}
+
+/* Parse a PERSIST status line into p; the words and the number are
+ * checked exactly, since the line comes from another process. */
+int
+worker_parse_persist(const char *line, struct worker_persist *p)
+{
+	static const char *states[] = { "ok", "failing", "off" };
+	static const char *policies[] = { "always", "everysec", "no" };
+	struct worker_persist n;
+	char state[16], fsync[16];
+	unsigned long lag;
+	size_t i, j, k;
+	int end = -1;
+
+	if (strncmp(line, "PERSIST ", 8) != 0 ||
+	    sscanf(line + 8, "%15[a-z] %15[a-z] %n", state, fsync, &end) != 2 ||
+	    end == -1 || line[8 + end] < '0' || line[8 + end] > '9')
+		return -1;
+	lag = 0;
+	for (j = 8 + (size_t)end; line[j] >= '0' && line[j] <= '9'; j++) {
+		if (lag > (ULONG_MAX - 9) / 10)
+			return -1;
+		lag = lag * 10 + (unsigned long)(line[j] - '0');
+	}
+	if (line[j] != '\0')
+		return -1;
+	for (i = 0; i < sizeof(states) / sizeof(states[0]); i++)
+		if (strcmp(state, states[i]) == 0)
+			break;
+	for (k = 0; k < sizeof(policies) / sizeof(policies[0]); k++)
+		if (strcmp(fsync, policies[k]) == 0)
+			break;
+	if (i == sizeof(states) / sizeof(states[0]) ||
+	    k == sizeof(policies) / sizeof(policies[0]))
+		return -1;
+	memset(&n, 0, sizeof(n));
+	/* The table's words, which fit the fields. */
+	memcpy(n.state, states[i], strlen(states[i]) + 1);
+	memcpy(n.fsync, policies[k], strlen(policies[k]) + 1);
+	n.lag_ms = lag;
+	*p = n;
+	return 0;
 }

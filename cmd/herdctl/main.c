@@ -414,7 +414,7 @@ cmd_start(int argc, char **argv)
 	struct sv_options opt;
 	struct config_errors errs;
 	struct herd_config *cfg;
-	char err[PATH_MAX + 128], *run_dir, *req;
+	char err[PATH_MAX + 128], cwd[PATH_MAX], *run_dir, *data_dir, *req;
 	cJSON *o;
 	long other;
 	size_t i;
@@ -466,11 +466,17 @@ cmd_start(int argc, char **argv)
 		return EXIT_FAIL;
 	}
 	opt.run_dir = run_dir;
+	/* Resolved here, before a daemon's chdir("/"): relative to us. */
+	data_dir = rundir_data_dir(NULL, getenv("HERD_DATA_DIR"), geteuid(),
+	    getenv("XDG_STATE_HOME"), getenv("HOME"),
+	    getcwd(cwd, sizeof(cwd)));
+	opt.data_dir = data_dir;
 	if (rundir_lock(run_dir, &opt.lock_fd, &other, err,
 	    sizeof(err)) == -1) {
 		fprintf(stderr, "herdctl: %s\n", err);
 		config_free(cfg);
 		free(run_dir);
+		free(data_dir);
 		return EXIT_FAIL;
 	}
 	if (only != NULL)
@@ -490,6 +496,7 @@ cmd_start(int argc, char **argv)
 		free(opt.only[i]);
 	free(opt.only);
 	free(run_dir);
+	free(data_dir);
 	return code;
 }
 
@@ -594,8 +601,39 @@ format_uptime(double s, char *buf, size_t size)
 		snprintf(buf, size, "%ldd%02ldh", t / 86400, t / 3600 % 24);
 }
 
+/* The state of server s's persistence ("ok", "failing", "off"). */
+static const char *
+persist_state(const cJSON *s)
+{
+	return json_str(cJSON_GetObjectItem(s, "persist"), "state", "off");
+}
+
+/* Under the table, one line per server that needs a look: why it is
+ * fatal or backing off, and persistence that is failing. */
+static void
+print_notes(const cJSON *servers)
+{
+	const cJSON *s, *p;
+	const char *state;
+
+	cJSON_ArrayForEach(s, servers) {
+		state = json_str(s, "state", "?");
+		if ((strcmp(state, "fatal") == 0 ||
+		    strcmp(state, "backoff") == 0) &&
+		    cJSON_IsString(cJSON_GetObjectItem(s, "error")))
+			printf("%s: %s: %s\n", json_str(s, "name", "?"), state,
+			    json_str(s, "error", "?"));
+		if (strcmp(persist_state(s), "failing") == 0) {
+			p = cJSON_GetObjectItem(s, "persist");
+			printf("%s: persistence failing (fsync %s, %d ms"
+			    " behind)\n", json_str(s, "name", "?"),
+			    json_str(p, "fsync", "-"), json_int(p, "lag_ms"));
+		}
+	}
+}
+
 /* herdctl status: print the workers as a table or JSON; exit 3 if some are
- * not running, 4 without a supervisor. */
+ * not running or cannot persist, 4 without a supervisor. */
 static int
 cmd_status(int argc, char **argv)
 {
@@ -627,7 +665,8 @@ cmd_status(int argc, char **argv)
 		return EXIT_FAIL;
 	}
 	cJSON_ArrayForEach(s, servers)
-		if (strcmp(json_str(s, "state", "?"), "running") != 0)
+		if (strcmp(json_str(s, "state", "?"), "running") != 0 ||
+		    strcmp(persist_state(s), "failing") == 0)
 			all = 0;
 	if (json) {
 		out = cJSON_CreateObject();
@@ -658,6 +697,7 @@ cmd_status(int argc, char **argv)
 			    json_str(s, "last_exit", "-"),
 			    json_int(s, "peers_up"), json_int(s, "peers"));
 		}
+		print_notes(servers);
 	}
 	cJSON_Delete(o);
 	return all ? EXIT_OK : EXIT_NOTALL;

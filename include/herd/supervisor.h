@@ -22,6 +22,7 @@ struct sv_options {
 	int		  report_fd;	/* background start: result pipe, or -1 */
 	int		  lock_fd;	/* run-directory lock, held */
 	const char	 *run_dir;
+	const char	 *data_dir;	/* when [herd] sets none (rundir.h) */
 };
 
 /* Run the supervisor until it is stopped; takes cfg; returns the exit

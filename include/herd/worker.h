@@ -9,8 +9,9 @@
  *
  * Each worker gets a pipe as HERD_READY_FD: it writes READY once
  * listening, PEERS <up> <configured> whenever a link changes, RECORDS n,
- * RELOADED ok|error why (its answer to SIGHUP), or FAIL <reason> before
- * exiting on a start-up error.  PR_SET_PDEATHSIG makes a worker exit if
+ * PERSIST <ok|failing|off> <always|everysec|no> <lag_ms> when its
+ * persistence changes, RELOADED ok|error why (its answer to SIGHUP), or
+ * FAIL <reason> before exiting on a start-up error.  PR_SET_PDEATHSIG makes a worker exit if
  * the supervisor dies.
  *
  * Ownership: struct workers is the caller's (workers_init/workers_free);
@@ -43,6 +44,13 @@ enum worker_state {
 	W_STOPPING,	/* SIGTERM sent */
 };
 
+/* A worker's persistence as its last PERSIST line said. */
+struct worker_persist {
+	char		 state[8];	/* ok, failing, off */
+	char		 fsync[9];	/* always, everysec, no; "-": unknown */
+	unsigned long	 lag_ms;	/* how far the disk is behind */
+};
+
 struct workers;
 struct event;
 
@@ -54,6 +62,7 @@ struct worker {
 	size_t			 peers;		/* configured links */
 	size_t			 peers_up;
 	unsigned long		 records;	/* as last reported */
+	struct worker_persist	 persist;	/* as last reported */
 	enum worker_state	 state;
 	pid_t			 pid;
 	unsigned		 gen;		/* incarnations spawned */
@@ -88,6 +97,7 @@ struct workers {
 	TAILQ_HEAD(worker_list, worker)	 list;
 	struct event_base	*base;
 	const char		*config_path;	/* handed to every worker */
+	const char		*data_dir;	/* --data-dir base, or NULL */
 	int			 foreground;	/* workers get --stderr */
 	int			 stopping;	/* set by the owner: exits are final */
 	pid_t			 parent;	/* the supervisor's pid */
@@ -122,5 +132,8 @@ void		 worker_stop(struct worker *, int hold);
 cJSON		*worker_json(const struct worker *);
 /* A waitpid status as text ("exit N", "signal N (NAME)"), in buf. */
 char		*worker_exit_string(int status, char *buf, size_t size);
+/* Parse "PERSIST <ok|failing|off> <always|everysec|no> <lag_ms>" into p
+ * (pure); -1, p untouched, when line is not exactly such a line. */
+int		 worker_parse_persist(const char *line, struct worker_persist *p);
 
 #endif

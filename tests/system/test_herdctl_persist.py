@@ -1,0 +1,217 @@
+"""herdctl's side of persistence: the data directory it gives its servers,
+the PERSIST status lines it shows, and a fatal server's reason.
+
+The resolution order itself is unit-tested (tests/unit/test_rundir.c);
+here the supervisor's answer shows which directory each server gets.  The
+PERSIST lines are driven by a fake herd-node (a shell script given as
+$HERD_NODE_BIN) that writes what the test asks for on its status pipe, so
+the supervisor and herdctl are tested without the node's persistence.
+"""
+import json
+import os
+import re
+import subprocess
+
+import pytest
+
+from conftest import wait_until
+from test_herdctl import Ctl, ctl_factory  # noqa: F401 (fixture)
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+ONE = {"Hill": []}
+TWO = {"Hill": ["Smith"], "Smith": []}
+
+
+def pass_data_dir():
+    """The compile-time switch of src/worker.c: does herdctl hand its
+    workers --data-dir yet (flipped once herd-node accepts it)?"""
+    with open(os.path.join(ROOT, "src", "worker.c")) as f:
+        m = re.search(r"^#define\s+HERDCTL_PASS_DATA_DIR\s+(\d+)",
+                      f.read(), re.M)
+    assert m, "HERDCTL_PASS_DATA_DIR not found in src/worker.c"
+    return m.group(1) != "0"
+
+
+needs_pass = pytest.mark.skipif(
+    not pass_data_dir(), reason="HERDCTL_PASS_DATA_DIR is 0 in src/worker.c"
+    " (herd-node does not accept --data-dir yet)")
+
+FAKE_NODE = r"""#!/bin/sh
+# A fake herd-node: record argv, say READY, then relay whatever the test
+# drops into $dir/NAME.say to the status pipe (fd 3); FAIL + exit 78 when
+# $dir/NAME.fatal exists.
+dir=%(dir)s
+for last; do :; done
+name=$last
+printf '%%s\n' "$@" > "$dir/$name.argv"
+if [ -e "$dir/$name.fatal" ]; then
+    cat "$dir/$name.fatal" >&3
+    exit 78
+fi
+printf 'READY\n' >&3
+trap 'kill $pid 2>/dev/null; exit 0' TERM INT
+while :; do
+    if [ -e "$dir/$name.say" ]; then
+        cat "$dir/$name.say" >&3
+        rm -f "$dir/$name.say"
+    fi
+    sleep 0.05 & pid=$!
+    wait $pid
+done
+"""
+
+
+def fake_ctl(ctl_factory, topology=ONE, extra="", env=None):
+    """A Ctl whose workers are the fake node above."""
+    c = ctl_factory(topology=topology, extra=extra, env=env)
+    d = c.tmp / "fake"
+    d.mkdir()
+    script = c.tmp / "fake-node"
+    script.write_text(FAKE_NODE % {"dir": d})
+    script.chmod(0o755)
+    c.env["HERD_NODE_BIN"] = str(script)
+    c.fake = d
+    return c
+
+
+def say(c, name, text):
+    """Have fake worker name write text on its status pipe."""
+    tmp = c.fake / (name + ".tmp")
+    tmp.write_text(text)
+    os.rename(tmp, c.fake / (name + ".say"))
+
+
+def status_json(c):
+    """herdctl status --json: (exit code, {name: server})."""
+    p = c.run("status", "--json")
+    return p.returncode, {s["name"]: s for s in
+                          json.loads(p.stdout)["servers"]}
+
+
+def test_data_dir_key_comes_first(ctl_factory, tmp_path):
+    """[herd] data_dir wins over $HERD_DATA_DIR; each server gets its own
+    directory under it."""
+    base = str(tmp_path / "from-key")
+    c = ctl_factory(topology=TWO, extra="data_dir = %s\n" % base,
+                    env={"HERD_DATA_DIR": str(tmp_path / "from-env")})
+    c.start()
+    st = c.status()
+    assert st["Hill"]["data_dir"] == base + "/Hill"
+    assert st["Smith"]["data_dir"] == base + "/Smith"
+
+
+def test_data_dir_env_relative_to_herdctl(ctl_factory):
+    """$HERD_DATA_DIR, relative, is resolved against herdctl's working
+    directory (the daemon changes to / later): nodes get an absolute
+    path."""
+    c = ctl_factory(topology=ONE, env={"HERD_DATA_DIR": "rel/data"})
+    c.start()
+    assert c.status()["Hill"]["data_dir"] == str(c.tmp / "rel/data/Hill")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the root default")
+def test_data_dir_root_default(ctl_factory):
+    """Root without data_dir or $HERD_DATA_DIR: /var/lib/herd (what
+    herd.service's StateDirectory= creates).  Only the answer is looked
+    at: the fake node writes nothing there."""
+    c = fake_ctl(ctl_factory)
+    c.env.pop("HERD_DATA_DIR", None)
+    c.env["XDG_STATE_HOME"] = str(c.tmp / "xdg")
+    c.start()
+    assert c.status()["Hill"]["data_dir"] == "/var/lib/herd/Hill"
+
+
+def test_persist_no_gives_no_data_dir(ctl_factory, tmp_path):
+    """persist = no: no data directory, persistence off."""
+    c = fake_ctl(ctl_factory, extra="persist = no\ndata_dir = %s\n"
+                 % (tmp_path / "d"))
+    c.start()
+    s = c.status()["Hill"]
+    assert s["data_dir"] is None
+    assert s["persist"] == {"state": "off", "fsync": "-", "lag_ms": 0}
+    argv = (c.fake / "Hill.argv").read_text().split("\n")
+    assert "--data-dir" not in argv
+
+
+@needs_pass
+def test_data_dir_handed_to_workers(ctl_factory, tmp_path):
+    """Each worker gets --data-dir BASE (before its name, which stays the
+    last argument)."""
+    base = str(tmp_path / "d")
+    c = fake_ctl(ctl_factory, topology=TWO, extra="data_dir = %s\n" % base)
+    c.start()
+    for name in TWO:
+        argv = (c.fake / (name + ".argv")).read_text().split("\n")[:-1]
+        i = argv.index("--data-dir")
+        assert argv[i + 1] == base and argv[-1] == name, argv
+
+
+def test_persist_lines_in_status(ctl_factory, tmp_path):
+    """Before any PERSIST line: off/-/0.  Then the last line each worker
+    sent is in --json; failing persistence is shown under the table and
+    makes status exit 3, until the node reports ok again."""
+    c = fake_ctl(ctl_factory, topology=TWO,
+                 extra="data_dir = %s\n" % (tmp_path / "d"))
+    c.start()
+    code, st = status_json(c)
+    assert code == 0
+    assert st["Hill"]["persist"] == {"state": "off", "fsync": "-",
+                                     "lag_ms": 0}
+    say(c, "Hill", "PERSIST ok everysec 12\n")
+    wait_until(lambda: status_json(c)[1]["Hill"]["persist"]["state"] == "ok",
+               10, interval=0.05, what="Hill persist ok")
+    code, st = status_json(c)
+    assert code == 0
+    assert st["Hill"]["persist"] == {"state": "ok", "fsync": "everysec",
+                                     "lag_ms": 12}
+    assert st["Smith"]["persist"]["state"] == "off"
+
+    say(c, "Smith", "PERSIST failing always 1500\n")
+    wait_until(lambda: status_json(c)[0] == 3, 10, interval=0.05,
+               what="status exit 3 for failing persistence")
+    assert status_json(c)[1]["Smith"]["persist"] == {
+        "state": "failing", "fsync": "always", "lag_ms": 1500}
+    p = c.run("status")
+    assert p.returncode == 3
+    assert "Smith: persistence failing (fsync always, 1500 ms behind)" \
+        in p.stdout.splitlines(), p.stdout
+    assert "Hill:" not in p.stdout
+
+    # Garbage on the pipe changes nothing.
+    say(c, "Smith", "PERSIST failing sometimes 1\nPERSIST ok no\n")
+    say(c, "Hill", "PERSIST ok no 0\n")
+    wait_until(lambda: status_json(c)[1]["Hill"]["persist"]["fsync"] == "no",
+               10, interval=0.05, what="Hill's next line")
+    assert status_json(c)[1]["Smith"]["persist"]["state"] == "failing"
+
+    say(c, "Smith", "PERSIST ok always 0\n")
+    wait_until(lambda: status_json(c)[0] == 0, 10, interval=0.05,
+               what="status exit 0 again")
+    assert "persistence" not in c.run("status").stdout
+
+
+def test_fatal_shows_its_reason(ctl_factory, tmp_path):
+    """A node that exits 78 for a bad data directory is fatal, and the
+    table says why on a line of its own."""
+    c = fake_ctl(ctl_factory, topology=TWO,
+                 extra="data_dir = %s\n" % (tmp_path / "d"))
+    c.start()
+    why = "data directory %s/Hill belongs to uid 4242, not to us" % (
+        tmp_path / "d")
+    (c.fake / "Hill.fatal").write_text("FAIL %s\n" % why)
+    p = c.run("restart", "Hill")
+    assert p.returncode == 1
+    c.wait_state("Hill", "fatal", timeout=10)
+    assert c.status()["Hill"]["error"] == why
+    p = c.run("status")
+    assert p.returncode == 3
+    assert "Hill: fatal: %s" % why in p.stdout.splitlines(), p.stdout
+    assert "Smith:" not in p.stdout
+
+
+def test_make_run_data_dir():
+    """make run keeps the records of its herd in build/run/data."""
+    p = subprocess.run(["make", "-n", "--no-print-directory", "-C", ROOT,
+                        "run"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert "HERD_DATA_DIR=%s/build/run/data" % ROOT in p.stdout, p.stdout
