@@ -225,6 +225,7 @@ class Herd:
         self.env.pop("NOTIFY_SOCKET", None)
         self.env.pop("HERD_CONFIG", None)
         self.env.pop("HERD_RUN_DIR", None)
+        self.env["HERD_DATA_DIR"] = os.path.join(tmp, "data")
         # Sanitizer builds (make SANITIZE=1): reports go to files here.
         self.asan_dir = os.path.join(tmp, "asan")
         os.mkdir(self.asan_dir)

@@ -44,6 +44,8 @@ class Ctl:
         self.syslog = SyslogReceiver(str(tmp / "log.sock"))
         self.env = dict(os.environ, **(env or {}))
         self.env.pop("NOTIFY_SOCKET", None)
+        # Records on disk stay in the test's directory, never /var/lib/herd.
+        self.env.setdefault("HERD_DATA_DIR", str(tmp / "data"))
         # Sanitizer builds: reports of background workers go to files.
         self.asan_dir = tmp / "asan"
         self.asan_dir.mkdir()
