@@ -162,3 +162,60 @@ def _connects(port):
         return True
     except OSError:
         return False
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    mnt = tmp_path / "tmpfs"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs",
+                        str(mnt)], stderr=subprocess.PIPE)
+    if r.returncode != 0:
+        pytest.skip("cannot mount a tmpfs: %s" % r.stderr.decode().strip())
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)])
+
+
+def fill(path):
+    """Write a file until the filesystem is full."""
+    fd = os.open(str(path), os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        while True:
+            os.write(fd, b"x" * 4096)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def test_always_enospc_refuses_then_recovers(herd_factory, small_tmpfs):
+    herd = herd_factory(topology={"A": []},
+                        herd_extra="data_dir = %s\nfsync = always\n"
+                        % small_tmpfs)
+    herd.start()
+    assert herd.iamat("A", b"before", LOC, b"1.0").startswith(b"AT A ")
+    fill(small_tmpfs / "filler")
+    from conftest import Client
+    waiting = Client(herd.port("A"), timeout=15)
+    # Past the log's last allocated page: some of these cannot be written.
+    waiting.send(b"".join(b"IAMAT pending%d %s 2.0\n" % (i, LOC)
+                          for i in range(200)))
+    wait_until(lambda: herd.stats("A")["persist"] == "failing", 10,
+               what="persist failing")
+    refused = herd.iamat("A", b"refused", LOC, b"3.0")
+    assert refused == b"? IAMAT refused %s 3.0" % LOC
+    os.unlink(small_tmpfs / "filler")
+    # Acknowledged (the held ones once synced), then "?" once failing.
+    refusing = False
+    for i in range(200):
+        line = waiting.readline()
+        if line.startswith(b"? "):
+            refusing = True
+            assert line == b"? IAMAT pending%d %s 2.0" % (i, LOC)
+        else:
+            assert not refusing and line.startswith(b"AT A ")
+            assert b" pending%d " % i in line
+    wait_until(lambda: herd.stats("A")["persist"] == "ok", 10,
+               what="persist ok")
+    assert herd.iamat("A", b"after", LOC, b"4.0").startswith(b"AT A ")
+    waiting.close()
