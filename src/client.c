@@ -45,6 +45,13 @@
 #define CLIENT_PROBATION_S	2	/* for their HELLO */
 #define CLIENT_FD_RESERVE	8	/* descriptors kept for neighbours */
 
+/* The next bytes of a client's held replies, which wait until entries
+ * up to seq are durable. */
+struct hold_mark {
+	size_t			 bytes;
+	uint64_t		 seq;
+};
+
 struct client {
 	TAILQ_ENTRY(client)	 entry;
 	struct clients		*clients;
@@ -67,6 +74,12 @@ struct client {
 	struct evbuffer		*staged;	/* replies of this loop turn */
 	TAILQ_ENTRY(client)	 dirty_entry;	/* in clients->dirty */
 	int			 dirty;		/* 1: in dirty, 2: in flushing */
+	struct evbuffer		*held;		/* replies waiting for a sync */
+	struct hold_mark	*marks;		/* held bytes per sequence */
+	size_t			 nmarks, marks_cap;
+	uint64_t		 queued_seq;	/* an IAMAT reply behind a
+						   WHATSAT waits for this */
+	TAILQ_ENTRY(client)	 hold_entry;	/* in clients->holding */
 };
 
 TAILQ_HEAD(client_list, client);
@@ -91,6 +104,8 @@ struct clients {
 	uint64_t		 next_id;
 	struct client_list	 dirty;		/* with staged replies */
 	struct client_list	 flushing;	/* being flushed right now */
+	struct client_list	 holding;	/* with held replies */
+	uint64_t		 durable_seq;	/* clients_durable()'s last */
 
 	char			*scratch;	/* formatting buffer */
 	size_t			 scratch_size;
@@ -119,6 +134,9 @@ static void	client_iamat(struct client *, const struct proto_request *);
 static void	client_whatsat(struct client *, const struct proto_request *);
 static void	client_maybe_close(struct client *);
 static void	client_stage(struct client *, const char *, size_t);
+static void	client_stage_seq(struct client *, const char *, size_t,
+		    uint64_t);
+static void	client_release(struct client *, uint64_t);
 static void	client_flush(struct client *);
 static void	whatsat_done(void *, const char *, size_t);
 static time_t	now_s(void);
@@ -146,6 +164,7 @@ clients_new(struct event_base *base, const char *name,
 	TAILQ_INIT(&cl->probation);
 	TAILQ_INIT(&cl->dirty);
 	TAILQ_INIT(&cl->flushing);
+	TAILQ_INIT(&cl->holding);
 	if (clients_configure(cl, h) == -1)
 		fatal("malloc");
 	return cl;
@@ -282,6 +301,11 @@ client_free(struct client *c)
 	else if (c->dirty == 2)
 		TAILQ_REMOVE(&cl->flushing, c, dirty_entry);
 	evbuffer_free(c->staged);
+	if (c->held != NULL) {
+		evbuffer_free(c->held);
+		TAILQ_REMOVE(&cl->holding, c, hold_entry);
+	}
+	free(c->marks);
 	TAILQ_REMOVE(&cl->all, c, entry);
 	cl->count--;
 	if (c->probation) {
@@ -308,7 +332,8 @@ client_maybe_close(struct client *c)
 	struct timeval linger = { CLIENT_LINGER_S, 0 };
 
 	if (!(c->eof || c->closing) || !places_queue_empty(&c->queue) ||
-	    evbuffer_get_length(out) != 0 || evbuffer_get_length(c->staged))
+	    evbuffer_get_length(out) != 0 || evbuffer_get_length(c->staged) ||
+	    c->held != NULL)
 		return;
 	if (c->eof) {
 		client_free(c);
@@ -324,12 +349,57 @@ client_maybe_close(struct client *c)
 	bufferevent_enable(c->bev, EV_READ);
 }
 
-/* Stage bytes for c; the turn's flush writes them. */
+/* Stage bytes for c that need nothing new on disk (they still wait
+ * behind held ones). */
 static void
 client_stage(struct client *c, const char *p, size_t len)
 {
-	struct clients *cl = c->clients;
+	client_stage_seq(c, p, len, 0);
+}
 
+/*
+ * Stage bytes for c; the turn's flush writes them.  When they must wait
+ * for entries up to seq to be durable, or replies before them are held,
+ * they are held too (in order) until client_release().
+ */
+static void
+client_stage_seq(struct client *c, const char *p, size_t len, uint64_t seq)
+{
+	struct clients *cl = c->clients;
+	struct hold_mark *m;
+
+	if (seq <= cl->durable_seq)
+		seq = 0;		/* durable meanwhile */
+	if (seq != 0 || c->held != NULL) {
+		if (c->held == NULL) {
+			if ((c->held = evbuffer_new()) == NULL)
+				fatalx("client %llu: out of memory for a"
+				    " reply", (unsigned long long)c->id);
+			TAILQ_INSERT_TAIL(&cl->holding, c, hold_entry);
+		}
+		if (evbuffer_add(c->held, p, len) == -1)
+			fatalx("client %llu: out of memory for a reply",
+			    (unsigned long long)c->id);
+		m = c->nmarks ? &c->marks[c->nmarks - 1] : NULL;
+		if (m != NULL && (seq == 0 || seq <= m->seq)) {
+			m->bytes += len;	/* waits for the one before */
+			return;
+		}
+		if (c->nmarks == c->marks_cap) {
+			size_t cap = c->marks_cap ? c->marks_cap * 2 : 8;
+
+			if ((m = reallocarray(c->marks, cap,
+			    sizeof(*m))) == NULL)
+				fatalx("client %llu: out of memory for a"
+				    " reply", (unsigned long long)c->id);
+			c->marks = m;
+			c->marks_cap = cap;
+		}
+		c->marks[c->nmarks].bytes = len;
+		c->marks[c->nmarks].seq = seq;
+		c->nmarks++;
+		return;
+	}
 	if (evbuffer_add(c->staged, p, len) == -1)
 		fatalx("client %llu: out of memory for a reply",
 		    (unsigned long long)c->id);	/* never drop one */
@@ -340,16 +410,71 @@ client_stage(struct client *c, const char *p, size_t len)
 	}
 }
 
-/* Stage a reply for c, or queue it behind pending WHATSAT replies to keep
- * the order. */
+/* Move c's held replies whose entries are durable (up to seq) to its
+ * staged ones, for the next flush. */
+static void
+client_release(struct client *c, uint64_t seq)
+{
+	struct clients *cl = c->clients;
+	size_t i, bytes = 0;
+
+	for (i = 0; i < c->nmarks && c->marks[i].seq <= seq; i++)
+		bytes += c->marks[i].bytes;
+	if (i == 0)
+		return;
+	if (evbuffer_remove_buffer(c->held, c->staged, bytes) != (int)bytes)
+		fatalx("client %llu: out of memory for a reply",
+		    (unsigned long long)c->id);
+	memmove(c->marks, c->marks + i, (c->nmarks - i) * sizeof(*c->marks));
+	c->nmarks -= i;
+	if (c->nmarks == 0) {
+		evbuffer_free(c->held);
+		c->held = NULL;
+		TAILQ_REMOVE(&cl->holding, c, hold_entry);
+	}
+	if (!c->dirty) {
+		c->dirty = 1;
+		TAILQ_INSERT_TAIL(&cl->dirty, c, dirty_entry);
+		cl->ops->flush_wanted(cl->arg);
+	}
+}
+
+/* Entries up to seq are durable: release what waited for them. */
+void
+clients_durable(struct clients *cl, uint64_t seq)
+{
+	struct client *c, *t;
+
+	if (seq > cl->durable_seq)
+		cl->durable_seq = seq;
+	for (c = TAILQ_FIRST(&cl->holding); c != NULL; c = t) {
+		t = TAILQ_NEXT(c, hold_entry);
+		client_release(c, seq);
+	}
+}
+
+/* The sequence number an acknowledgement must wait for, or 0. */
+static uint64_t
+client_ack_seq(struct clients *cl)
+{
+	return cl->ops->ack_seq != NULL ? cl->ops->ack_seq(cl->arg) : 0;
+}
+
+/* Stage an IAMAT reply for c (held until its entries are durable), or
+ * queue it behind pending WHATSAT replies to keep the order (then the
+ * queue's output waits for the same entries). */
 static void
 client_reply(struct client *c, const char *p, size_t len)
 {
+	uint64_t seq = client_ack_seq(c->clients);
+
 	c->clients->stats.replies++;
-	if (!places_queue_empty(&c->queue))
+	if (!places_queue_empty(&c->queue)) {
 		places_queue_append(&c->queue, p, len);	/* keep order */
-	else
-		client_stage(c, p, len);
+		if (seq > c->queued_seq)
+			c->queued_seq = seq;
+	} else
+		client_stage_seq(c, p, len, seq);
 }
 
 /* Write c's staged replies: straight to the socket when nothing is
@@ -481,7 +606,10 @@ whatsat_done(void *arg, const char *p, size_t len)
 	log_client(c->clients, "client %llu: reply %s",
 	    (unsigned long long)c->id, log_quote(q, sizeof(q), p,
 	    nl ? (size_t)(nl - p) : len));
-	client_stage(c, p, len);
+	/* An IAMAT reply queued behind a WHATSAT may be in this output. */
+	client_stage_seq(c, p, len, c->queued_seq);
+	if (places_queue_empty(&c->queue))
+		c->queued_seq = 0;
 }
 
 /* Handle one line (without its newline); -1 when the client was freed

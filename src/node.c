@@ -14,6 +14,12 @@
  * that acknowledges it is written, and on SIGTERM the node stays up,
  * within the replies' grace period, until those queues have reached the
  * kernel.
+ *
+ * With persistence (persist.c), every record that changed the store is
+ * appended to the log, and the flush starts with persist_write(): the
+ * turn's records reach the kernel before the floods and the replies.
+ * Under fsync = always the client sessions hold each acknowledgement
+ * until the writer thread reports its entry durable (clients_durable).
  */
 #include <sys/types.h>
 #include <sys/resource.h>
@@ -33,10 +39,12 @@
 #include <event2/listener.h>
 
 #include "herd/client.h"
+#include "herd/journal.h"
 #include "herd/log.h"
 #include "herd/net.h"
 #include "herd/node.h"
 #include "herd/peer.h"
+#include "herd/persist.h"
 #include "herd/places.h"
 
 #define STOP_GRACE_S		2	/* SIGTERM: WHATSATs in flight may finish */
@@ -56,6 +64,13 @@ struct node {
 	struct places		*places;
 	struct peers		*peers;
 	struct clients		*clients;
+	struct persist		*persist;	/* NULL: persistence off */
+	enum persist_state	  persist_state;
+	enum herd_fsync		  fsync;
+	uint64_t		  last_seq;	/* last entry appended */
+	size_t			  live_bytes;	/* the store as log entries */
+	long			  reported_lag;	/* PERSIST lag last sent */
+	char			 *data_dir;	/* --data-dir, or NULL */
 	long			  fd_limit;	/* RLIMIT_NOFILE */
 
 	int			  status_fd;	/* to the supervisor, or -1 */
@@ -88,6 +103,17 @@ static void	flush_wanted_cb(void *);
 static void	drained_cb(void *);
 static void	links_changed_cb(void *);
 static void	synced_cb(void *);
+static uint64_t	ack_seq_cb(void *);
+static void	durable_cb(void *, uint64_t);
+static void	persist_state_cb(void *, enum persist_state, int);
+static size_t	live_bytes_cb(void *);
+static const char *next_record_cb(void *, size_t *, size_t *);
+static int	load_record_cb(void *, const char *, size_t,
+		    const struct proto_at *);
+static int	node_persist_open(struct node *);
+static void	node_persist_report(struct node *);
+static int	node_persist_refuses(struct node *, const char *, size_t,
+		    const struct herd_time *, const char *, size_t);
 static void	accept_cb(struct evconnlistener *, evutil_socket_t,
 		    struct sockaddr *, int, void *);
 static void	accept_error_cb(struct evconnlistener *, void *);
@@ -115,6 +141,15 @@ static const struct client_ops node_client_ops = {
 	.hello = client_hello_cb,
 	.flush_wanted = flush_wanted_cb,
 	.drained = drained_cb,
+	.ack_seq = ack_seq_cb,
+};
+
+/* What the persistence engine tells and asks the node. */
+static const struct persist_ops node_persist_ops = {
+	.durable = durable_cb,
+	.state_changed = persist_state_cb,
+	.live_bytes = live_bytes_cb,
+	.next = next_record_cb,
 };
 
 /* What the peer links tell the node. */
@@ -128,19 +163,33 @@ static const struct peer_ops node_peer_ops = {
 
 /* --- records ----------------------------------------------------------- */
 
-/* Offer a record to the store; flood it (not back to from) when it changed
- * the store, and log a full store at most once a second. */
+/* Offer a record to the store; when it changed the store, append it to
+ * the log and flood it (not back to from); log a full store at most once
+ * a second. */
 static enum store_result
 node_merge(struct node *n, struct peer_link *from, const char *client,
     size_t clen, const struct herd_time *sent, const char *line, size_t llen,
     const struct herd_record **out)
 {
+	const struct herd_record *old = NULL;
 	enum store_result r;
+	uint64_t seq;
 	time_t now;
 
+	if (n->persist != NULL)
+		old = store_get(n->store, client, clen);
+	/* old may be freed by the merge: only its size is kept. */
+	seq = old != NULL ? journal_entry_size(old->line_len) : 0;
 	r = store_merge(n->store, client, clen, sent, line, llen, out);
 	switch (r) {
 	case STORE_CHANGED:
+		if (n->persist != NULL) {
+			n->live_bytes += journal_entry_size(llen) - seq;
+			seq = persist_append(n->persist, line, llen);
+			if (seq != 0)
+				n->last_seq = seq;
+			node_schedule_flush(n);	/* written this turn */
+		}
 		peers_flood(n->peers, from, *out);
 		break;
 	case STORE_FULL:
@@ -161,13 +210,173 @@ node_merge(struct node *n, struct peer_link *from, const char *client,
 	return r;
 }
 
-/* A client's IAMAT, as our AT line: merge it. */
+/* A client's IAMAT, as our AT line: merge it, unless it would change the
+ * store while fsync = always cannot make it durable (then "?"). */
 static enum store_result
 client_record_cb(void *arg, const char *client, size_t clen,
     const struct herd_time *sent, const char *line, size_t llen,
     const struct herd_record **out)
 {
-	return node_merge(arg, NULL, client, clen, sent, line, llen, out);
+	struct node *n = arg;
+
+	if (node_persist_refuses(n, client, clen, sent, line, llen)) {
+		*out = NULL;
+		return STORE_FULL;	/* answered "?", not stored */
+	}
+	return node_merge(n, NULL, client, clen, sent, line, llen, out);
+}
+
+/* True when fsync = always, the log is failing, and the record would
+ * change the store: it cannot be acknowledged, so it is not taken. */
+static int
+node_persist_refuses(struct node *n, const char *client, size_t clen,
+    const struct herd_time *sent, const char *line, size_t llen)
+{
+	const struct herd_record *old;
+
+	if (n->persist == NULL || n->fsync != HERD_FSYNC_ALWAYS ||
+	    n->persist_state != PERSIST_FAILING)
+		return 0;
+	old = store_get(n->store, client, clen);
+	return old == NULL || store_order(sent, line, llen, &old->sent,
+	    record_line(old), old->line_len) > 0;
+}
+
+/* --- persistence ------------------------------------------------------- */
+
+/* What a reply acknowledging the store now waits for: under fsync =
+ * always the last entry appended, unless it is durable already. */
+static uint64_t
+ack_seq_cb(void *arg)
+{
+	struct node *n = arg;
+
+	if (n->persist == NULL || n->fsync != HERD_FSYNC_ALWAYS ||
+	    n->last_seq <= persist_durable_seq(n->persist))
+		return 0;
+	return n->last_seq;
+}
+
+/* The writer thread synced entries up to seq: release the replies that
+ * waited for them. */
+static void
+durable_cb(void *arg, uint64_t seq)
+{
+	struct node *n = arg;
+
+	clients_durable(n->clients, seq);
+}
+
+/* The log started or stopped failing (the engine logged it): tell the
+ * supervisor. */
+static void
+persist_state_cb(void *arg, enum persist_state state, int err)
+{
+	struct node *n = arg;
+
+	(void)err;
+	n->persist_state = state;
+	node_persist_report(n);
+}
+
+/* The live records' size as log entries (the compaction trigger). */
+static size_t
+live_bytes_cb(void *arg)
+{
+	struct node *n = arg;
+
+	return n->live_bytes;
+}
+
+/* The compaction's iterator: the next record's AT line after *cursor. */
+static const char *
+next_record_cb(void *arg, size_t *cursor, size_t *len)
+{
+	struct node *n = arg;
+	const struct herd_record *r;
+
+	if ((r = store_next(n->store, cursor)) == NULL)
+		return NULL;
+	*len = r->line_len;
+	return record_line(r);
+}
+
+/* One entry of the files being loaded: merged like a neighbour's record,
+ * but neither flooded nor appended again. */
+static int
+load_record_cb(void *arg, const char *line, size_t len,
+    const struct proto_at *at)
+{
+	struct node *n = arg;
+	const struct herd_record *rec;
+
+	switch (store_merge(n->store, at->client.p, at->client.len, &at->sent,
+	    line, len, &rec)) {
+	case STORE_NOMEM:
+		log_warnx("out of memory loading the records");
+		return -1;
+	default:
+		break;
+	}
+	return 0;
+}
+
+/*
+ * Persistence is on when persist = yes and a data directory is given
+ * (--data-dir wins over data_dir): open DIR/NAME, load it into the
+ * store, and open the log.  -1 with n->failure set on a bad directory.
+ */
+static int
+node_persist_open(struct node *n)
+{
+	const char *base = n->data_dir != NULL ? n->data_dir :
+	    n->cfg->herd.data_dir;
+	struct persist_load_info info;
+	char dir[4096];
+	const struct herd_record *r;
+	size_t cursor = 0;
+
+	n->fsync = n->cfg->herd.fsync;
+	n->persist_state = PERSIST_OFF;
+	if (!n->cfg->herd.persist || base == NULL || *base == '\0')
+		return 0;
+	if ((size_t)snprintf(dir, sizeof(dir), "%s/%s", base, n->name) >=
+	    sizeof(dir)) {
+		snprintf(n->failure, sizeof(n->failure), "data directory %s/%s:"
+		    " path too long (set a shorter data_dir)", base, n->name);
+		return -1;
+	}
+	n->persist = persist_open(n->base, dir, n->fsync, &node_persist_ops, n,
+	    n->failure, sizeof(n->failure));
+	if (n->persist == NULL ||
+	    persist_load(n->persist, load_record_cb, n, &info, n->failure,
+	    sizeof(n->failure)) == -1)
+		return -1;
+	n->live_bytes = 0;
+	while ((r = store_next(n->store, &cursor)) != NULL)
+		n->live_bytes += journal_entry_size(r->line_len);
+	n->persist_state = PERSIST_OK;
+	log_info("loaded %zu records (%zu log entries) in %ld ms",
+	    store_count(n->store), info.log_entries, info.elapsed_ms);
+	return 0;
+}
+
+/* Send "PERSIST state fsync lag_ms" to the supervisor. */
+static void
+node_persist_report(struct node *n)
+{
+	struct persist_status st;
+	char line[96];
+
+	st.lag_ms = 0;
+	if (n->persist != NULL)
+		persist_status(n->persist, &st);
+	n->reported_lag = st.lag_ms;
+	snprintf(line, sizeof(line), "PERSIST %s %s %ld\n",
+	    n->persist_state == PERSIST_OK ? "ok" :
+	    n->persist_state == PERSIST_FAILING ? "failing" : "off",
+	    config_fsync_name(n->fsync), st.lag_ms);
+	node_report(n, line);
 }
 
 /* A neighbour's AT line: merge it (not flooded back to it). */
@@ -287,6 +496,8 @@ flush_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	n->flush_scheduled = 0;
+	if (n->persist != NULL)
+		(void)persist_write(n->persist);	/* failing: retried */
 	peers_flush(n->peers);
 	clients_flush(n->clients);
 	if (n->stopping)
@@ -314,6 +525,13 @@ sweep_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	node_records_changed(n);
 	clients_sweep(n->clients);
+	if (n->persist != NULL) {
+		struct persist_status st;
+
+		persist_status(n->persist, &st);
+		if (st.lag_ms != n->reported_lag)
+			node_persist_report(n);	/* at most once a second */
+	}
 }
 
 /* Every reconcile_s: re-send the store on every link (anti-entropy). */
@@ -493,11 +711,17 @@ node_stats_log(struct node *n)
 {
 	const struct client_stats *cs = clients_stats(n->clients);
 	const struct peer_stats *ps = peers_stats(n->peers);
+	struct persist_status st;
+
+	memset(&st, 0, sizeof(st));
+	if (n->persist != NULL)
+		persist_status(n->persist, &st);
 
 	log_info("stats: records=%zu clients=%zu peers_up=%zu/%zu lines_in=%llu"
 	    " replies=%llu invalid=%llu flood_in=%llu flood_out=%llu"
 	    " accepted=%llu refused=%llu dropped=%llu log_dropped=%lu"
-	    " store_bytes=%zu", store_count(n->store),
+	    " store_bytes=%zu persist=%s fsync=%s persist_lag_ms=%ld"
+	    " log_bytes=%llu", store_count(n->store),
 	    clients_count(n->clients), peers_up(n->peers),
 	    peers_count(n->peers),
 	    (unsigned long long)cs->lines_in,
@@ -508,7 +732,10 @@ node_stats_log(struct node *n)
 	    (unsigned long long)cs->accepted,
 	    (unsigned long long)cs->refused,
 	    (unsigned long long)cs->dropped, log_dropped(),
-	    store_bytes(n->store));
+	    store_bytes(n->store), n->persist_state == PERSIST_OK ? "ok" :
+	    n->persist_state == PERSIST_FAILING ? "failing" : "off",
+	    config_fsync_name(n->fsync), st.lag_ms,
+	    (unsigned long long)st.log_bytes);
 }
 
 /*
@@ -579,7 +806,8 @@ stop_grace_cb(evutil_socket_t fd, short what, void *arg)
  * and return NULL.
  */
 struct node *
-node_new(const char *config_path, const char *name, int ready_fd, int *code)
+node_new(const char *config_path, const char *name, const char *data_dir,
+    int ready_fd, int *code)
 {
 	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2 };
 	struct config_errors errs;
@@ -591,6 +819,8 @@ node_new(const char *config_path, const char *name, int ready_fd, int *code)
 		fatal("calloc");
 	n->status_fd = -1;
 	if ((n->config_path = strdup(config_path)) == NULL)
+		fatal("strdup");
+	if (data_dir != NULL && (n->data_dir = strdup(data_dir)) == NULL)
 		fatal("strdup");
 	if ((n->cfg = config_load(config_path, &errs)) == NULL) {
 		for (i = 0; i < errs.count; i++)
@@ -638,15 +868,21 @@ node_new(const char *config_path, const char *name, int ready_fd, int *code)
 		if (n->sig_ev[i] == NULL || evsignal_add(n->sig_ev[i], NULL))
 			fatalx("evsignal_new failed");
 	}
-	if (node_listen(n) == -1) {
-		*code = HERD_EXIT_UNAVAILABLE;
-		goto fail;
-	}
-
 	evutil_secure_rng_get_bytes(seed, sizeof(seed));
 	if ((n->store = store_new(seed[0], seed[1])) == NULL)
 		fatal("store_new");
 	store_set_limit(n->store, (size_t)n->cfg->herd.max_records);
+	/* Load before listening: no client sees an empty store. */
+	if (node_persist_open(n) == -1) {
+		fprintf(stderr, "%s\n", n->failure);
+		log_warnx("%s", n->failure);
+		*code = HERD_EXIT_CONFIG;
+		goto fail;
+	}
+	if (node_listen(n) == -1) {
+		*code = HERD_EXIT_UNAVAILABLE;
+		goto fail;
+	}
 	{
 		struct timeval one = { 1, 0 };
 
@@ -677,6 +913,7 @@ node_new(const char *config_path, const char *name, int ready_fd, int *code)
 		n->status_fd = ready_fd;
 		node_report(n, "READY\n");
 	}
+	node_persist_report(n);
 	node_peers_changed(n);
 	return n;
 fail:
@@ -746,6 +983,9 @@ node_free(struct node *n)
 {
 	size_t i;
 
+	/* The staged entries reach the disk (synced per policy) first. */
+	persist_free(n->persist);
+	n->persist = NULL;
 	clients_free(n->clients);
 	peers_free(n->peers);
 	for (i = 0; i < sizeof(n->sig_ev) / sizeof(n->sig_ev[0]); i++)
@@ -766,6 +1006,7 @@ node_free(struct node *n)
 	store_free(n->store);
 	config_free(n->cfg);
 	free(n->config_path);
+	free(n->data_dir);
 	if (n->status_fd != -1)
 		close(n->status_fd);
 	log_flush(1000);

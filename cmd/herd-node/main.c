@@ -19,11 +19,15 @@ static void
 usage(FILE *fp, int code)
 {
 	fprintf(fp,
-"usage: herd-node [-c FILE] [--stderr] [--verbose] NAME\n"
+"usage: herd-node [-c FILE] [-d DIR] [--stderr] [--verbose] NAME\n"
 "\n"
 "Run the server NAME of the herd topology in the foreground.\n"
 "\n"
 "  -c, --config FILE   topology INI (default: $HERD_CONFIG, else %s)\n"
+"  -d, --data-dir DIR  keep the records on disk in DIR/NAME (created,\n"
+"                      mode 0700; default: [herd] data_dir, else none:\n"
+"                      records in memory only); [herd] persist = no\n"
+"                      turns it off, [herd] fsync sets the sync policy\n"
 "  -s, --stderr        copy log lines to stderr as well as syslog\n"
 "  -v, --verbose       log debug lines too\n"
 "  -h, --help          show this help\n"
@@ -33,7 +37,8 @@ usage(FILE *fp, int code)
 "Environment: HERD_CONFIG (config path), HERD_READY_FD (write READY\n"
 "there once listening), HERD_PLACES_KEY (places API key).\n"
 "Exit status: 0 stopped by signal, 64 usage, 69 cannot listen,\n"
-"78 configuration error, 1 other fatal error.\n", HERD_DEFAULT_CONFIG);
+"78 configuration error (also a bad or locked data directory),\n"
+"1 other fatal error.\n", HERD_DEFAULT_CONFIG);
 	exit(code);
 }
 
@@ -43,20 +48,24 @@ main(int argc, char *argv[])
 {
 	static const struct option longopts[] = {
 		{ "config",	required_argument,	NULL, 'c' },
+		{ "data-dir",	required_argument,	NULL, 'd' },
 		{ "stderr",	no_argument,		NULL, 's' },
 		{ "verbose",	no_argument,		NULL, 'v' },
 		{ "help",	no_argument,		NULL, 'h' },
 		{ NULL,		0,			NULL, 0 }
 	};
-	const char *config = NULL, *env;
+	const char *config = NULL, *data_dir = NULL, *env;
 	struct node *n;
 	int ch, to_stderr = 0, verbose = 0, ready_fd = -1, code;
 	char *end;
 
-	while ((ch = getopt_long(argc, argv, "c:svh", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:d:svh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			config = optarg;
+			break;
+		case 'd':
+			data_dir = optarg;
 			break;
 		case 's':
 			to_stderr = 1;
@@ -80,7 +89,8 @@ main(int argc, char *argv[])
 	}
 	log_init("herd-node", to_stderr);
 	log_set_verbose(verbose);
-	n = node_new(config_default_path(config), argv[optind], ready_fd,
+	n = node_new(config_default_path(config), argv[optind], data_dir,
+	    ready_fd,
 	    &code);
 	if (n == NULL)
 		return code;

@@ -6,8 +6,11 @@
  * record callback, WHATSAT through places), and closes after the last
  * reply once the client has half-closed.  Replies are staged per client
  * during a loop turn and written by clients_flush(), which the owner
- * calls from its end-of-turn flush after the floods.  A connection whose
- * first line is a peer HELLO goes to the owner's hello callback.
+ * calls from its end-of-turn flush after the floods.  Under fsync =
+ * always a reply that acknowledges records not yet durable is held, with
+ * every reply behind it on its connection, until clients_durable()
+ * releases it.  A connection whose first line is a peer HELLO goes to
+ * the owner's hello callback.
  *
  * Ownership: the owner (the node) allocates struct clients with
  * clients_new() and frees it, with every session, with clients_free().
@@ -47,6 +50,10 @@ struct client_ops {
 	/* Stopping: a session ended, so the owner may check whether
 	 * everything is out. */
 	void	(*drained)(void *arg);
+	/* The sequence number a reply acknowledging the store as it is
+	 * now must wait for (fsync = always: durable on disk), or 0 when
+	 * it may leave at once.  NULL: replies never wait. */
+	uint64_t (*ack_seq)(void *arg);
 };
 
 /* Counters for the SIGUSR1 stats line. */
@@ -75,6 +82,9 @@ int		 clients_configure(struct clients *,
  * past max_clients or in the descriptor reserve: a HELLO or leave). */
 void		 clients_accept(struct clients *, int fd,
 		    const struct sockaddr *sa);
+/* Entries up to seq are durable: release the replies held for them
+ * (they go out with the next flush, in order). */
+void		 clients_durable(struct clients *, uint64_t seq);
 /* Write every session's staged replies (after the turn's floods). */
 void		 clients_flush(struct clients *);
 /* Once a second: end probations and drop sessions past a deadline. */

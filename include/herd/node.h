@@ -18,11 +18,12 @@ struct node;
 #define HERD_EXIT_UNAVAILABLE	69	/* cannot listen */
 #define HERD_EXIT_CONFIG	78
 
-/* Parse the config, bind the listener; NULL on failure with *code set
- * to the documented exit code.  ready_fd >= 0 gets "READY\n" once
- * listening. */
+/* Parse the config, load the records of data_dir/NAME (data_dir: the
+ * --data-dir option, else [herd] data_dir, else none), bind the listener;
+ * NULL on failure with *code set to the documented exit code.  ready_fd
+ * >= 0 gets "READY\n" once listening, then PERSIST/PEERS/RECORDS lines. */
 struct node	*node_new(const char *config_path, const char *name,
-		    int ready_fd, int *code);
+		    const char *data_dir, int ready_fd, int *code);
 /* Run the loop until SIGTERM/SIGINT; returns the exit code. */
 int		 node_run(struct node *);
 void		 node_free(struct node *);
