@@ -26,13 +26,6 @@
 #define BACKOFF_RESET_S		10	/* up this long: next crash is "first" */
 #define EXIT_CONFIG		78
 
-/*
- * Hand each worker --data-dir DIR (the base; the node uses DIR/NAME).  0
- * until herd-node accepts the option (an unknown option makes it exit
- * 64): the one switch to flip when the node side lands.
- */
-#define HERDCTL_PASS_DATA_DIR	0
-
 static const char *state_names[] = {
 	"stopped", "starting", "running", "backoff", "fatal", "stopping"
 };
@@ -190,7 +183,7 @@ worker_spawn(struct worker *w)
 	argv[argc++] = wt->config_path;
 	if (wt->foreground)
 		argv[argc++] = "--stderr";
-	if (HERDCTL_PASS_DATA_DIR && wt->data_dir != NULL) {
+	if (wt->data_dir != NULL) {	/* the node uses DIR/NAME */
 		argv[argc++] = "--data-dir";
 		argv[argc++] = wt->data_dir;
 	}
