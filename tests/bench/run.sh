@@ -64,6 +64,8 @@ command -v gnuplot >/dev/null && HAVE_GNUPLOT=1
 log "building"
 make --no-print-directory all >/dev/null
 TMP=$(mktemp -d /tmp/herd-bench.XXXXXX)
+# The herd's records (herdctl persists them, fsync everysec) stay here.
+export HERD_DATA_DIR=$TMP/data
 # Private copies of the normal (not sanitizer) build: bin/ holds whatever
 # flavour was built last, and may be rebuilt while we run.  herdctl runs
 # the herd-node next to itself.

@@ -47,6 +47,13 @@ AT_RE = re.compile(
     rb"(\d+(?:\.\d+)?)$")
 
 
+@pytest.fixture(autouse=True)
+def private_data_dir(tmp_path, monkeypatch):
+    """herdctl gives its servers a data directory (/var/lib/herd for
+    root): every test keeps its records in its own directory instead."""
+    monkeypatch.setenv("HERD_DATA_DIR", str(tmp_path / "herd-data"))
+
+
 def wait_until(fn, timeout=5.0, interval=0.01, what="condition"):
     """Poll fn() until it returns a truthy value or the deadline passes."""
     deadline = time.monotonic() + timeout

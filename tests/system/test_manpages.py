@@ -172,5 +172,6 @@ def test_herdctl_exit_codes_documented():
     for code in ("0", "1", "2"):
         assert re.search(r"^\.It %s$" % code, section, re.M), code
     assert re.search(r"0 when every server shown is running, 3 when some"
-                     r" are not, and 4\s+when no supervisor answers",
+                     r"\s+are not(?:\s+\(or\s+their persistence is failing\))?,"
+                     r"\s+and 4\s+when no supervisor answers",
                      section)
