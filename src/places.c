@@ -1,7 +1,7 @@
 /*
- * places.c -- WHATSAT answers from Google Places through libcurl's multi
- * interface, driven by the node's libevent loop; replies kept in request
- * order per client.
+ * places.c -- WHATSAT answers from a places provider (Google Places, new
+ * or legacy API) through libcurl's multi interface, driven by the node's
+ * libevent loop; replies kept in request order per client.
  *
  * The wiring follows curl's multi-event/hiperfifo examples: curl tells us
  * which sockets to watch (socket callback) and when to wake it (timer

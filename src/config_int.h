@@ -1,0 +1,67 @@
+/*
+ * config_int.h -- private to config.c and config_keys.c: the loader state
+ * shared by the INI walk (config.c) and the key setters (config_keys.c).
+ */
+#ifndef HERD_CONFIG_INT_H
+#define HERD_CONFIG_INT_H
+
+#include <stddef.h>
+
+#include "herd/config.h"
+
+enum section {
+	SEC_NONE,	/* before the first header */
+	SEC_HERD,
+	SEC_PLACES,
+	SEC_SERVER,
+	SEC_BAD,	/* unknown or invalid: its keys are skipped */
+};
+
+struct loader {
+	const char		*path;
+	char			*buf;		/* whole file, NUL-terminated */
+	size_t			 len;
+	size_t			 off;
+	int			 lineno;
+	int			 want_key;	/* a key line is due */
+	int			 got_key;	/* ... and it did */
+	enum section		 sec;
+	long			 cur;		/* current server index */
+	unsigned		 seen;		/* keys seen in this section (in
+					 * every copy of [herd]/[places]) */
+	struct herd_config	*cfg;
+	struct config_errors	*errs;
+};
+
+void	cerr(struct loader *, int, const char *, ...)
+	    __attribute__((format(printf, 3, 4)));
+int	reported(const struct loader *, int);
+int	valid_name(const char *, size_t);
+
+int	set_port(struct loader *, const char *);
+int	set_host(struct loader *, const char *);
+int	set_bind(struct loader *, const char *);
+int	set_neighbors(struct loader *, const char *);
+int	set_run_dir(struct loader *, const char *);
+int	set_log_socket(struct loader *, const char *);
+int	set_max_line(struct loader *, const char *);
+int	set_max_output(struct loader *, const char *);
+int	set_secret_file(struct loader *, const char *);
+int	set_max_clients(struct loader *, const char *);
+int	set_max_records(struct loader *, const char *);
+int	set_output_timeout(struct loader *, const char *);
+int	set_idle_timeout(struct loader *, const char *);
+int	set_line_timeout(struct loader *, const char *);
+int	set_reconcile(struct loader *, const char *);
+int	set_log_requests(struct loader *, const char *);
+int	set_data_dir(struct loader *, const char *);
+int	set_persist(struct loader *, const char *);
+int	set_fsync(struct loader *, const char *);
+int	set_api(struct loader *, const char *);
+int	set_key(struct loader *, const char *);
+int	set_url(struct loader *, const char *);
+int	set_timeout(struct loader *, const char *);
+int	set_cache_ttl(struct loader *, const char *);
+int	set_max_in_flight(struct loader *, const char *);
+
+#endif /* HERD_CONFIG_INT_H */
