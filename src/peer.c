@@ -21,6 +21,7 @@
  */
 #include <sys/types.h>
 #include <sys/queue.h>
+#include <sys/socket.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +56,7 @@ enum conn_state {
 	CONN_HANDSHAKE,		/* dialer: waiting for WELCOME;
 				 * acceptor: waiting for AUTH */
 	CONN_UP,
+	CONN_LINGER,		/* stopping: our FIN sent, reading to their EOF */
 };
 
 /*
@@ -129,6 +131,7 @@ static void	conn_up(struct peer_conn *);
 static void	conn_promote(struct peer_conn *, size_t);
 static void	pending_free(struct peer_conn *, const char *);
 static void	stop_check(struct peers *);
+static void	conn_linger(struct peer_conn *);
 static void	link_changed(struct peer_link *);
 static struct peer_conn *link_conn(struct peer_link *);
 static void	sync_start(struct peer_conn *);
@@ -342,6 +345,8 @@ dial(struct peer_link *l)
 	struct timeval hto = { HANDSHAKE_TIMEOUT_S, 0 };
 	char addr[HERD_ADDR_MAX + 16];
 
+	if (ps->stopping)
+		return;		/* no new connections while stopping */
 	if (net_parse_addr(l->host, l->port, &ss, &sslen, addr,
 	    sizeof(addr)) == -1) {
 		log_warnx("peer %s: bad address %s", l->name, addr);
@@ -713,6 +718,10 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	size_t max = c->link->peers->line_max;
 	const char *p;
 
+	if (c->state == CONN_LINGER) {
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return;
+	}
 	while (c->bev != NULL) {
 		eol = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_LF);
 		if (eol.pos == -1) {
@@ -764,6 +773,11 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		bufferevent_enable(bev, EV_READ | EV_WRITE);
 		return;
 	}
+	if (c->state == CONN_LINGER) {
+		conn_close(c, NULL);	/* their EOF (or an error): done */
+		stop_check(l->peers);
+		return;
+	}
 	if (what & BEV_EVENT_EOF)
 		why = "closed by peer";
 	else if (what & BEV_EVENT_TIMEOUT)
@@ -780,8 +794,51 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 static void
 stop_check(struct peers *ps)
 {
-	if (ps->stopping)
-		ps->ops->drained(ps->arg);
+	struct peer_link *l;
+	size_t i;
+
+	if (!ps->stopping)
+		return;
+	for (i = 0; i < ps->nlinks; i++) {
+		if ((l = ps->links[i]) == NULL)	/* being rebuilt */
+			continue;
+		while (!TAILQ_EMPTY(&l->pending))
+			pending_free(TAILQ_FIRST(&l->pending), NULL);
+		if (evbuffer_get_length(l->staged) != 0)
+			continue;
+		conn_linger(&l->out);
+		conn_linger(&l->in);
+		link_changed(l);
+	}
+	ps->ops->drained(ps->arg);
+}
+
+/*
+ * Stopping: once c's output is all in the kernel, send our FIN after it
+ * and read and discard until the neighbour's EOF.  Closing with its
+ * floods unread in our receive buffer would send a reset, and a reset
+ * discards our own unsent data too.  A connection not up owes nothing
+ * and just closes.
+ */
+static void
+conn_linger(struct peer_conn *c)
+{
+	if (c->bev == NULL || c->state == CONN_LINGER)
+		return;
+	if (c->state != CONN_UP) {
+		conn_close(c, NULL);
+		return;
+	}
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) != 0)
+		return;
+	c->state = CONN_LINGER;
+	if (c->link->tx == c)
+		c->link->tx = NULL;
+	(void)shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+	bufferevent_disable(c->bev, EV_WRITE);
+	bufferevent_enable(c->bev, EV_READ);
+	evbuffer_drain(bufferevent_get_input(c->bev),
+	    evbuffer_get_length(bufferevent_get_input(c->bev)));
 }
 
 /* Begin streaming every record to the peer on c (not while stopping). */
@@ -850,6 +907,8 @@ peers_flush(struct peers *ps)
 		if (evbuffer_get_length(l->staged) > 0)
 			evbuffer_add_buffer(out, l->staged);
 	}
+	if (ps->stopping)
+		stop_check(ps);		/* what went straight out may linger now */
 }
 
 /* Send our store's "DIGEST count hash" on every up link not syncing. */
@@ -896,10 +955,12 @@ peers_stop(struct peers *ps)
 	for (i = 0; i < ps->nlinks; i++)
 		if (ps->links[i] != NULL)	/* NULL while links are rebuilt */
 			ps->links[i]->out.syncing = ps->links[i]->in.syncing = 0;
+	stop_check(ps);
 }
 
 /* Bytes of floods not yet handed to the kernel: staged, or queued on a
- * link's up connections. */
+ * link's up connections; while stopping, plus one per connection still
+ * open (lingering until the neighbour's EOF). */
 size_t
 peers_unsent(const struct peers *ps)
 {
@@ -916,6 +977,8 @@ peers_unsent(const struct peers *ps)
 		if (l->in.state == CONN_UP)
 			len += evbuffer_get_length(
 			    bufferevent_get_output(l->in.bev));
+		if (ps->stopping)
+			len += (l->out.bev != NULL) + (l->in.bev != NULL);
 	}
 	return len;
 }

@@ -91,8 +91,10 @@ void		 peers_flush(struct peers *);
  * and ops->drained is called as they do. */
 void		 peers_stop(struct peers *);
 
-/* Bytes of floods (and sync chunks) not yet handed to the kernel; the
- * node stays up (within its grace period) until this is 0. */
+/* Bytes of floods (and sync chunks) not yet handed to the kernel, and
+ * while stopping also 1 per connection not yet closed: each connection
+ * whose output is out sends FIN and reads until the neighbour's EOF (no
+ * reset).  The node stays up (within its grace period) until this is 0. */
 size_t		 peers_unsent(const struct peers *);
 
 /* Anti-entropy: send every neighbour our store's digest (DIGEST count
