@@ -90,6 +90,8 @@ proc_nofile_limit(pid_t pid)
 }
 
 /* Does pid exist and is it not a zombie? */
+static long	proc_threads(pid_t);
+
 int
 proc_alive(pid_t pid)
 {
@@ -105,7 +107,30 @@ proc_alive(pid_t pid)
 	buf[n] = '\0';
 	if ((p = strrchr(buf, ')')) == NULL || p[1] == '\0')
 		return 0;
-	return p[2] != 'Z' && p[2] != 'X';
+	if (p[2] != 'Z' && p[2] != 'X')
+		return 1;
+	/* A killed process's main thread turns zombie before its other
+	 * threads (herd-node's disk writer) have exited, and its sockets
+	 * close only with the last one. */
+	return proc_threads(pid) > 1;
+}
+
+/* The number of threads /proc says pid still has (0 if unknown). */
+static long
+proc_threads(pid_t pid)
+{
+	char path[64], line[128];
+	long n = 0;
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+	if ((fp = fopen(path, "r")) == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), fp) != NULL)
+		if (sscanf(line, "Threads: %ld", &n) == 1)
+			break;
+	fclose(fp);
+	return n;
 }
 
 /* The process listening on TCP port (/proc/net/tcp + /proc/PID/fd). */

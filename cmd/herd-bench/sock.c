@@ -33,6 +33,8 @@ sock_nonblock(int fd)
 /* Connect to host:port (IPv4 or IPv6 literal); blocking connect, then
  * non-blocking if nonblock is 1; a non-blocking connect if it is 2.
  * Returns the socket or -1 (errno set). */
+static int	sock_self_connected(int);
+
 int
 sock_connect(const char *host, int port, int nonblock)
 {
@@ -66,9 +68,31 @@ sock_connect(const char *host, int port, int nonblock)
 		errno = e;
 		return -1;
 	}
+	if (nonblock != 2 && sock_self_connected(fd)) {
+		close(fd);
+		errno = ECONNREFUSED;
+		return -1;
+	}
 	if (nonblock == 1)
 		sock_nonblock(fd);
 	return fd;
+}
+
+/*
+ * Did a connect to a closed local port connect the socket to itself?
+ * Polling a port that is down (a node restarting) walks the ephemeral
+ * ports, and TCP's simultaneous open lets one of them reach itself.
+ */
+static int
+sock_self_connected(int fd)
+{
+	struct sockaddr_storage a, b;
+	socklen_t al = sizeof(a), bl = sizeof(b);
+
+	if (getsockname(fd, (struct sockaddr *)&a, &al) == -1 ||
+	    getpeername(fd, (struct sockaddr *)&b, &bl) == -1)
+		return 0;
+	return al == bl && memcmp(&a, &b, al) == 0;
 }
 
 /* The outcome of a non-blocking connect on fd: 0 or an errno. */

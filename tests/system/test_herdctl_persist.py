@@ -217,6 +217,18 @@ def _load(c, names, stop, acked):
         i += 1
 
 
+def gone(pid):
+    """pid has exited with all its threads (a killed node's main thread is
+    a zombie before its disk writer has exited and released the lock)."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            status = f.read()
+    except OSError:
+        return True
+    return ("State:\tZ" in status or "State:\tX" in status) and \
+        "Threads:\t1\n" in status
+
+
 def _held(c, name, cid):
     """The AT line name holds for cid, read without changing the store
     (an older IAMAT answers with the stored record; an unknown id would
@@ -244,9 +256,7 @@ def test_kill9_supervisor_and_every_worker_then_start(ctl_factory, fsync):
     stop.set()
     t.join(10)
     for pid in pids:
-        wait_until(lambda: not os.path.exists("/proc/%d" % pid) or
-                   open("/proc/%d/stat" % pid).read().split()[2] == "Z",
-                   10, what="pid %d gone" % pid)
+        wait_until(lambda: gone(pid), 10, what="pid %d gone" % pid)
     c.start()
     for name in names:
         s = c.status()[name]
