@@ -397,8 +397,15 @@ persist_write(struct persist *p)
 		if (p->pending_since_ms == 0 && p->policy != HERD_FSYNC_NO)
 			p->pending_since_ms = now_ms();
 		pthread_mutex_lock(&p->mu);
+		/* Wake the thread only when it sleeps without a deadline
+		 * or must sync now: under everysec a thread with work
+		 * pending already wakes at its due time, and a futex wake
+		 * per loop turn costs more than the write. */
+		if (p->policy == HERD_FSYNC_ALWAYS ||
+		    (p->policy == HERD_FSYNC_EVERYSEC &&
+		    p->t_want == p->t_synced))
+			pthread_cond_signal(&p->cv);
 		p->t_want = p->written_seq;
-		pthread_cond_signal(&p->cv);
 		pthread_mutex_unlock(&p->mu);
 	}
 	if (p->write_failing) {
