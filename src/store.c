@@ -28,8 +28,16 @@ struct slot {
 	struct herd_record	*r;		/* NULL: empty */
 };
 
+struct bucket {
+	uint64_t		  sum;		/* of line hashes */
+	uint32_t		  count;	/* records; idx entries */
+	uint32_t		  cap;
+	uint32_t		 *idx;		/* into order[] */
+};
+
 struct store {
 	struct slot		 *slots;
+	struct bucket		 *buckets;	/* STORE_BUCKETS */
 	size_t			  nslots;	/* power of two */
 	struct herd_record	**order;	/* by first insertion */
 	size_t			  order_cap;
@@ -37,6 +45,7 @@ struct store {
 	size_t			  limit;	/* 0 = unlimited */
 	size_t			  record_bytes;
 	uint64_t		  digest;	/* sum of line hashes */
+	size_t			  bucket_bytes;	/* idx arrays */
 	uint64_t		  k0, k1;
 };
 
@@ -44,6 +53,7 @@ static uint64_t	siphash(uint64_t, uint64_t, const void *, size_t);
 static size_t	find_slot(const struct store *, const char *, size_t,
 		    uint64_t);
 static int	grow(struct store *);
+static int	bucket_reserve(struct bucket *);
 static struct herd_record *record_new(const char *, size_t,
 		    const struct herd_time *, const char *, size_t);
 
@@ -102,7 +112,10 @@ store_new(uint64_t seed0, uint64_t seed1)
 	s->nslots = STORE_MIN_SLOTS;
 	s->order_cap = STORE_MIN_SLOTS;
 	if ((s->slots = calloc(s->nslots, sizeof(*s->slots))) == NULL ||
-	    (s->order = calloc(s->order_cap, sizeof(*s->order))) == NULL) {
+	    (s->order = calloc(s->order_cap, sizeof(*s->order))) == NULL ||
+	    (s->buckets = calloc(STORE_BUCKETS, sizeof(*s->buckets))) ==
+	    NULL) {
+		free(s->order);
 		free(s->slots);
 		free(s);
 		return NULL;
@@ -122,6 +135,9 @@ store_free(struct store *s)
 		return;
 	for (i = 0; i < s->count; i++)
 		free(s->order[i]);
+	for (i = 0; i < STORE_BUCKETS; i++)
+		free(s->buckets[i].idx);
+	free(s->buckets);
 	free(s->order);
 	free(s->slots);
 	free(s);
@@ -153,7 +169,59 @@ size_t
 store_bytes(const struct store *s)
 {
 	return sizeof(*s) + s->nslots * sizeof(*s->slots) +
-	    s->order_cap * sizeof(*s->order) + s->record_bytes;
+	    s->order_cap * sizeof(*s->order) + s->record_bytes +
+	    STORE_BUCKETS * sizeof(*s->buckets) + s->bucket_bytes;
+}
+
+/* The bucket of a client id: the same on every server. */
+uint32_t
+store_bucket_of(const char *client, size_t len)
+{
+	return (uint32_t)(siphash(DIGEST_K0, DIGEST_K1, client, len) >>
+	    (64 - STORE_BUCKET_BITS));
+}
+
+/* The sum of bucket b's line hashes (0 when empty), and its count. */
+uint64_t
+store_bucket_sum(const struct store *s, uint32_t b, uint32_t *count)
+{
+	const struct bucket *k = &s->buckets[b % STORE_BUCKETS];
+
+	if (count != NULL)
+		*count = k->count;
+	return k->sum;
+}
+
+/* The sum over buckets [first, first + n) (a range of the digest tree). */
+uint64_t
+store_range_sum(const struct store *s, uint32_t first, uint32_t n)
+{
+	uint64_t sum = 0;
+	uint32_t b;
+
+	for (b = first; b < first + n && b < STORE_BUCKETS; b++)
+		sum += s->buckets[b].sum;
+	return sum;
+}
+
+/* The next record of bucket b from *cursor (0 to start), or NULL at its
+ * end; resumable across merges like store_next(). */
+const struct herd_record *
+store_bucket_next(const struct store *s, uint32_t b, size_t *cursor)
+{
+	const struct bucket *k = &s->buckets[b % STORE_BUCKETS];
+
+	if (*cursor >= k->count)
+		return NULL;
+	return s->order[k->idx[(*cursor)++]];
+}
+
+/* The SipHash of a record's AT line under the fixed digest key: what
+ * the digests sum, and the record's fingerprint in a bucket exchange. */
+uint64_t
+store_line_hash(const char *line, size_t len)
+{
+	return siphash(DIGEST_K0, DIGEST_K1, line, len);
 }
 
 /* The slot holding client, or the empty slot where it would go. */
@@ -170,6 +238,22 @@ find_slot(const struct store *s, const char *client, size_t len, uint64_t h)
 		i = (i + 1) & mask;
 	}
 	return i;
+}
+
+/* Room for one more index in k; -1 when out of memory. */
+static int
+bucket_reserve(struct bucket *k)
+{
+	uint32_t cap = k->cap ? k->cap * 2 : 4;
+	uint32_t *idx;
+
+	if (k->count < k->cap)
+		return 0;
+	if ((idx = realloc(k->idx, cap * sizeof(*idx))) == NULL)
+		return -1;
+	k->idx = idx;
+	k->cap = cap;
+	return 0;
 }
 
 /* Double the table; -1 when out of memory (the old table stays). */
@@ -249,9 +333,11 @@ store_merge(struct store *s, const char *client, size_t clen,
     const struct herd_time *sent, const char *line, size_t llen,
     const struct herd_record **out)
 {
-	uint64_t h = siphash(s->k0, s->k1, client, clen);
+	uint64_t h = siphash(s->k0, s->k1, client, clen), lh;
 	size_t i = find_slot(s, client, clen, h);
 	struct herd_record *old = s->slots[i].r, *r;
+	struct bucket *k;
+	uint32_t b;
 	int c;
 
 	*out = old;
@@ -283,18 +369,29 @@ store_merge(struct store *s, const char *client, size_t clen,
 			s->order_cap = cap;
 		}
 	}
+	b = old != NULL ? old->bucket : store_bucket_of(client, clen);
+	k = &s->buckets[b];
+	if (old == NULL && bucket_reserve(k) == -1)
+		return STORE_NOMEM;
 	if ((r = record_new(client, clen, sent, line, llen)) == NULL)
 		return STORE_NOMEM;
+	r->bucket = b;
 	if (old != NULL) {
 		r->order = old->order;
-		s->digest -= siphash(DIGEST_K0, DIGEST_K1, record_line(old),
-		    old->line_len);
+		lh = store_line_hash(record_line(old), old->line_len);
+		s->digest -= lh;
+		k->sum -= lh;
 		s->record_bytes -= sizeof(*old) + old->client_len +
 		    old->line_len + 1;
 		free(old);
-	} else
+	} else {
 		r->order = (uint32_t)s->count++;
-	s->digest += siphash(DIGEST_K0, DIGEST_K1, line, llen);
+		k->idx[k->count++] = r->order;
+		s->bucket_bytes += sizeof(*k->idx);
+	}
+	lh = store_line_hash(line, llen);
+	s->digest += lh;
+	k->sum += lh;
 	s->order[r->order] = r;
 	s->record_bytes += sizeof(*r) + clen + llen + 1;
 	s->slots[i].hash = h;

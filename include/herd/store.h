@@ -19,6 +19,7 @@ struct herd_record {
 	uint32_t		 client_len;
 	uint32_t		 line_len;
 	uint32_t		 order;		/* position in insertion order */
+	uint32_t		 bucket;	/* see store_bucket_of() */
 	char			 data[];	/* client id, then AT line + NUL */
 };
 
@@ -49,6 +50,29 @@ size_t		 store_count(const struct store *);
 /* An order-independent digest of every record's AT line: two stores
  * with the same records (keyed alike) have the same digest. */
 uint64_t	 store_digest(const struct store *);
+
+/*
+ * Digest buckets, for anti-entropy by difference: a client id's bucket
+ * depends on the id alone (a fixed key), so every server puts it in the
+ * same one; each bucket's sum of line hashes is kept on every merge.
+ * Two stores with equal bucket sums hold the same records there.
+ */
+#define STORE_BUCKET_BITS	12
+#define STORE_BUCKETS		(1u << STORE_BUCKET_BITS)
+
+uint32_t	 store_bucket_of(const char *client, size_t client_len);
+/* Bucket b's sum of line hashes; *count (if not NULL) its records. */
+uint64_t	 store_bucket_sum(const struct store *, uint32_t b,
+		    uint32_t *count);
+/* The sum of buckets [first, first + n). */
+uint64_t	 store_range_sum(const struct store *, uint32_t first,
+		    uint32_t n);
+/* Iterate bucket b's records: *cursor = 0 to start; NULL at its end.
+ * Resumable across merges, like store_next(). */
+const struct herd_record *store_bucket_next(const struct store *,
+		    uint32_t b, size_t *cursor);
+/* A line's hash under the fixed digest key (what the sums add up). */
+uint64_t	 store_line_hash(const char *line, size_t len);
 
 /* Approximate bytes held by the store (table plus records). */
 size_t		 store_bytes(const struct store *);

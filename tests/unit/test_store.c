@@ -558,12 +558,118 @@ test_digest(void **state)
 	store_free(b);
 }
 
+/* Fill s with n clients "c<i>", each at time t0 + i (its line says so). */
+static void
+fill(struct store *s, int n, int64_t t0, int from)
+{
+	const struct herd_record *r;
+	char id[32], line[96];
+	int i, len;
+
+	for (i = from; i < from + n; i++) {
+		len = snprintf(id, sizeof(id), "c%d", i);
+		snprintf(line, sizeof(line), "AT S +0.1 c%d +1+1 %lld", i,
+		    (long long)(t0 + i));
+		assert_int_equal(offer(s, id, (size_t)len, t0 + i, 0, line,
+		    &r), STORE_CHANGED);
+	}
+}
+
+/* Bucket sums add up to the digest, agree across stores that hold the
+ * same records in any order, and a changed record moves exactly one. */
+static void
+test_bucket_sums(void **state)
+{
+	struct store *a = *state, *b = store_new(5, 6);
+	const struct herd_record *r;
+	uint64_t total = 0;
+	uint32_t k, n, diff = 0, kx;
+
+	assert_non_null(b);
+	fill(a, 5000, 100, 0);
+	fill(b, 2500, 100, 2500);	/* the same records, other order */
+	fill(b, 2500, 100, 0);
+	for (k = 0; k < STORE_BUCKETS; k++) {
+		total += store_bucket_sum(a, k, &n);
+		assert_int_equal(store_bucket_sum(a, k, NULL),
+		    store_bucket_sum(b, k, NULL));
+	}
+	assert_int_equal(total, store_digest(a));
+	assert_int_equal(store_range_sum(a, 0, STORE_BUCKETS),
+	    store_digest(a));
+	assert_int_equal(store_range_sum(a, 64, 64), store_range_sum(b, 64,
+	    64));
+	/* c7 newer in a: only its bucket differs; stale offers change none. */
+	assert_int_equal(offer(a, "c7", 2, 9999, 0, "AT S +0.1 c7 +1+1 9999",
+	    &r), STORE_CHANGED);
+	assert_int_equal(offer(a, "c8", 2, 1, 0, "AT S +0.1 c8 +1+1 1", &r),
+	    STORE_STALE);
+	kx = store_bucket_of("c7", 2);
+	for (k = 0; k < STORE_BUCKETS; k++)
+		if (store_bucket_sum(a, k, NULL) != store_bucket_sum(b, k,
+		    NULL)) {
+			diff++;
+			assert_int_equal(k, kx);
+		}
+	assert_int_equal(diff, 1);
+	assert_int_equal(store_range_sum(a, 0, STORE_BUCKETS),
+	    store_digest(a));
+	/* b catches up: equal again. */
+	assert_int_equal(offer(b, "c7", 2, 9999, 0, "AT S +0.1 c7 +1+1 9999",
+	    &r), STORE_CHANGED);
+	assert_int_equal(store_bucket_sum(a, kx, NULL),
+	    store_bucket_sum(b, kx, NULL));
+	store_free(b);
+}
+
+/* A bucket's iteration yields its records, each once, newest version;
+ * and client ids spread over the buckets. */
+static void
+test_bucket_next(void **state)
+{
+	struct store *s = *state;
+	const struct herd_record *r;
+	size_t cur;
+	uint32_t k, n, seen = 0, most = 0;
+	int newest = 0;
+
+	fill(s, 20000, 100, 0);
+	assert_int_equal(offer(s, "c42", 3, 50000, 0,
+	    "AT S +0.1 c42 +1+1 50000", &r), STORE_CHANGED);
+	for (k = 0; k < STORE_BUCKETS; k++) {
+		(void)store_bucket_sum(s, k, &n);
+		most = n > most ? n : most;
+		cur = 0;
+		while ((r = store_bucket_next(s, k, &cur)) != NULL) {
+			assert_int_equal(r->bucket, k);
+			assert_int_equal(store_bucket_of(record_client(r),
+			    r->client_len), k);
+			assert_ptr_equal(store_get(s, record_client(r),
+			    r->client_len), r);
+			if (r->client_len == 3 &&
+			    memcmp(record_client(r), "c42", 3) == 0)
+				newest = r->sent.sec == 50000;
+			seen++;
+			n--;
+		}
+		assert_int_equal(n, 0);
+	}
+	assert_int_equal(seen, 20000);
+	assert_true(newest);
+	/* About 4.9 per bucket; a bad hash would pile them up. */
+	assert_true(most < 25);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_empty, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_digest, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bucket_sums, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_bucket_next, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_insert_get, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_newer_wins, setup,
