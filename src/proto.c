@@ -28,6 +28,10 @@ static int	decimal_frac_zero(const struct decimal *);
 static double	decimal_value(const struct decimal *, int);
 static int	within(const struct decimal *, unsigned long);
 static int	span_eq(struct proto_span, const char *);
+static int	peer_version(struct proto_span);
+static int	parse_hex64(struct proto_span, uint64_t *);
+static int	parse_below(struct proto_span, unsigned long,
+		    unsigned long *);
 static int	parse_diff(const char *, size_t);
 static int	is_hex(struct proto_span, size_t);
 static int	is_proof(struct proto_span);
@@ -364,14 +368,25 @@ is_proof(struct proto_span s)
 	return span_eq(s, "-") || is_hex(s, 64);
 }
 
-/* Parse "HELLO herd/1 FROM TO NONCE" (32 hex digits) into h; 0 or -1. */
+/* 1 for herd/1, 2 for herd/2, else 0. */
+static int
+peer_version(struct proto_span s)
+{
+	if (span_eq(s, PROTO_PEER_VERSION))
+		return 1;
+	if (span_eq(s, PROTO_PEER_VERSION2))
+		return 2;
+	return 0;
+}
+
+/* Parse "HELLO herd/N FROM TO NONCE" (32 hex digits) into h; 0 or -1. */
 int
 proto_parse_hello(const char *p, size_t len, struct proto_hello *h)
 {
 	struct proto_span f[PROTO_MAX_FIELDS];
 
 	if (proto_split(p, len, f, PROTO_MAX_FIELDS) != 5 ||
-	    !span_eq(f[0], "HELLO") || !span_eq(f[1], PROTO_PEER_VERSION) ||
+	    !span_eq(f[0], "HELLO") || (h->version = peer_version(f[1])) == 0 ||
 	    !is_hex(f[4], 32))
 		return -1;
 	h->from = f[2];
@@ -380,14 +395,15 @@ proto_parse_hello(const char *p, size_t len, struct proto_hello *h)
 	return 0;
 }
 
-/* Parse "WELCOME herd/1 FROM NONCE PROOF" into w; 0 or -1. */
+/* Parse "WELCOME herd/N FROM NONCE PROOF" into w; 0 or -1. */
 int
 proto_parse_welcome(const char *p, size_t len, struct proto_welcome *w)
 {
 	struct proto_span f[PROTO_MAX_FIELDS];
 
 	if (proto_split(p, len, f, PROTO_MAX_FIELDS) != 5 ||
-	    !span_eq(f[0], "WELCOME") || !span_eq(f[1], PROTO_PEER_VERSION) ||
+	    !span_eq(f[0], "WELCOME") ||
+	    (w->version = peer_version(f[1])) == 0 ||
 	    !is_hex(f[3], 32) || !is_proof(f[4]))
 		return -1;
 	w->from = f[2];
@@ -415,18 +431,133 @@ proto_parse_digest(const char *p, size_t len, unsigned long *count,
     uint64_t *digest)
 {
 	struct proto_span f[PROTO_MAX_FIELDS];
+
+	if (proto_split(p, len, f, PROTO_MAX_FIELDS) != 3 ||
+	    !span_eq(f[0], "DIGEST") || parse_hex64(f[2], digest) == -1 ||
+	    proto_parse_synced_count(f[1], count) == -1)
+		return -1;
+	return 0;
+}
+
+/* Exactly 16 lower-case hex digits into *v; 0 or -1. */
+static int
+parse_hex64(struct proto_span s, uint64_t *v)
+{
 	uint64_t d = 0;
 	size_t i;
 
-	if (proto_split(p, len, f, PROTO_MAX_FIELDS) != 3 ||
-	    !span_eq(f[0], "DIGEST") || !is_hex(f[2], 16) ||
-	    proto_parse_synced_count(f[1], count) == -1)
+	if (!is_hex(s, 16))
 		return -1;
 	for (i = 0; i < 16; i++)
-		d = d << 4 | (uint64_t)(f[2].p[i] <= '9' ? f[2].p[i] - '0' :
-		    f[2].p[i] - 'a' + 10);
-	*digest = d;
+		d = d << 4 | (uint64_t)(s.p[i] <= '9' ? s.p[i] - '0' :
+		    s.p[i] - 'a' + 10);
+	*v = d;
 	return 0;
+}
+
+/* A decimal below max without leading zeros into *v; 0 or -1. */
+static int
+parse_below(struct proto_span s, unsigned long max, unsigned long *v)
+{
+	if (proto_parse_synced_count(s, v) == -1 || *v >= max ||
+	    (s.len > 1 && s.p[0] == '0'))
+		return -1;
+	return 0;
+}
+
+/* Parse "SUMS L I S0 .. S15" into out; 0 or -1. */
+int
+proto_parse_sums(const char *p, size_t len, struct proto_sums *out)
+{
+	struct proto_span f[3 + PROTO_FANOUT];
+	unsigned long level, nodes = 1, i;
+
+	if (proto_split(p, len, f, 3 + PROTO_FANOUT) != 3 + PROTO_FANOUT ||
+	    !span_eq(f[0], "SUMS") ||
+	    parse_below(f[1], PROTO_SUM_LEVELS, &level) == -1)
+		return -1;
+	for (i = 0; i < level; i++)
+		nodes *= PROTO_FANOUT;
+	if (parse_below(f[2], nodes, &out->index) == -1)
+		return -1;
+	out->level = (unsigned)level;
+	for (i = 0; i < PROTO_FANOUT; i++)
+		if (parse_hex64(f[3 + i], &out->sum[i]) == -1)
+			return -1;
+	return 0;
+}
+
+/* Parse "PRINTS B N F.." or "WANT B F.." into out; 0 or -1. */
+int
+proto_parse_prints(const char *p, size_t len, struct proto_prints *out)
+{
+	struct proto_span f[3 + PROTO_FANOUT];
+	size_t n, first, i;
+
+	n = proto_split(p, len, f, 3 + PROTO_FANOUT);
+	if (n < 2 || n > 3 + PROTO_FANOUT)
+		return -1;
+	if (span_eq(f[0], "WANT")) {
+		out->want = 1;
+		out->total = 0;
+		first = 2;
+		if (n < 3)
+			return -1;
+	} else if (span_eq(f[0], "PRINTS") && n >= 3) {
+		out->want = 0;
+		first = 3;
+		if (proto_parse_synced_count(f[2], &out->total) == -1 ||
+		    (f[2].len > 1 && f[2].p[0] == '0'))
+			return -1;
+	} else
+		return -1;
+	if (n - first > PROTO_FANOUT ||
+	    parse_below(f[1], PROTO_BUCKETS, &out->bucket) == -1)
+		return -1;
+	out->n = n - first;
+	for (i = 0; i < out->n; i++)
+		if (parse_hex64(f[first + i], &out->fp[i]) == -1)
+			return -1;
+	return 0;
+}
+
+/* Append " %016llx" for each of n values at buf + len (bounded). */
+static size_t
+format_hex_list(char *buf, size_t size, size_t len, const uint64_t *v,
+    size_t n)
+{
+	size_t i;
+	int w;
+
+	for (i = 0; i < n; i++) {
+		w = snprintf(len < size ? buf + len : NULL,
+		    len < size ? size - len : 0, " %016llx",
+		    (unsigned long long)v[i]);
+		len += (size_t)w;
+	}
+	w = snprintf(len < size ? buf + len : NULL, len < size ? size - len :
+	    0, "\n");
+	return len + (size_t)w;
+}
+
+/* Format "SUMS L I S0 .. S15\n" (see proto.h). */
+size_t
+proto_format_sums(char *buf, size_t size, const struct proto_sums *s)
+{
+	int w = snprintf(buf, size, "SUMS %u %lu", s->level, s->index);
+
+	return format_hex_list(buf, size, (size_t)w, s->sum, PROTO_FANOUT);
+}
+
+/* Format "PRINTS B N F..\n" or "WANT B F..\n" (see proto.h). */
+size_t
+proto_format_prints(char *buf, size_t size, const struct proto_prints *pr)
+{
+	int w = pr->want ? snprintf(buf, size, "WANT %lu", pr->bucket) :
+	    snprintf(buf, size, "PRINTS %lu %lu", pr->bucket, pr->total);
+
+	return format_hex_list(buf, size, (size_t)w, pr->fp,
+	    pr->n < PROTO_FANOUT ? pr->n : PROTO_FANOUT);
 }
 
 /* A record count: 1 to 12 decimal digits. */

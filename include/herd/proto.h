@@ -102,20 +102,65 @@ int	proto_parse_at(const char *p, size_t len, struct proto_at *out);
  *	acceptor: WELCOME herd/1 FROM NONCE PROOF
  *	dialer:   AUTH PROOF
  * NONCE is 32 hex digits; PROOF is 64 hex digits, or "-" without secret.
+ * The version is herd/1 (catch-up sends the whole store) or herd/2
+ * (catch-up by difference: SUMS, PRINTS and WANT below); the acceptor
+ * answers in the version it was greeted with.
  */
 #define PROTO_PEER_VERSION	"herd/1"
+#define PROTO_PEER_VERSION2	"herd/2"
 
 struct proto_hello {
 	struct proto_span	 from;
 	struct proto_span	 to;
 	struct proto_span	 nonce;
+	int			 version;	/* 1 or 2 */
 };
 
 struct proto_welcome {
 	struct proto_span	 from;
 	struct proto_span	 nonce;
 	struct proto_span	 proof;
+	int			 version;	/* 1 or 2 */
 };
+
+/*
+ * herd/2 catch-up by difference.  The store's 4096 digest buckets are
+ * the leaves of a tree of fanout 16 and depth 3: node (level L, index
+ * I) covers buckets [I * 4096 / 16^L, (I + 1) * 4096 / 16^L).
+ *	SUMS L I S0 .. S15	the sums of node (L, I)'s 16 children
+ *	PRINTS B N F..		fingerprints (line hashes) of bucket B's
+ *				N records, at most 16 a line, in order
+ *	WANT B F..		send me bucket B's records with these
+ * Sums and fingerprints are 16 lower-case hex digits.
+ */
+#define PROTO_FANOUT		16
+#define PROTO_SUM_LEVELS	3
+#define PROTO_BUCKETS		4096	/* PROTO_FANOUT ^ PROTO_SUM_LEVELS */
+
+struct proto_sums {
+	unsigned		 level;		/* 0 .. PROTO_SUM_LEVELS-1 */
+	unsigned long		 index;		/* < PROTO_FANOUT ^ level */
+	uint64_t		 sum[PROTO_FANOUT];
+};
+
+struct proto_prints {
+	int			 want;		/* WANT, else PRINTS */
+	unsigned long		 bucket;	/* < PROTO_BUCKETS */
+	unsigned long		 total;		/* PRINTS: the bucket's count */
+	size_t			 n;		/* fingerprints on this line */
+	uint64_t		 fp[PROTO_FANOUT];
+};
+
+/* Parse a SUMS line; 0 or -1. */
+int	proto_parse_sums(const char *p, size_t len, struct proto_sums *);
+/* Parse a PRINTS (0..16 fingerprints) or WANT (1..16) line; 0 or -1. */
+int	proto_parse_prints(const char *p, size_t len, struct proto_prints *);
+/* Format as a line with its newline into buf; the length it needs, like
+ * snprintf (at most PROTO_SYNC_LINE_MAX). */
+#define PROTO_SYNC_LINE_MAX	320
+size_t	proto_format_sums(char *buf, size_t size, const struct proto_sums *);
+size_t	proto_format_prints(char *buf, size_t size,
+	    const struct proto_prints *);
 
 int	proto_parse_hello(const char *p, size_t len, struct proto_hello *);
 int	proto_parse_welcome(const char *p, size_t len, struct proto_welcome *);

@@ -35,6 +35,7 @@ static void	check_proof(struct proto_span, const char *);
 static void	check_welcome(const char *, size_t);
 static void	check_auth(const char *, size_t);
 static void	check_synced(const char *, size_t);
+static void	check_sync2(const char *, size_t);
 static void	check_line(const char *, size_t);
 
 /* Report a broken promise and abort: a crash for libFuzzer. */
@@ -222,6 +223,43 @@ check_synced(const char *p, size_t len)
 	check(!proto_is_hello(p, len));
 }
 
+/* An accepted SUMS, PRINTS or WANT formats back to a line that parses
+ * to the same values, and its indexes are in range. */
+static void
+check_sync2(const char *p, size_t len)
+{
+	struct proto_sums s, s2;
+	struct proto_prints pr, pr2;
+	char buf[PROTO_SYNC_LINE_MAX];
+	unsigned long nodes = 1;
+	unsigned i;
+	size_t n;
+
+	if (proto_parse_sums(p, len, &s) == 0) {
+		check(s.level < PROTO_SUM_LEVELS);
+		for (i = 0; i < s.level; i++)
+			nodes *= PROTO_FANOUT;
+		check(s.index < nodes);
+		n = proto_format_sums(buf, sizeof(buf), &s);
+		check(n < sizeof(buf));
+		check(proto_parse_sums(buf, n, &s2) == 0);
+		check(s2.level == s.level && s2.index == s.index &&
+		    memcmp(s2.sum, s.sum, sizeof(s.sum)) == 0);
+		check(proto_parse_prints(p, len, &pr) == -1);
+	}
+	if (proto_parse_prints(p, len, &pr) == 0) {
+		check(pr.bucket < PROTO_BUCKETS && pr.n <= PROTO_FANOUT);
+		check(!pr.want || pr.n >= 1);
+		n = proto_format_prints(buf, sizeof(buf), &pr);
+		check(n < sizeof(buf));
+		check(proto_parse_prints(buf, n, &pr2) == 0);
+		check(pr2.want == pr.want && pr2.bucket == pr.bucket &&
+		    pr2.total == pr.total && pr2.n == pr.n &&
+		    memcmp(pr2.fp, pr.fp, pr.n * sizeof(pr.fp[0])) == 0);
+		check(!proto_is_hello(p, len));
+	}
+}
+
 /* Run every peer parser on one line (without its newline). */
 static void
 check_line(const char *p, size_t len)
@@ -238,6 +276,7 @@ check_line(const char *p, size_t len)
 	check_welcome(copy, len);
 	check_auth(copy, len);
 	check_synced(copy, len);
+	check_sync2(copy, len);
 	free(copy);
 }
 

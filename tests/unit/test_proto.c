@@ -961,7 +961,13 @@ test_hello(void **state)
 	assert_span(h.from, "Jaquez");
 	assert_span(h.to, "Singleton");
 
+	assert_int_equal(h.version, 1);
 	s = "HELLO herd/2 Hill Smith " NONCE;
+	assert_int_equal(proto_parse_hello(s, strlen(s), &h), 0);
+	assert_int_equal(h.version, 2);
+	s = "HELLO herd/3 Hill Smith " NONCE;
+	assert_int_equal(proto_parse_hello(s, strlen(s), &h), -1);
+	s = "HELLO herd/22 Hill Smith " NONCE;
 	assert_int_equal(proto_parse_hello(s, strlen(s), &h), -1);
 	s = "HELLO herd/1 Hill Smith";
 	assert_int_equal(proto_parse_hello(s, strlen(s), &h), -1);
@@ -991,6 +997,10 @@ test_welcome(void **state)
 	assert_span(w.from, "Smith");
 	assert_span(w.nonce, NONCE);
 	assert_span(w.proof, PROOF);
+	assert_int_equal(w.version, 1);
+	s = "WELCOME herd/2 Smith " NONCE " " PROOF;
+	assert_int_equal(proto_parse_welcome(s, strlen(s), &w), 0);
+	assert_int_equal(w.version, 2);
 	s = "\vWELCOME \f herd/1 Campbell " NONCE " -\n";
 	assert_int_equal(proto_parse_welcome(s, strlen(s), &w), 0);
 	assert_span(w.from, "Campbell");
@@ -1064,6 +1074,115 @@ test_is_hello(void **state)
 	assert_false(proto_is_hello("   ", 3));
 }
 
+#define H16 " 0123456789abcdef"
+#define H16x4 H16 H16 H16 H16
+
+/* SUMS: formatted lines parse back; every field is checked exactly. */
+static void
+test_sums(void **state)
+{
+	struct proto_sums a, b;
+	char buf[PROTO_SYNC_LINE_MAX];
+	size_t n, i;
+	const char *s;
+
+	(void)state;
+	a.level = 2;
+	a.index = 255;
+	for (i = 0; i < PROTO_FANOUT; i++)
+		a.sum[i] = i * 0x1111111111111111ull ^ (i << 60);
+	n = proto_format_sums(buf, sizeof(buf), &a);
+	assert_true(n < sizeof(buf));
+	assert_int_equal(buf[n - 1], '\n');
+	assert_int_equal(proto_parse_sums(buf, n, &b), 0);
+	assert_int_equal(b.level, 2);
+	assert_int_equal(b.index, 255);
+	assert_memory_equal(a.sum, b.sum, sizeof(a.sum));
+	/* Too small a buffer: the length it needs, like snprintf. */
+	assert_int_equal(proto_format_sums(buf, 10, &a), n);
+
+	s = "SUMS 0 0" H16x4 H16x4 H16x4 H16x4;
+	assert_int_equal(proto_parse_sums(s, strlen(s), &b), 0);
+	assert_int_equal(b.sum[15], 0x0123456789abcdefull);
+	s = "SUMS 1 15" H16x4 H16x4 H16x4 H16x4;
+	assert_int_equal(proto_parse_sums(s, strlen(s), &b), 0);
+	s = "SUMS 1 16" H16x4 H16x4 H16x4 H16x4;	/* index too big */
+	assert_int_equal(proto_parse_sums(s, strlen(s), &b), -1);
+	s = "SUMS 0 1" H16x4 H16x4 H16x4 H16x4;
+	assert_int_equal(proto_parse_sums(s, strlen(s), &b), -1);
+	s = "SUMS 3 0" H16x4 H16x4 H16x4 H16x4;	/* no level 3 */
+	assert_int_equal(proto_parse_sums(s, strlen(s), &b), -1);
+	s = "SUMS 1 01" H16x4 H16x4 H16x4 H16x4;	/* leading zero */
+	assert_int_equal(proto_parse_sums(s, strlen(s), &b), -1);
+	s = "SUMS 0 0" H16x4 H16x4 H16x4 H16 H16 H16;	/* 15 sums */
+	assert_int_equal(proto_parse_sums(s, strlen(s), &b), -1);
+	s = "SUMS 0 0" H16x4 H16x4 H16x4 H16x4 H16;	/* 17 */
+	assert_int_equal(proto_parse_sums(s, strlen(s), &b), -1);
+	s = "SUMS 0 0" H16x4 H16x4 H16x4 H16 H16 H16 " 0123456789ABCDEF";
+	assert_int_equal(proto_parse_sums(s, strlen(s), &b), -1);
+	s = "SUMS 0 0" H16x4 H16x4 H16x4 H16 H16 H16 " 0123456789abcde";
+	assert_int_equal(proto_parse_sums(s, strlen(s), &b), -1);
+	s = "sums 0 0" H16x4 H16x4 H16x4 H16x4;
+	assert_int_equal(proto_parse_sums(s, strlen(s), &b), -1);
+	assert_int_equal(proto_parse_sums("", 0, &b), -1);
+}
+
+/* PRINTS and WANT: round trips, bounds, exact fields. */
+static void
+test_prints(void **state)
+{
+	struct proto_prints a, b;
+	char buf[PROTO_SYNC_LINE_MAX];
+	size_t n, i;
+	const char *s;
+
+	(void)state;
+	memset(&a, 0, sizeof(a));
+	a.bucket = 4095;
+	a.total = 40;
+	a.n = PROTO_FANOUT;
+	for (i = 0; i < a.n; i++)
+		a.fp[i] = ~(uint64_t)i;
+	n = proto_format_prints(buf, sizeof(buf), &a);
+	assert_true(n < sizeof(buf));
+	assert_int_equal(proto_parse_prints(buf, n, &b), 0);
+	assert_false(b.want);
+	assert_int_equal(b.bucket, 4095);
+	assert_int_equal(b.total, 40);
+	assert_int_equal(b.n, PROTO_FANOUT);
+	assert_memory_equal(a.fp, b.fp, sizeof(a.fp));
+	a.want = 1;
+	a.n = 1;
+	n = proto_format_prints(buf, sizeof(buf), &a);
+	assert_int_equal(proto_parse_prints(buf, n, &b), 0);
+	assert_true(b.want);
+	assert_int_equal(b.n, 1);
+	assert_int_equal(b.fp[0], ~(uint64_t)0);
+
+	s = "PRINTS 7 0";				/* an empty bucket */
+	assert_int_equal(proto_parse_prints(s, strlen(s), &b), 0);
+	assert_int_equal(b.n, 0);
+	s = "PRINTS 4096 1" H16;			/* no such bucket */
+	assert_int_equal(proto_parse_prints(s, strlen(s), &b), -1);
+	s = "PRINTS 7";
+	assert_int_equal(proto_parse_prints(s, strlen(s), &b), -1);
+	s = "PRINTS 7 01" H16;
+	assert_int_equal(proto_parse_prints(s, strlen(s), &b), -1);
+	s = "PRINTS 7 17" H16x4 H16x4 H16x4 H16x4 H16;	/* 17 on a line */
+	assert_int_equal(proto_parse_prints(s, strlen(s), &b), -1);
+	s = "WANT 7";					/* wants nothing */
+	assert_int_equal(proto_parse_prints(s, strlen(s), &b), -1);
+	s = "WANT 7" H16x4 H16x4 H16x4 H16x4;
+	assert_int_equal(proto_parse_prints(s, strlen(s), &b), 0);
+	s = "WANT 7" H16x4 H16x4 H16x4 H16x4 H16;
+	assert_int_equal(proto_parse_prints(s, strlen(s), &b), -1);
+	s = "WANT 7 0123456789abcdeg";
+	assert_int_equal(proto_parse_prints(s, strlen(s), &b), -1);
+	s = "WANTS 7" H16;
+	assert_int_equal(proto_parse_prints(s, strlen(s), &b), -1);
+	assert_int_equal(proto_parse_prints("", 0, &b), -1);
+}
+
 int
 main(void)
 {
@@ -1094,6 +1213,8 @@ main(void)
 		cmocka_unit_test(test_parse_at_invalid),
 		cmocka_unit_test(test_hello),
 		cmocka_unit_test(test_welcome),
+		cmocka_unit_test(test_sums),
+		cmocka_unit_test(test_prints),
 		cmocka_unit_test(test_is_hello),
 	};
 
