@@ -86,6 +86,23 @@ auth_load_secret(const char *path, struct auth_secret *s, char *err,
 	return 0;
 }
 
+/* Load the peer secret: [herd] secret_file, else $HERD_SECRET_FILE
+ * (herdctl's generated one), else none (protected mode). */
+int
+auth_load_peer_secret(const char *secret_file, struct auth_secret *out,
+    char *err, size_t errsize)
+{
+	const char *path = secret_file;
+
+	if (path == NULL)
+		path = getenv("HERD_SECRET_FILE");
+	if (path == NULL || *path == '\0') {
+		out->len = 0;
+		return 0;
+	}
+	return auth_load_secret(path, out, err, errsize);
+}
+
 /* True when path exists and is accessible to group or others. */
 int
 auth_secret_exposed(const char *path)

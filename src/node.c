@@ -15,19 +15,18 @@
  * within the replies' grace period, until those queues have reached the
  * kernel.
  *
- * With persistence (persist.c), every record that changed the store is
- * appended to the log, and the flush starts with persist_write(): the
- * turn's records reach the kernel before the floods and the replies.
- * Under fsync = always the client sessions hold each acknowledgement
- * until the writer thread reports its entry durable (clients_durable).
+ * With persistence (durable.c over persist.c), every record that changed
+ * the store is appended to the log, and the flush starts with
+ * durable_write(): the turn's records reach the kernel before the floods
+ * and the replies.  Under fsync = always the client sessions hold each
+ * acknowledgement until the writer thread reports its entry durable
+ * (clients_durable).  The listening socket is listener.c's.
  */
 #include <sys/types.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,12 +35,12 @@
 #include <unistd.h>
 
 #include <event2/event.h>
-#include <event2/listener.h>
 
+#include "herd/auth.h"
 #include "herd/client.h"
-#include "herd/journal.h"
+#include "herd/durable.h"
+#include "herd/listener.h"
 #include "herd/log.h"
-#include "herd/net.h"
 #include "herd/node.h"
 #include "herd/peer.h"
 #include "herd/persist.h"
@@ -59,17 +58,12 @@ struct node {
 
 	struct auth_secret	 secret;	/* len 0: protected mode */
 
-	struct evconnlistener	*listener;
+	struct listener		*listener;
 	struct store		*store;
 	struct places		*places;
 	struct peers		*peers;
 	struct clients		*clients;
-	struct persist		*persist;	/* NULL: persistence off */
-	enum persist_state	  persist_state;
-	enum herd_fsync		  fsync;
-	uint64_t		  last_seq;	/* last entry appended */
-	size_t			  live_bytes;	/* the store as log entries */
-	long			  reported_lag;	/* PERSIST lag last sent */
+	struct durable		*durable;	/* the log (maybe off) */
 	char			 *data_dir;	/* --data-dir, or NULL */
 	long			  fd_limit;	/* RLIMIT_NOFILE */
 
@@ -83,7 +77,6 @@ struct node {
 	time_t			  full_logged;
 	uint64_t		  store_full;	/* new ids refused: max_records */
 	struct event		 *flush_ev;	/* end-of-turn writes */
-	struct event		 *resume_ev;	/* listener paused on EMFILE */
 	int			  flush_scheduled;
 	int			  stopping;
 	int			  exit_code;
@@ -105,21 +98,14 @@ static void	links_changed_cb(void *);
 static void	synced_cb(void *);
 static uint64_t	ack_seq_cb(void *);
 static void	durable_cb(void *, uint64_t);
-static void	persist_state_cb(void *, enum persist_state, int);
-static size_t	live_bytes_cb(void *);
-static const char *next_record_cb(void *, size_t *, size_t *);
+static void	persist_state_cb(void *);
 static int	load_record_cb(void *, const char *, size_t,
 		    const struct proto_at *);
-static int	node_persist_open(struct node *);
 static void	node_persist_report(struct node *);
-static int	node_persist_refuses(struct node *, const char *, size_t,
-		    const struct herd_time *, const char *, size_t);
-static void	accept_cb(struct evconnlistener *, evutil_socket_t,
-		    struct sockaddr *, int, void *);
-static void	accept_error_cb(struct evconnlistener *, void *);
+static void	accept_cb(void *, int, const struct sockaddr *);
+static size_t	clients_count_cb(void *);
 static void	signal_cb(evutil_socket_t, short, void *);
 static void	node_stats_log(struct node *);
-static int	node_listen(struct node *);
 static void	node_report(struct node *, const char *);
 static void	node_records_changed(struct node *);
 static void	node_peers_changed(struct node *);
@@ -129,11 +115,7 @@ static void	flush_cb(evutil_socket_t, short, void *);
 static void	sweep_cb(evutil_socket_t, short, void *);
 static void	reconcile_cb(evutil_socket_t, short, void *);
 static void	node_arm_reconcile(struct node *);
-static void	raise_nofile(struct node *);
-static void	resume_cb(evutil_socket_t, short, void *);
 static void	stop_grace_cb(evutil_socket_t, short, void *);
-static int	node_secret(const struct herd_config *, struct auth_secret *,
-		    char *, size_t);
 
 /* What the client sessions ask of the node. */
 static const struct client_ops node_client_ops = {
@@ -144,12 +126,17 @@ static const struct client_ops node_client_ops = {
 	.ack_seq = ack_seq_cb,
 };
 
-/* What the persistence engine tells and asks the node. */
-static const struct persist_ops node_persist_ops = {
+/* What the persistence wiring tells the node. */
+static const struct durable_ops node_durable_ops = {
 	.durable = durable_cb,
 	.state_changed = persist_state_cb,
-	.live_bytes = live_bytes_cb,
-	.next = next_record_cb,
+	.flush_wanted = flush_wanted_cb,
+};
+
+/* What the listening socket tells and asks the node. */
+static const struct listener_ops node_listener_ops = {
+	.accept = accept_cb,
+	.count = clients_count_cb,
 };
 
 /* What the peer links tell the node. */
@@ -171,25 +158,14 @@ node_merge(struct node *n, struct peer_link *from, const char *client,
     size_t clen, const struct herd_time *sent, const char *line, size_t llen,
     const struct herd_record **out)
 {
-	const struct herd_record *old = NULL;
+	size_t before = durable_before(n->durable, client, clen);
 	enum store_result r;
-	uint64_t seq;
 	time_t now;
 
-	if (n->persist != NULL)
-		old = store_get(n->store, client, clen);
-	/* old may be freed by the merge: only its size is kept. */
-	seq = old != NULL ? journal_entry_size(old->line_len) : 0;
 	r = store_merge(n->store, client, clen, sent, line, llen, out);
 	switch (r) {
 	case STORE_CHANGED:
-		if (n->persist != NULL) {
-			n->live_bytes += journal_entry_size(llen) - seq;
-			seq = persist_append(n->persist, line, llen);
-			if (seq != 0)
-				n->last_seq = seq;
-			node_schedule_flush(n);	/* written this turn */
-		}
+		durable_changed(n->durable, before, line, llen);
 		peers_flood(n->peers, from, *out);
 		break;
 	case STORE_FULL:
@@ -219,27 +195,11 @@ client_record_cb(void *arg, const char *client, size_t clen,
 {
 	struct node *n = arg;
 
-	if (node_persist_refuses(n, client, clen, sent, line, llen)) {
+	if (durable_refuses(n->durable, client, clen, sent, line, llen)) {
 		*out = NULL;
 		return STORE_FULL;	/* answered "?", not stored */
 	}
 	return node_merge(n, NULL, client, clen, sent, line, llen, out);
-}
-
-/* True when fsync = always, the log is failing, and the record would
- * change the store: it cannot be acknowledged, so it is not taken. */
-static int
-node_persist_refuses(struct node *n, const char *client, size_t clen,
-    const struct herd_time *sent, const char *line, size_t llen)
-{
-	const struct herd_record *old;
-
-	if (n->persist == NULL || n->fsync != HERD_FSYNC_ALWAYS ||
-	    n->persist_state != PERSIST_FAILING)
-		return 0;
-	old = store_get(n->store, client, clen);
-	return old == NULL || store_order(sent, line, llen, &old->sent,
-	    record_line(old), old->line_len) > 0;
 }
 
 /* --- persistence ------------------------------------------------------- */
@@ -251,10 +211,7 @@ ack_seq_cb(void *arg)
 {
 	struct node *n = arg;
 
-	if (n->persist == NULL || n->fsync != HERD_FSYNC_ALWAYS ||
-	    n->last_seq <= persist_durable_seq(n->persist))
-		return 0;
-	return n->last_seq;
+	return durable_ack_seq(n->durable);
 }
 
 /* The writer thread synced entries up to seq: release the replies that
@@ -270,35 +227,9 @@ durable_cb(void *arg, uint64_t seq)
 /* The log started or stopped failing (the engine logged it): tell the
  * supervisor. */
 static void
-persist_state_cb(void *arg, enum persist_state state, int err)
+persist_state_cb(void *arg)
 {
-	struct node *n = arg;
-
-	(void)err;
-	n->persist_state = state;
-	node_persist_report(n);
-}
-
-/* The live records' size as log entries (the compaction trigger). */
-static size_t
-live_bytes_cb(void *arg)
-{
-	struct node *n = arg;
-
-	return n->live_bytes;
-}
-
-/* The compaction's iterator: the next record's AT line after *cursor. */
-static const char *
-next_record_cb(void *arg, size_t *cursor, size_t *len)
-{
-	struct node *n = arg;
-	const struct herd_record *r;
-
-	if ((r = store_next(n->store, cursor)) == NULL)
-		return NULL;
-	*len = r->line_len;
-	return record_line(r);
+	node_persist_report(arg);
 }
 
 /* One entry of the files being loaded: merged like a neighbour's record,
@@ -321,61 +252,13 @@ load_record_cb(void *arg, const char *line, size_t len,
 	return 0;
 }
 
-/*
- * Persistence is on when persist = yes and a data directory is given
- * (--data-dir wins over data_dir): open DIR/NAME, load it into the
- * store, and open the log.  -1 with n->failure set on a bad directory.
- */
-static int
-node_persist_open(struct node *n)
-{
-	const char *base = n->data_dir != NULL ? n->data_dir :
-	    n->cfg->herd.data_dir;
-	struct persist_load_info info;
-	char dir[4096];
-	const struct herd_record *r;
-	size_t cursor = 0;
-
-	n->fsync = n->cfg->herd.fsync;
-	n->persist_state = PERSIST_OFF;
-	if (!n->cfg->herd.persist || base == NULL || *base == '\0')
-		return 0;
-	if ((size_t)snprintf(dir, sizeof(dir), "%s/%s", base, n->name) >=
-	    sizeof(dir)) {
-		snprintf(n->failure, sizeof(n->failure), "data directory %s/%s:"
-		    " path too long (set a shorter data_dir)", base, n->name);
-		return -1;
-	}
-	n->persist = persist_open(n->base, dir, n->fsync, &node_persist_ops, n,
-	    n->failure, sizeof(n->failure));
-	if (n->persist == NULL ||
-	    persist_load(n->persist, load_record_cb, n, &info, n->failure,
-	    sizeof(n->failure)) == -1)
-		return -1;
-	n->live_bytes = 0;
-	while ((r = store_next(n->store, &cursor)) != NULL)
-		n->live_bytes += journal_entry_size(r->line_len);
-	n->persist_state = PERSIST_OK;
-	log_info("loaded %zu records (%zu log entries) in %ld ms",
-	    store_count(n->store), info.log_entries, info.elapsed_ms);
-	return 0;
-}
-
 /* Send "PERSIST state fsync lag_ms" to the supervisor. */
 static void
 node_persist_report(struct node *n)
 {
-	struct persist_status st;
 	char line[96];
 
-	st.lag_ms = 0;
-	if (n->persist != NULL)
-		persist_status(n->persist, &st);
-	n->reported_lag = st.lag_ms;
-	snprintf(line, sizeof(line), "PERSIST %s %s %ld\n",
-	    n->persist_state == PERSIST_OK ? "ok" :
-	    n->persist_state == PERSIST_FAILING ? "failing" : "off",
-	    config_fsync_name(n->fsync), st.lag_ms);
+	durable_report_line(n->durable, line, sizeof(line));
 	node_report(n, line);
 }
 
@@ -432,49 +315,20 @@ synced_cb(void *arg)
 
 /* The listener accepted a connection: a client session, for now. */
 static void
-accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-    int salen, void *arg)
+accept_cb(void *arg, int fd, const struct sockaddr *sa)
 {
 	struct node *n = arg;
 
-	(void)l;
-	(void)salen;
 	clients_accept(n->clients, fd, sa);
 }
 
-/*
- * accept() failed.  Out of descriptors (EMFILE, ENFILE) the pending
- * connection stays readable and the listener would spin: pause it for
- * a moment instead, and log it once per pause.
- */
-static void
-accept_error_cb(struct evconnlistener *l, void *arg)
-{
-	struct node *n = arg;
-	struct timeval pause = { 0, 100000 };
-	int err = EVUTIL_SOCKET_ERROR();
-
-	if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM) {
-		log_warnx("accept: %s", evutil_socket_error_to_string(err));
-		return;
-	}
-	log_warnx("accept: %s (%zu clients): pausing new connections for"
-	    " 100 ms", evutil_socket_error_to_string(err),
-	    clients_count(n->clients));
-	evconnlistener_disable(l);
-	evtimer_add(n->resume_ev, &pause);
-}
-
-/* Re-enable the listener after an accept-error pause, unless stopping. */
-static void
-resume_cb(evutil_socket_t fd, short what, void *arg)
+/* The client sessions open (the listener's pause log line). */
+static size_t
+clients_count_cb(void *arg)
 {
 	struct node *n = arg;
 
-	(void)fd;
-	(void)what;
-	if (!n->stopping)
-		evconnlistener_enable(n->listener);
+	return clients_count(n->clients);
 }
 
 /* End the loop once every client is gone and every flood reached the
@@ -496,8 +350,7 @@ flush_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	n->flush_scheduled = 0;
-	if (n->persist != NULL)
-		(void)persist_write(n->persist);	/* failing: retried */
+	durable_write(n->durable);	/* failing: retried */
 	peers_flush(n->peers);
 	clients_flush(n->clients);
 	if (n->stopping)
@@ -525,13 +378,8 @@ sweep_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	node_records_changed(n);
 	clients_sweep(n->clients);
-	if (n->persist != NULL) {
-		struct persist_status st;
-
-		persist_status(n->persist, &st);
-		if (st.lag_ms != n->reported_lag)
-			node_persist_report(n);	/* at most once a second */
-	}
+	if (durable_lag_changed(n->durable))
+		node_persist_report(n);	/* at most once a second */
 }
 
 /* Every reconcile_s: re-send the store on every link (anti-entropy). */
@@ -559,78 +407,8 @@ node_arm_reconcile(struct node *n)
 		evtimer_del(n->reconcile_ev);
 }
 
-/* Allow as many descriptors as the hard limit does. */
-static void
-raise_nofile(struct node *n)
-{
-	struct rlimit rl;
-
-	n->fd_limit = LONG_MAX;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
-		return;
-	if (rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
-			log_warn("setrlimit(RLIMIT_NOFILE)");
-		(void)getrlimit(RLIMIT_NOFILE, &rl);
-	}
-	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)LONG_MAX)
-		n->fd_limit = (long)rl.rlim_cur;
-	/* Peers, the listener, curl and logging need descriptors too. */
-	if (rl.rlim_cur != RLIM_INFINITY &&
-	    (rlim_t)n->cfg->herd.max_clients + 64 > rl.rlim_cur)
-		log_warnx("max_clients %ld is above what the descriptor limit"
-		    " (%llu) allows; connections past it are paused, not"
-		    " refused: raise LimitNOFILE / ulimit -n",
-		    n->cfg->herd.max_clients, (unsigned long long)rl.rlim_cur);
-}
-
 
 /* --- node lifecycle ---------------------------------------------------- */
-
-/* Listen on self's bind address and port; -1 (logged) on failure. */
-static int
-node_listen(struct node *n)
-{
-	struct sockaddr_storage ss;
-	int sslen;
-	char addr[HERD_ADDR_MAX + 16];
-
-	if (net_parse_addr(n->self->bind, n->self->port, &ss, &sslen, addr,
-	    sizeof(addr)) == -1) {
-		log_warnx("cannot parse listen address %s", addr);
-		return -1;
-	}
-	n->listener = evconnlistener_new_bind(n->base, accept_cb, n,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
-	    1024, (struct sockaddr *)&ss, sslen);
-	if (n->listener == NULL) {
-		snprintf(n->failure, sizeof(n->failure), "cannot listen on %s:"
-		    " %s", addr, strerror(errno));
-		log_warnx("%s", n->failure);
-		return -1;
-	}
-	evconnlistener_set_error_cb(n->listener, accept_error_cb);
-	log_info("listening on %s", addr);
-	return 0;
-}
-
-/* Load the peer secret: [herd] secret_file, else $HERD_SECRET_FILE
- * (herdctl's generated one), else none (protected mode). */
-static int
-node_secret(const struct herd_config *cfg, struct auth_secret *out,
-    char *err, size_t errsize)
-{
-	const char *path = cfg->herd.secret_file;
-
-	if (path == NULL)
-		path = getenv("HERD_SECRET_FILE");
-	if (path == NULL || *path == '\0') {
-		out->len = 0;
-		return 0;
-	}
-	return auth_load_secret(path, out, err, errsize);
-}
 
 /* Re-read the config and apply it live (secret, log socket, limits,
  * reconcile timer, places, links); on any error keep the running one.
@@ -663,7 +441,8 @@ node_reload(struct node *n)
 		config_free(cfg);
 		goto fail;
 	}
-	if (node_secret(cfg, &secret, err, sizeof(err)) == -1) {
+	if (auth_load_peer_secret(cfg->herd.secret_file, &secret, err,
+	    sizeof(err)) == -1) {
 		log_warnx("reload: %s; keeping the running configuration", err);
 		config_free(cfg);
 		goto fail;
@@ -713,9 +492,7 @@ node_stats_log(struct node *n)
 	const struct peer_stats *ps = peers_stats(n->peers);
 	struct persist_status st;
 
-	memset(&st, 0, sizeof(st));
-	if (n->persist != NULL)
-		persist_status(n->persist, &st);
+	durable_status(n->durable, &st);
 
 	log_info("stats: records=%zu clients=%zu peers_up=%zu/%zu lines_in=%llu"
 	    " replies=%llu invalid=%llu flood_in=%llu flood_out=%llu"
@@ -732,9 +509,8 @@ node_stats_log(struct node *n)
 	    (unsigned long long)cs->accepted,
 	    (unsigned long long)cs->refused,
 	    (unsigned long long)cs->dropped, log_dropped(),
-	    store_bytes(n->store), n->persist_state == PERSIST_OK ? "ok" :
-	    n->persist_state == PERSIST_FAILING ? "failing" : "off",
-	    config_fsync_name(n->fsync), st.lag_ms,
+	    store_bytes(n->store), durable_state_name(n->durable),
+	    durable_fsync_name(n->durable), st.lag_ms,
 	    (unsigned long long)st.log_bytes);
 }
 
@@ -765,7 +541,7 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 		log_info("received %s, stopping", sig == SIGTERM ? "SIGTERM" :
 		    "SIGINT");
 		n->stopping = 1;
-		evconnlistener_disable(n->listener);
+		listener_stop(n->listener);
 		peers_stop(n->peers);	/* queued floods drain like replies */
 		/* Let pending replies flush, then exit the loop. */
 		clients_stop(n->clients);
@@ -842,8 +618,8 @@ node_new(const char *config_path, const char *name, const char *data_dir,
 	snprintf(n->name, sizeof(n->name), "%s", name);
 	log_set_prefix(n->name);
 	log_set_socket(n->cfg->herd.log_socket);
-	if (node_secret(n->cfg, &n->secret, n->failure,
-	    sizeof(n->failure)) == -1) {
+	if (auth_load_peer_secret(n->cfg->herd.secret_file, &n->secret,
+	    n->failure, sizeof(n->failure)) == -1) {
 		fprintf(stderr, "%s\n", n->failure);
 		log_warnx("%s", n->failure);
 		*code = HERD_EXIT_CONFIG;
@@ -857,7 +633,7 @@ node_new(const char *config_path, const char *name, const char *data_dir,
 
 	/* A client that vanishes must cost an EPIPE, not the process. */
 	signal(SIGPIPE, SIG_IGN);
-	raise_nofile(n);
+	n->fd_limit = listener_raise_nofile(n->cfg->herd.max_clients);
 	if ((n->base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
 	log_set_event_base(n->base);
@@ -873,13 +649,18 @@ node_new(const char *config_path, const char *name, const char *data_dir,
 		fatal("store_new");
 	store_set_limit(n->store, (size_t)n->cfg->herd.max_records);
 	/* Load before listening: no client sees an empty store. */
-	if (node_persist_open(n) == -1) {
+	if ((n->durable = durable_new(n->store, n->cfg->herd.fsync,
+	    &node_durable_ops, n)) == NULL)
+		fatal("durable_new");
+	if (durable_open(n->durable, n->base, &n->cfg->herd, n->data_dir,
+	    n->name, load_record_cb, n, n->failure, sizeof(n->failure)) == -1) {
 		fprintf(stderr, "%s\n", n->failure);
 		log_warnx("%s", n->failure);
 		*code = HERD_EXIT_CONFIG;
 		goto fail;
 	}
-	if (node_listen(n) == -1) {
+	if ((n->listener = listener_new(n->base, n->self->bind, n->self->port,
+	    &node_listener_ops, n, n->failure, sizeof(n->failure))) == NULL) {
 		*code = HERD_EXIT_UNAVAILABLE;
 		goto fail;
 	}
@@ -887,11 +668,10 @@ node_new(const char *config_path, const char *name, const char *data_dir,
 		struct timeval one = { 1, 0 };
 
 		n->flush_ev = event_new(n->base, -1, 0, flush_cb, n);
-		n->resume_ev = evtimer_new(n->base, resume_cb, n);
 		n->sweep_ev = event_new(n->base, -1, EV_PERSIST, sweep_cb, n);
 		n->reconcile_ev = evtimer_new(n->base, reconcile_cb, n);
 		if (n->sweep_ev == NULL || n->reconcile_ev == NULL ||
-		    n->flush_ev == NULL || n->resume_ev == NULL)
+		    n->flush_ev == NULL)
 			fatalx("event_new failed");
 		event_add(n->sweep_ev, &one);
 		node_arm_reconcile(n);
@@ -984,8 +764,8 @@ node_free(struct node *n)
 	size_t i;
 
 	/* The staged entries reach the disk (synced per policy) first. */
-	persist_free(n->persist);
-	n->persist = NULL;
+	durable_free(n->durable);
+	n->durable = NULL;
 	clients_free(n->clients);
 	peers_free(n->peers);
 	for (i = 0; i < sizeof(n->sig_ev) / sizeof(n->sig_ev[0]); i++)
@@ -995,14 +775,11 @@ node_free(struct node *n)
 		event_free(n->sweep_ev);
 	if (n->flush_ev != NULL)
 		event_free(n->flush_ev);
-	if (n->resume_ev != NULL)
-		event_free(n->resume_ev);
 	if (n->reconcile_ev != NULL)
 		event_free(n->reconcile_ev);
 	if (n->places != NULL)
 		places_free(n->places);
-	if (n->listener != NULL)
-		evconnlistener_free(n->listener);
+	listener_free(n->listener);
 	store_free(n->store);
 	config_free(n->cfg);
 	free(n->config_path);

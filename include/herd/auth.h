@@ -27,6 +27,12 @@ struct auth_secret {
 int	auth_load_secret(const char *path, struct auth_secret *,
 	    char *err, size_t errsize);
 
+/* A server's peer secret: secret_file ([herd] secret_file), else
+ * $HERD_SECRET_FILE (herdctl's generated one), else none (len 0:
+ * protected mode).  -1 with a message in err as auth_load_secret(). */
+int	auth_load_peer_secret(const char *secret_file, struct auth_secret *,
+	    char *err, size_t errsize);
+
 /* 1 when path is readable by group or others (for herdctl check). */
 int	auth_secret_exposed(const char *path);
 

@@ -2,9 +2,10 @@
  * node.h -- one herd server process: its event loop and everything in it.
  *
  * struct node is private to node.c.  The node allocates and owns its
- * configuration, store, places, client sessions (client.h) and peer
- * links (peer.h), wires them together with their ops callbacks, and
- * frees them all in node_free().
+ * configuration, store, places, client sessions (client.h), peer links
+ * (peer.h), listener (listener.h) and persistence (durable.h), wires
+ * them together with their ops callbacks, and frees them all in
+ * node_free().
  */
 #ifndef HERD_NODE_H
 #define HERD_NODE_H
