@@ -58,32 +58,32 @@ static void	check_ports(struct loader *);
 static char	*read_file(const char *, size_t *, struct loader *);
 
 static const struct key_def keys[] = {
-	{ SEC_SERVER,	"port",		set_port },
-	{ SEC_SERVER,	"host",		set_host },
-	{ SEC_SERVER,	"bind",		set_bind },
-	{ SEC_SERVER,	"neighbors",	set_neighbors },
-	{ SEC_SERVER,	"neighbours",	set_neighbors },
-	{ SEC_HERD,	"run_dir",	set_run_dir },
-	{ SEC_HERD,	"log_socket",	set_log_socket },
-	{ SEC_HERD,	"max_line",	set_max_line },
-	{ SEC_HERD,	"max_output",	set_max_output },
-	{ SEC_HERD,	"secret_file",	set_secret_file },
-	{ SEC_HERD,	"max_clients",	set_max_clients },
-	{ SEC_HERD,	"max_records",	set_max_records },
-	{ SEC_HERD,	"output_timeout_s", set_output_timeout },
-	{ SEC_HERD,	"idle_timeout_s", set_idle_timeout },
-	{ SEC_HERD,	"line_timeout_s", set_line_timeout },
-	{ SEC_HERD,	"reconcile_s",	set_reconcile },
-	{ SEC_HERD,	"log_requests",	set_log_requests },
-	{ SEC_HERD,	"data_dir",	set_data_dir },
-	{ SEC_HERD,	"persist",	set_persist },
-	{ SEC_HERD,	"fsync",	set_fsync },
-	{ SEC_PLACES,	"api",		set_api },
-	{ SEC_PLACES,	"key",		set_key },
-	{ SEC_PLACES,	"url",		set_url },
-	{ SEC_PLACES,	"timeout_ms",	set_timeout },
-	{ SEC_PLACES,	"cache_ttl_s",	set_cache_ttl },
-	{ SEC_PLACES,	"max_in_flight", set_max_in_flight },
+	{ SEC_SERVER,	"port",		ckey_port },
+	{ SEC_SERVER,	"host",		ckey_host },
+	{ SEC_SERVER,	"bind",		ckey_bind },
+	{ SEC_SERVER,	"neighbors",	ckey_neighbors },
+	{ SEC_SERVER,	"neighbours",	ckey_neighbors },
+	{ SEC_HERD,	"run_dir",	ckey_run_dir },
+	{ SEC_HERD,	"log_socket",	ckey_log_socket },
+	{ SEC_HERD,	"max_line",	ckey_max_line },
+	{ SEC_HERD,	"max_output",	ckey_max_output },
+	{ SEC_HERD,	"secret_file",	ckey_secret_file },
+	{ SEC_HERD,	"max_clients",	ckey_max_clients },
+	{ SEC_HERD,	"max_records",	ckey_max_records },
+	{ SEC_HERD,	"output_timeout_s", ckey_output_timeout },
+	{ SEC_HERD,	"idle_timeout_s", ckey_idle_timeout },
+	{ SEC_HERD,	"line_timeout_s", ckey_line_timeout },
+	{ SEC_HERD,	"reconcile_s",	ckey_reconcile },
+	{ SEC_HERD,	"log_requests",	ckey_log_requests },
+	{ SEC_HERD,	"data_dir",	ckey_data_dir },
+	{ SEC_HERD,	"persist",	ckey_persist },
+	{ SEC_HERD,	"fsync",	ckey_fsync },
+	{ SEC_PLACES,	"api",		ckey_api },
+	{ SEC_PLACES,	"key",		ckey_key },
+	{ SEC_PLACES,	"url",		ckey_url },
+	{ SEC_PLACES,	"timeout_ms",	ckey_timeout },
+	{ SEC_PLACES,	"cache_ttl_s",	ckey_cache_ttl },
+	{ SEC_PLACES,	"max_in_flight", ckey_max_in_flight },
 };
 
 /* Record "path:line: message"; line 0 means the file as a whole. */
@@ -232,7 +232,7 @@ section_begin(struct loader *ld, const char *name, size_t len)
 	}
 	name += 7;
 	len -= 7;
-	if (!valid_name(name, len)) {
+	if (!ckey_valid_name(name, len)) {
 		cerr(ld, ld->lineno, "invalid server name '%.*s' (1 to %d of"
 		    " A-Z a-z 0-9 . _ -)", (int)len, name, HERD_NAME_MAX);
 		return;
@@ -284,7 +284,7 @@ handler(void *user, const char *section, const char *name, const char *value)
 		if (keys[i].sec != ld->sec || strcmp(keys[i].name, name) != 0)
 			continue;
 		/* neighbors may continue on indented lines or repeat. */
-		if ((ld->seen & (1u << i)) && keys[i].set != set_neighbors) {
+		if ((ld->seen & (1u << i)) && keys[i].set != ckey_neighbors) {
 			cerr(ld, ld->lineno, "duplicate key '%s'", name);
 			return 1;
 		}

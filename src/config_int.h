@@ -33,35 +33,38 @@ struct loader {
 	struct config_errors	*errs;
 };
 
+/* config.c: errors as file:line. */
 void	cerr(struct loader *, int, const char *, ...)
 	    __attribute__((format(printf, 3, 4)));
 int	reported(const struct loader *, int);
-int	valid_name(const char *, size_t);
 
-int	set_port(struct loader *, const char *);
-int	set_host(struct loader *, const char *);
-int	set_bind(struct loader *, const char *);
-int	set_neighbors(struct loader *, const char *);
-int	set_run_dir(struct loader *, const char *);
-int	set_log_socket(struct loader *, const char *);
-int	set_max_line(struct loader *, const char *);
-int	set_max_output(struct loader *, const char *);
-int	set_secret_file(struct loader *, const char *);
-int	set_max_clients(struct loader *, const char *);
-int	set_max_records(struct loader *, const char *);
-int	set_output_timeout(struct loader *, const char *);
-int	set_idle_timeout(struct loader *, const char *);
-int	set_line_timeout(struct loader *, const char *);
-int	set_reconcile(struct loader *, const char *);
-int	set_log_requests(struct loader *, const char *);
-int	set_data_dir(struct loader *, const char *);
-int	set_persist(struct loader *, const char *);
-int	set_fsync(struct loader *, const char *);
-int	set_api(struct loader *, const char *);
-int	set_key(struct loader *, const char *);
-int	set_url(struct loader *, const char *);
-int	set_timeout(struct loader *, const char *);
-int	set_cache_ttl(struct loader *, const char *);
-int	set_max_in_flight(struct loader *, const char *);
+/* config_keys.c: a valid server name, and one setter per key (ckey_KEY:
+ * parse and check the value, store it; 0, or -1 when reported). */
+int	ckey_valid_name(const char *, size_t);
+int	ckey_port(struct loader *, const char *);
+int	ckey_host(struct loader *, const char *);
+int	ckey_bind(struct loader *, const char *);
+int	ckey_neighbors(struct loader *, const char *);
+int	ckey_run_dir(struct loader *, const char *);
+int	ckey_log_socket(struct loader *, const char *);
+int	ckey_max_line(struct loader *, const char *);
+int	ckey_max_output(struct loader *, const char *);
+int	ckey_secret_file(struct loader *, const char *);
+int	ckey_max_clients(struct loader *, const char *);
+int	ckey_max_records(struct loader *, const char *);
+int	ckey_output_timeout(struct loader *, const char *);
+int	ckey_idle_timeout(struct loader *, const char *);
+int	ckey_line_timeout(struct loader *, const char *);
+int	ckey_reconcile(struct loader *, const char *);
+int	ckey_log_requests(struct loader *, const char *);
+int	ckey_data_dir(struct loader *, const char *);
+int	ckey_persist(struct loader *, const char *);
+int	ckey_fsync(struct loader *, const char *);
+int	ckey_api(struct loader *, const char *);
+int	ckey_key(struct loader *, const char *);
+int	ckey_url(struct loader *, const char *);
+int	ckey_timeout(struct loader *, const char *);
+int	ckey_cache_ttl(struct loader *, const char *);
+int	ckey_max_in_flight(struct loader *, const char *);
 
 #endif /* HERD_CONFIG_INT_H */

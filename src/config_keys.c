@@ -1,6 +1,7 @@
 /*
  * config_keys.c -- the value setters of the configuration keys: each
- * parses and checks one key = value and stores it in struct herd_config.
+ * parses and checks one key = value and stores it in struct herd_config
+ * (ckey_KEY, called from config.c's key table; the rest is static).
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -55,7 +56,7 @@ parse_addr(const char *s, char *out, int allow_any)
 
 /* True when s (len bytes) is 1..HERD_NAME_MAX of A-Z a-z 0-9 . _ -. */
 int
-valid_name(const char *s, size_t len)
+ckey_valid_name(const char *s, size_t len)
 {
 	size_t i;
 
@@ -75,7 +76,7 @@ valid_name(const char *s, size_t len)
 
 /* Set [server:NAME] port from v (1..65535); -1 (reported) if bad. */
 int
-set_port(struct loader *ld, const char *v)
+ckey_port(struct loader *ld, const char *v)
 {
 	long port;
 
@@ -89,7 +90,7 @@ set_port(struct loader *ld, const char *v)
 
 /* Set [server:NAME] host from the numeric address v; -1 (reported) if bad. */
 int
-set_host(struct loader *ld, const char *v)
+ckey_host(struct loader *ld, const char *v)
 {
 	if (parse_addr(v, CUR(ld)->host, 0) == -1) {
 		cerr(ld, ld->lineno, "bad host '%s' (expected a numeric IPv4"
@@ -101,7 +102,7 @@ set_host(struct loader *ld, const char *v)
 
 /* Set [server:NAME] bind from v (numeric or *); -1 (reported) if bad. */
 int
-set_bind(struct loader *ld, const char *v)
+ckey_bind(struct loader *ld, const char *v)
 {
 	if (parse_addr(v, CUR(ld)->bind, 1) == -1) {
 		cerr(ld, ld->lineno, "bad bind '%s' (expected a numeric IPv4"
@@ -117,7 +118,7 @@ set_bind(struct loader *ld, const char *v)
  * and skipped, -1 only when memory runs out.
  */
 int
-set_neighbors(struct loader *ld, const char *v)
+ckey_neighbors(struct loader *ld, const char *v)
 {
 	struct herd_server *s = CUR(ld);
 	const char *p = v, *start;
@@ -136,7 +137,7 @@ set_neighbors(struct loader *ld, const char *v)
 		while (*p != '\0' && *p != ' ' && *p != '\t' && *p != ',')
 			p++;
 		len = (size_t)(p - start);
-		if (!valid_name(start, len)) {
+		if (!ckey_valid_name(start, len)) {
 			cerr(ld, ld->lineno, "invalid neighbour name '%.*s'",
 			    (int)len, start);
 			continue;
@@ -196,21 +197,21 @@ set_path(struct loader *ld, char **slot, const char *key, const char *v)
 
 /* Set [herd] run_dir from v (absolute path); -1 (reported) if bad. */
 int
-set_run_dir(struct loader *ld, const char *v)
+ckey_run_dir(struct loader *ld, const char *v)
 {
 	return set_path(ld, &ld->cfg->herd.run_dir, "run_dir", v);
 }
 
 /* Set [herd] log_socket from v (absolute path); -1 (reported) if bad. */
 int
-set_log_socket(struct loader *ld, const char *v)
+ckey_log_socket(struct loader *ld, const char *v)
 {
 	return set_path(ld, &ld->cfg->herd.log_socket, "log_socket", v);
 }
 
 /* Set [herd] max_line from v (256..1048576); -1 (reported) if bad. */
 int
-set_max_line(struct loader *ld, const char *v)
+ckey_max_line(struct loader *ld, const char *v)
 {
 	long n;
 
@@ -225,7 +226,7 @@ set_max_line(struct loader *ld, const char *v)
 
 /* Set [herd] max_output from v (4096..1073741824); -1 (reported) if bad. */
 int
-set_max_output(struct loader *ld, const char *v)
+ckey_max_output(struct loader *ld, const char *v)
 {
 	long n;
 
@@ -240,7 +241,7 @@ set_max_output(struct loader *ld, const char *v)
 
 /* Set [herd] secret_file from v (absolute path); -1 (reported) if bad. */
 int
-set_secret_file(struct loader *ld, const char *v)
+ckey_secret_file(struct loader *ld, const char *v)
 {
 	return set_path(ld, &ld->cfg->herd.secret_file, "secret_file", v);
 }
@@ -260,7 +261,7 @@ set_bounded(struct loader *ld, const char *key, const char *what,
 
 /* Set [herd] max_clients from v (1..1000000); -1 (reported) if bad. */
 int
-set_max_clients(struct loader *ld, const char *v)
+ckey_max_clients(struct loader *ld, const char *v)
 {
 	return set_bounded(ld, "max_clients", "connections", v, 1, 1000000,
 	    &ld->cfg->herd.max_clients);
@@ -271,7 +272,7 @@ set_max_clients(struct loader *ld, const char *v)
  * (reported) if bad.
  */
 int
-set_max_records(struct loader *ld, const char *v)
+ckey_max_records(struct loader *ld, const char *v)
 {
 	return set_bounded(ld, "max_records", "records, 0 = no limit", v, 0,
 	    1000000000L, &ld->cfg->herd.max_records);
@@ -279,7 +280,7 @@ set_max_records(struct loader *ld, const char *v)
 
 /* Set [herd] output_timeout_s from v (1..86400); -1 (reported) if bad. */
 int
-set_output_timeout(struct loader *ld, const char *v)
+ckey_output_timeout(struct loader *ld, const char *v)
 {
 	return set_bounded(ld, "output_timeout_s", "seconds", v, 1, 86400,
 	    &ld->cfg->herd.output_timeout_s);
@@ -290,7 +291,7 @@ set_output_timeout(struct loader *ld, const char *v)
  * if bad.
  */
 int
-set_idle_timeout(struct loader *ld, const char *v)
+ckey_idle_timeout(struct loader *ld, const char *v)
 {
 	return set_bounded(ld, "idle_timeout_s", "seconds, 0 = never", v, 0,
 	    604800, &ld->cfg->herd.idle_timeout_s);
@@ -298,7 +299,7 @@ set_idle_timeout(struct loader *ld, const char *v)
 
 /* Set [herd] line_timeout_s from v (1..3600); -1 (reported) if bad. */
 int
-set_line_timeout(struct loader *ld, const char *v)
+ckey_line_timeout(struct loader *ld, const char *v)
 {
 	return set_bounded(ld, "line_timeout_s", "seconds", v, 1, 3600,
 	    &ld->cfg->herd.line_timeout_s);
@@ -306,7 +307,7 @@ set_line_timeout(struct loader *ld, const char *v)
 
 /* Set [herd] reconcile_s from v (0..86400, 0 = off); -1 (reported) if bad. */
 int
-set_reconcile(struct loader *ld, const char *v)
+ckey_reconcile(struct loader *ld, const char *v)
 {
 	return set_bounded(ld, "reconcile_s", "seconds, 0 = off", v, 0, 86400,
 	    &ld->cfg->herd.reconcile_s);
@@ -330,7 +331,7 @@ parse_bool(const char *v)
  * (reported) otherwise.
  */
 int
-set_log_requests(struct loader *ld, const char *v)
+ckey_log_requests(struct loader *ld, const char *v)
 {
 	int b = parse_bool(v);
 
@@ -345,14 +346,14 @@ set_log_requests(struct loader *ld, const char *v)
 
 /* Set [herd] data_dir from v (absolute path); -1 (reported) if bad. */
 int
-set_data_dir(struct loader *ld, const char *v)
+ckey_data_dir(struct loader *ld, const char *v)
 {
 	return set_path(ld, &ld->cfg->herd.data_dir, "data_dir", v);
 }
 
 /* Set [herd] persist from a yes/no value; -1 (reported) otherwise. */
 int
-set_persist(struct loader *ld, const char *v)
+ckey_persist(struct loader *ld, const char *v)
 {
 	int b = parse_bool(v);
 
@@ -367,7 +368,7 @@ set_persist(struct loader *ld, const char *v)
 
 /* Set [herd] fsync from always/everysec/no; -1 (reported) otherwise. */
 int
-set_fsync(struct loader *ld, const char *v)
+ckey_fsync(struct loader *ld, const char *v)
 {
 	if (strcmp(v, "always") == 0)
 		ld->cfg->herd.fsync = HERD_FSYNC_ALWAYS;
@@ -385,7 +386,7 @@ set_fsync(struct loader *ld, const char *v)
 
 /* Set [places] api from "new" or "legacy"; -1 (reported) otherwise. */
 int
-set_api(struct loader *ld, const char *v)
+ckey_api(struct loader *ld, const char *v)
 {
 	if (strcmp(v, "new") == 0)
 		ld->cfg->places.api = PLACES_API_NEW;
@@ -401,7 +402,7 @@ set_api(struct loader *ld, const char *v)
 
 /* Set [places] key from v; an empty v leaves it unset. */
 int
-set_key(struct loader *ld, const char *v)
+ckey_key(struct loader *ld, const char *v)
 {
 	if (*v == '\0')
 		return 0;	/* "key =" means unset */
@@ -413,7 +414,7 @@ set_key(struct loader *ld, const char *v)
  * default, -1 (reported) if bad.
  */
 int
-set_url(struct loader *ld, const char *v)
+ckey_url(struct loader *ld, const char *v)
 {
 	if (*v == '\0')
 		return 0;
@@ -427,7 +428,7 @@ set_url(struct loader *ld, const char *v)
 
 /* Set [places] timeout_ms from v (100..600000); -1 (reported) if bad. */
 int
-set_timeout(struct loader *ld, const char *v)
+ckey_timeout(struct loader *ld, const char *v)
 {
 	if (parse_long(v, 100, 600000, &ld->cfg->places.timeout_ms) == -1) {
 		cerr(ld, ld->lineno, "bad timeout_ms '%s' (expected"
@@ -439,7 +440,7 @@ set_timeout(struct loader *ld, const char *v)
 
 /* Set [places] cache_ttl_s from v (0..86400); -1 (reported) if bad. */
 int
-set_cache_ttl(struct loader *ld, const char *v)
+ckey_cache_ttl(struct loader *ld, const char *v)
 {
 	if (parse_long(v, 0, 86400, &ld->cfg->places.cache_ttl_s) == -1) {
 		cerr(ld, ld->lineno, "bad cache_ttl_s '%s' (expected"
@@ -451,7 +452,7 @@ set_cache_ttl(struct loader *ld, const char *v)
 
 /* Set [places] max_in_flight from v (1..1024); -1 (reported) if bad. */
 int
-set_max_in_flight(struct loader *ld, const char *v)
+ckey_max_in_flight(struct loader *ld, const char *v)
 {
 	return set_bounded(ld, "max_in_flight", "requests", v, 1, 1024,
 	    &ld->cfg->places.max_in_flight);

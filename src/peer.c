@@ -1,5 +1,7 @@
 /*
- * peer.c -- neighbour links: dial, handshake, flood, catch-up sync.
+ * peer.c -- neighbour links: the link table, dial and redial, each
+ * connection's life, floods and the stop; the handshake is in
+ * peer_handshake.c, the catch-up sync in peer_sync.c.
  *
  * The peer protocol is line based, on the same port as clients:
  *
@@ -36,80 +38,12 @@
 #include "herd/log.h"
 #include "herd/net.h"
 #include "herd/peer.h"
+#include "peer_int.h"
 
 #define BACKOFF_MIN_MS		100
 #define BACKOFF_MAX_MS		5000
-#define HANDSHAKE_TIMEOUT_S	5
-/* Inbound handshakes not yet proven, per link: a flood of HELLOs evicts
- * the oldest of them, never an authenticated connection. */
-#define PEER_PENDING_MAX	8
 #define PEER_WRITE_TIMEOUT_S	30
 #define PEER_MAX_OUTPUT		(64 * 1024 * 1024)
-/* A catch-up stream is queued a chunk at a time behind live floods, so
- * a flood waits for at most one chunk. */
-#define SYNC_CHUNK_BYTES	(64 * 1024)
-#define SYNC_LOW_WATER		(16 * 1024)
-
-enum conn_state {
-	CONN_IDLE,
-	CONN_CONNECTING,
-	CONN_HANDSHAKE,		/* dialer: waiting for WELCOME;
-				 * acceptor: waiting for AUTH */
-	CONN_UP,
-	CONN_LINGER,		/* stopping: our FIN sent, reading to their EOF */
-};
-
-/*
- * One connection of a link.  out and in are part of the link; an inbound
- * handshake lives in its own peer_conn on link->pending (allocated by
- * peers_accept, freed by pending_free) until its AUTH proves the secret;
- * only then does its socket move into link->in, replacing the old one.
- */
-struct peer_conn {
-	struct peer_link	*link;
-	struct bufferevent	*bev;
-	enum conn_state		 state;
-	int			 outbound;
-	int			 pending;	/* on link->pending */
-	TAILQ_ENTRY(peer_conn)	 entry;
-	char			 nonce[AUTH_NONCE_HEX + 1];	/* ours */
-	char			 peer_nonce[AUTH_NONCE_HEX + 1];
-	int			 syncing;	/* streaming the store */
-	size_t			 cursor;	/* store_next() position */
-	size_t			 synced;	/* records sent by the sync */
-};
-
-/* The links of one node, in the order of its config's neighbours. */
-struct peers {
-	struct event_base	*base;
-	char			 name[HERD_NAME_MAX + 1];	/* ours */
-	size_t			 name_len;
-	const struct auth_secret *secret;	/* the owner's; len 0: none */
-	const struct store	*store;		/* the owner's, read only */
-	const struct peer_ops	*ops;
-	void			*arg;
-	struct peer_link	**links;	/* one per neighbour */
-	size_t			  nlinks;
-	size_t			  line_max;	/* longest peer line */
-	int			  stopping;	/* peers_stop() was called */
-	struct peer_stats	  stats;
-};
-
-struct peer_link {
-	struct peers		*peers;
-	char			 name[HERD_NAME_MAX + 1];
-	char			 host[HERD_ADDR_MAX];
-	uint16_t		 port;
-	struct peer_conn	 out;		/* our dial */
-	struct peer_conn	 in;		/* their dial */
-	struct peer_conn	*tx;		/* &out or &in: the last one up */
-	TAILQ_HEAD(, peer_conn)	 pending;	/* unproven inbound handshakes */
-	size_t			 npending;
-	struct event		*redial;
-	struct evbuffer		*staged;	/* floods of this loop turn */
-	unsigned		 backoff_ms;
-	int			 up;		/* as last logged */
-};
 
 static struct peer_link *peer_link_new(struct peers *,
 		    const struct herd_server *);
@@ -120,25 +54,12 @@ static int	peer_link_is_up(const struct peer_link *);
 static void	dial(struct peer_link *);
 static void	redial_cb(evutil_socket_t, short, void *);
 static void	schedule_redial(struct peer_link *);
-static void	conn_attach(struct peer_conn *, struct bufferevent *);
-static void	conn_close(struct peer_conn *, const char *);
-static void	conn_drop(struct peer_conn *, const char *);
-static void	conn_read_cb(struct bufferevent *, void *);
 static void	conn_write_cb(struct bufferevent *, void *);
 static void	conn_event_cb(struct bufferevent *, short, void *);
 static int	conn_line(struct peer_conn *, const char *, size_t);
-static void	conn_up(struct peer_conn *);
-static void	conn_promote(struct peer_conn *, size_t);
-static void	pending_free(struct peer_conn *, const char *);
 static void	stop_check(struct peers *);
 static void	conn_linger(struct peer_conn *);
 static void	link_changed(struct peer_link *);
-static struct peer_conn *link_conn(struct peer_link *);
-static void	sync_start(struct peer_conn *);
-static void	sync_fill(struct peer_conn *);
-static int	conn_handshake(struct peer_conn *, const char *, size_t);
-static int	handshake_failed(struct peer_conn *, const char *,
-		    const char *, size_t);
 
 /* A node's peer set, without links yet. */
 struct peers *
@@ -267,9 +188,9 @@ static void
 peer_link_free(struct peer_link *l)
 {
 	while (!TAILQ_EMPTY(&l->pending))
-		pending_free(TAILQ_FIRST(&l->pending), NULL);
-	conn_close(&l->out, NULL);
-	conn_close(&l->in, NULL);
+		peer_pending_free(TAILQ_FIRST(&l->pending), NULL);
+	peer_conn_close(&l->out, NULL);
+	peer_conn_close(&l->in, NULL);
 	if (l->up)
 		log_info("peer %s down", l->name);
 	/* The caller reports the new link count (the set is changing). */
@@ -288,7 +209,7 @@ peer_link_update(struct peer_link *l, const struct herd_server *srv)
 	    srv->port);
 	snprintf(l->host, sizeof(l->host), "%s", srv->host);
 	l->port = srv->port;
-	conn_close(&l->out, "address changed");
+	peer_conn_close(&l->out, "address changed");
 	evtimer_del(l->redial);
 	l->backoff_ms = BACKOFF_MIN_MS;
 	dial(l);
@@ -305,8 +226,8 @@ peer_link_is_up(const struct peer_link *l)
 /* The connection records go out on: the one that came up last, else any
  * up.  A neighbour that dials again while our dial to it still looks
  * alive has usually lost that connection (reboot, silent partition). */
-static struct peer_conn *
-link_conn(struct peer_link *l)
+struct peer_conn *
+peer_link_conn(struct peer_link *l)
 {
 	if (l->tx != NULL && l->tx->state == CONN_UP)
 		return l->tx;
@@ -321,7 +242,7 @@ link_conn(struct peer_link *l)
 static void
 link_changed(struct peer_link *l)
 {
-	struct peer_conn *c = link_conn(l);
+	struct peer_conn *c = peer_link_conn(l);
 
 	if (c != NULL && !l->up) {
 		l->up = 1;
@@ -364,12 +285,12 @@ dial(struct peer_link *l)
 		schedule_redial(l);
 		return;
 	}
-	conn_attach(&l->out, bev);
+	peer_conn_attach(&l->out, bev);
 	l->out.state = CONN_CONNECTING;
 	bufferevent_set_timeouts(bev, &hto, &hto);
 	if (bufferevent_socket_connect(bev, (struct sockaddr *)&ss,
 	    sslen) == -1) {
-		conn_drop(&l->out, "connect failed");
+		peer_conn_drop(&l->out, "connect failed");
 		return;
 	}
 	log_debug("peer %s: dialling %s", l->name, addr);
@@ -403,38 +324,38 @@ schedule_redial(struct peer_link *l)
 
 /* Give bev to c with a fresh sync state, its callbacks and the write
  * low-water mark that resumes a sync. */
-static void
-conn_attach(struct peer_conn *c, struct bufferevent *bev)
+void
+peer_conn_attach(struct peer_conn *c, struct bufferevent *bev)
 {
 	c->bev = bev;
 	c->syncing = 0;
 	c->cursor = 0;
 	c->synced = 0;
-	bufferevent_setcb(bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	bufferevent_setcb(bev, peer_conn_read_cb, conn_write_cb, conn_event_cb, c);
 	bufferevent_setwatermark(bev, EV_WRITE, SYNC_LOW_WATER, 0);
 }
 
 /* A connection failed: close it, redial if it was ours, and update the
  * link's up/down state (why: logged, or NULL to stay quiet).  A failed
  * inbound handshake is simply freed: the link never depended on it. */
-static void
-conn_drop(struct peer_conn *c, const char *why)
+void
+peer_conn_drop(struct peer_conn *c, const char *why)
 {
 	struct peer_link *l = c->link;
 
 	if (c->pending) {
-		pending_free(c, why);
+		peer_pending_free(c, why);
 		return;
 	}
-	conn_close(c, why);
+	peer_conn_close(c, why);
 	if (c->outbound)
 		schedule_redial(l);
 	link_changed(l);
 }
 
 /* Drop a connection (why: logged, or NULL to stay quiet). */
-static void
-conn_close(struct peer_conn *c, const char *why)
+void
+peer_conn_close(struct peer_conn *c, const char *why)
 {
 	struct peer_link *l = c->link;
 	struct peer_conn *other;
@@ -452,7 +373,7 @@ conn_close(struct peer_conn *c, const char *why)
 	/* A sync cut short continues on the other connection. */
 	other = c->outbound ? &l->in : &l->out;
 	if (c->syncing && other->state == CONN_UP && !other->syncing)
-		sync_start(other);
+		peer_sync_start(other);
 	c->syncing = 0;
 }
 
@@ -462,8 +383,8 @@ conn_close(struct peer_conn *c, const char *why)
  * store (catch-up) whether or not the link was up already: the peer may
  * have lost everything sent on the other connection.
  */
-static void
-conn_up(struct peer_conn *c)
+void
+peer_conn_up(struct peer_conn *c)
 {
 	struct peer_link *l = c->link;
 	struct timeval wto = { PEER_WRITE_TIMEOUT_S, 0 };
@@ -478,189 +399,9 @@ conn_up(struct peer_conn *c)
 	/* One catch-up per neighbour is enough: c's replaces the other's. */
 	(c->outbound ? &l->in : &l->out)->syncing = 0;
 	link_changed(l);
-	sync_start(c);
+	peer_sync_start(c);
 }
 
-/*
- * The pending inbound handshake c has proven the secret (its AUTH line is
- * linelen bytes long): it becomes the link's inbound connection, replacing
- * the old one, and c is freed.  Lines after the AUTH are read at once.
- */
-static void
-conn_promote(struct peer_conn *c, size_t linelen)
-{
-	struct peer_link *l = c->link;
-	struct bufferevent *bev = c->bev;
-	struct evbuffer *in = bufferevent_get_input(bev);
-
-	evbuffer_drain(in, linelen + 1);
-	TAILQ_REMOVE(&l->pending, c, entry);
-	l->npending--;
-	free(c);
-	if (l->in.bev != NULL) {
-		l->in.syncing = 0;	/* the new connection gets its own */
-		conn_close(&l->in, "replaced by a newly authenticated"
-		    " connection");
-	}
-	conn_attach(&l->in, bev);
-	conn_up(&l->in);
-	if (l->in.bev != NULL && evbuffer_get_length(in) > 0)
-		conn_read_cb(bev, &l->in);
-}
-
-/* Close and free the pending inbound handshake c (why: logged, or NULL). */
-static void
-pending_free(struct peer_conn *c, const char *why)
-{
-	struct peer_link *l = c->link;
-
-	if (why != NULL)
-		log_info("peer %s: inbound handshake closed: %s", l->name,
-		    why);
-	TAILQ_REMOVE(&l->pending, c, entry);
-	l->npending--;
-	bufferevent_free(c->bev);
-	free(c);
-}
-
-/* Take over a connection that sent HELLO as a pending inbound handshake
- * of the neighbour's link, answering WELCOME with our nonce and proof;
- * -1 when refused.  The link's live connections are not touched. */
-int
-peers_accept(struct peers *ps, struct bufferevent *bev, const char *line,
-    size_t len, const char *addr)
-{
-	struct proto_hello h;
-	struct peer_link *l = NULL;
-	struct peer_conn *c;
-	struct evbuffer *in;
-	struct evbuffer_ptr eol;
-	struct timeval hto = { HANDSHAKE_TIMEOUT_S, 0 };
-	char q[128], proof[AUTH_PROOF_HEX + 1];
-	size_t i;
-
-	if (proto_parse_hello(line, len, &h) == -1) {
-		log_warnx("peer handshake from %s: malformed HELLO: %s", addr,
-		    log_quote(q, sizeof(q), line, len));
-		return -1;
-	}
-	if (h.to.len != ps->name_len || memcmp(h.to.p, ps->name, h.to.len)) {
-		log_warnx("peer handshake from %s: addressed to %s, not us",
-		    addr, log_quote(q, sizeof(q), h.to.p, h.to.len));
-		return -1;
-	}
-	for (i = 0; i < ps->nlinks; i++) {
-		if (strlen(ps->links[i]->name) == h.from.len &&
-		    memcmp(ps->links[i]->name, h.from.p, h.from.len) == 0) {
-			l = ps->links[i];
-			break;
-		}
-	}
-	if (l == NULL) {
-		log_warnx("peer handshake from %s: %s is not a neighbour",
-		    addr, log_quote(q, sizeof(q), h.from.p, h.from.len));
-		return -1;
-	}
-	if (ps->secret->len == 0 &&
-	    !net_peer_is_loopback(bufferevent_getfd(bev))) {
-		log_warnx("peer handshake from %s (%s) refused: no secret_file"
-		    " is configured, so only loopback peers are accepted",
-		    addr, l->name);
-		return -1;
-	}
-	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		log_warn("peer handshake from %s: calloc", addr);
-		return -1;
-	}
-	if (l->npending >= PEER_PENDING_MAX)
-		pending_free(TAILQ_FIRST(&l->pending), "too many unfinished"
-		    " handshakes, closed the oldest");
-	c->link = l;
-	c->pending = 1;
-	TAILQ_INSERT_TAIL(&l->pending, c, entry);
-	l->npending++;
-	/* The HELLO line is ours to consume now. */
-	in = bufferevent_get_input(bev);
-	eol = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_LF);
-	conn_attach(c, bev);
-	memcpy(c->peer_nonce, h.nonce.p, AUTH_NONCE_HEX);
-	c->peer_nonce[AUTH_NONCE_HEX] = '\0';
-	evbuffer_drain(in, eol.pos == -1 ? evbuffer_get_length(in) :
-	    (size_t)eol.pos + 1);
-	auth_nonce(c->nonce);
-	auth_proof(ps->secret, "welcome", ps->name, l->name, c->nonce,
-	    c->peer_nonce, proof);
-	net_keepalive(bufferevent_getfd(bev));
-	evbuffer_add_printf(bufferevent_get_output(bev), "WELCOME %s %s %s %s\n",
-	    PROTO_PEER_VERSION, ps->name, c->nonce, proof);
-	c->state = CONN_HANDSHAKE;
-	bufferevent_set_timeouts(bev, &hto, &hto);
-	bufferevent_enable(bev, EV_READ | EV_WRITE);
-	log_info("peer %s: handshake from %s, awaiting its proof", l->name,
-	    addr);
-	if (evbuffer_get_length(in) > 0)
-		conn_read_cb(bev, c);
-	return 0;
-}
-
-/* Drop a connection whose handshake failed; redial if it was ours. */
-static int
-handshake_failed(struct peer_conn *c, const char *why, const char *p,
-    size_t len)
-{
-	struct peer_link *l = c->link;
-	char q[128];
-
-	log_warnx("peer %s: %s handshake failed: %s: %s", l->name,
-	    c->outbound ? "outbound" : "inbound", why,
-	    log_quote(q, sizeof(q), p, len));
-	conn_drop(c, "handshake failed");
-	return -1;
-}
-
-/* The handshake line for c's current state; -1 when c was closed or
- * (promoted) freed. */
-static int
-conn_handshake(struct peer_conn *c, const char *p, size_t len)
-{
-	struct peer_link *l = c->link;
-	struct peers *ps = l->peers;
-	struct proto_welcome w;
-	struct proto_span proof;
-	char expect[AUTH_PROOF_HEX + 1];
-
-	if (!c->outbound) {
-		/* Acceptor: the dialer's AUTH must prove the secret. */
-		if (proto_parse_auth(p, len, &proof) == -1)
-			return handshake_failed(c, "expected AUTH", p, len);
-		auth_proof(ps->secret, "auth", l->name, ps->name,
-		    c->peer_nonce, c->nonce, expect);
-		if (!auth_proof_ok(expect, proof.p, proof.len))
-			return handshake_failed(c, ps->secret->len ? "wrong"
-			    " proof (different secret?)" : "the peer uses a"
-			    " secret and we have none", p, len);
-		conn_promote(c, len);
-		return -1;	/* c is gone; the link's in has the rest */
-	}
-	if (proto_parse_welcome(p, len, &w) == -1 ||
-	    w.from.len != strlen(l->name) ||
-	    memcmp(w.from.p, l->name, w.from.len) != 0)
-		return handshake_failed(c, "bad WELCOME", p, len);
-	memcpy(c->peer_nonce, w.nonce.p, AUTH_NONCE_HEX);
-	c->peer_nonce[AUTH_NONCE_HEX] = '\0';
-	auth_proof(ps->secret, "welcome", l->name, ps->name, c->peer_nonce,
-	    c->nonce, expect);
-	if (!auth_proof_ok(expect, w.proof.p, w.proof.len))
-		return handshake_failed(c, ps->secret->len ? "wrong proof"
-		    " (different secret?)" : "the peer uses a secret and we"
-		    " have none", p, len);
-	auth_proof(ps->secret, "auth", ps->name, l->name, c->nonce,
-	    c->peer_nonce, expect);
-	evbuffer_add_printf(bufferevent_get_output(c->bev), "AUTH %s\n",
-	    expect);
-	conn_up(c);
-	return 0;
-}
 
 /* One line from a peer; -1 when the connection was closed. */
 static int
@@ -669,36 +410,24 @@ conn_line(struct peer_conn *c, const char *p, size_t len)
 	struct peer_link *l = c->link;
 	struct peers *ps = l->peers;
 	struct proto_at at;
-	struct peer_conn *out;
 	unsigned long count;
 	uint64_t digest;
 	char q[128];
 
 	if (c->state == CONN_HANDSHAKE)
-		return conn_handshake(c, p, len);
+		return peer_conn_handshake(c, p, len);
 	if (proto_parse_digest(p, len, &count, &digest) == 0) {
-		/* Same records on both sides: nothing to do.  Otherwise send
-		 * ours; the peer does the same, so both converge. */
-		if (count != store_count(ps->store) ||
-		    digest != store_digest(ps->store)) {
-			log_info("peer %s: stores differ (%lu records there,"
-			    " %zu here): re-sending ours", l->name, count,
-			    store_count(ps->store));
-			if ((out = link_conn(l)) != NULL && !out->syncing)
-				sync_start(out);
-		}
+		peer_sync_digest(l, count, digest);
 		return 0;
 	}
 	if (proto_parse_synced(p, len, &count) == 0) {
-		log_info("peer %s: sync received (%lu records sent; %zu held"
-		    " here)", l->name, count, store_count(ps->store));
-		ps->ops->synced(ps->arg);
+		peer_sync_received(l, count);
 		return 0;
 	}
 	if (proto_parse_at(p, len, &at) == -1) {
 		log_warnx("peer %s: invalid message: %s", l->name,
 		    log_quote(q, sizeof(q), p, len));
-		conn_drop(c, "protocol error");
+		peer_conn_drop(c, "protocol error");
 		return -1;
 	}
 	ps->stats.flood_in++;
@@ -709,8 +438,8 @@ conn_line(struct peer_conn *c, const char *p, size_t len)
 
 /* Handle each complete line from the peer; a line over the peers' limit
  * (max_line + PROTO_AT_SLACK bytes) closes c (redialling if ours). */
-static void
-conn_read_cb(struct bufferevent *bev, void *arg)
+void
+peer_conn_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct peer_conn *c = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
@@ -726,11 +455,11 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 		eol = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_LF);
 		if (eol.pos == -1) {
 			if (evbuffer_get_length(in) > max)
-				conn_drop(c, "line too long");
+				peer_conn_drop(c, "line too long");
 			return;
 		}
 		if ((size_t)eol.pos > max) {
-			conn_drop(c, "line too long");
+			peer_conn_drop(c, "line too long");
 			return;
 		}
 		p = (const char *)evbuffer_pullup(in, eol.pos + 1);
@@ -749,7 +478,7 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 
 	(void)bev;
 	if (c->syncing)
-		sync_fill(c);
+		peer_sync_fill(c);
 	else
 		stop_check(c->link->peers);
 }
@@ -774,7 +503,7 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (c->state == CONN_LINGER) {
-		conn_close(c, NULL);	/* their EOF (or an error): done */
+		peer_conn_close(c, NULL);	/* their EOF (or an error): done */
 		stop_check(l->peers);
 		return;
 	}
@@ -786,7 +515,7 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		why = evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR());
 	if (c->outbound && c->state != CONN_UP)
 		log_debug("peer %s: dial failed: %s", l->name, why);
-	conn_drop(c, c->state == CONN_UP || c->pending ? why : NULL);
+	peer_conn_drop(c, c->state == CONN_UP || c->pending ? why : NULL);
 	stop_check(l->peers);
 }
 
@@ -803,7 +532,7 @@ stop_check(struct peers *ps)
 		if ((l = ps->links[i]) == NULL)	/* being rebuilt */
 			continue;
 		while (!TAILQ_EMPTY(&l->pending))
-			pending_free(TAILQ_FIRST(&l->pending), NULL);
+			peer_pending_free(TAILQ_FIRST(&l->pending), NULL);
 		if (evbuffer_get_length(l->staged) != 0)
 			continue;
 		conn_linger(&l->out);
@@ -826,7 +555,7 @@ conn_linger(struct peer_conn *c)
 	if (c->bev == NULL || c->state == CONN_LINGER)
 		return;
 	if (c->state != CONN_UP) {
-		conn_close(c, NULL);
+		peer_conn_close(c, NULL);
 		return;
 	}
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) != 0)
@@ -841,39 +570,6 @@ conn_linger(struct peer_conn *c)
 	    evbuffer_get_length(bufferevent_get_input(c->bev)));
 }
 
-/* Begin streaming every record to the peer on c (not while stopping). */
-static void
-sync_start(struct peer_conn *c)
-{
-	if (c->link->peers->stopping)
-		return;
-	c->syncing = 1;
-	c->cursor = 0;
-	c->synced = 0;
-	sync_fill(c);
-}
-
-/* Queue records until the output holds a chunk; resumed on drain. */
-static void
-sync_fill(struct peer_conn *c)
-{
-	const struct peers *ps = c->link->peers;
-	struct evbuffer *out = bufferevent_get_output(c->bev);
-	const struct herd_record *r;
-
-	while (evbuffer_get_length(out) < SYNC_CHUNK_BYTES) {
-		if ((r = store_next(ps->store, &c->cursor)) == NULL) {
-			c->syncing = 0;
-			evbuffer_add_printf(out, "SYNCED %zu\n", c->synced);
-			log_info("peer %s: sync sent %zu records",
-			    c->link->name, c->synced);
-			return;
-		}
-		evbuffer_add(out, record_line(r), r->line_len);
-		evbuffer_add(out, "\n", 1);
-		c->synced++;
-	}
-}
 
 /* Write each link's staged floods on its up connection; drop them when the
  * link is down, and drop a connection whose output passed PEER_MAX_OUTPUT. */
@@ -889,7 +585,7 @@ peers_flush(struct peers *ps)
 		l = ps->links[i];
 		if (evbuffer_get_length(l->staged) == 0)
 			continue;
-		if ((c = link_conn(l)) == NULL) {
+		if ((c = peer_link_conn(l)) == NULL) {
 			/* Down since: the catch-up at link-up covers these. */
 			evbuffer_drain(l->staged, evbuffer_get_length(l->staged));
 			continue;
@@ -898,7 +594,7 @@ peers_flush(struct peers *ps)
 		if (evbuffer_get_length(out) > PEER_MAX_OUTPUT) {
 			/* It will catch up by sync when it reconnects. */
 			evbuffer_drain(l->staged, evbuffer_get_length(l->staged));
-			conn_drop(c, "too far behind");
+			peer_conn_drop(c, "too far behind");
 			continue;
 		}
 		/* Straight to the kernel unless a sync chunk is queued. */
@@ -911,19 +607,6 @@ peers_flush(struct peers *ps)
 		stop_check(ps);		/* what went straight out may linger now */
 }
 
-/* Send our store's "DIGEST count hash" on every up link not syncing. */
-void
-peers_reconcile(struct peers *ps)
-{
-	struct peer_conn *c;
-	size_t i;
-
-	for (i = 0; i < ps->nlinks; i++)
-		if ((c = link_conn(ps->links[i])) != NULL && !c->syncing)
-			evbuffer_add_printf(bufferevent_get_output(c->bev),
-			    "DIGEST %zu %016llx\n", store_count(ps->store),
-			    (unsigned long long)store_digest(ps->store));
-}
 
 /* Stage r's AT line for every up link but except, and schedule the flush. */
 void
@@ -935,7 +618,7 @@ peers_flood(struct peers *ps, struct peer_link *except,
 
 	for (i = 0; i < ps->nlinks; i++) {
 		l = ps->links[i];
-		if (l == except || link_conn(l) == NULL)
+		if (l == except || peer_link_conn(l) == NULL)
 			continue;
 		evbuffer_add(l->staged, record_line(r), r->line_len);
 		evbuffer_add(l->staged, "\n", 1);

@@ -1,14 +1,9 @@
 /*
  * places.c -- WHATSAT answers from a places provider (Google Places, new
- * or legacy API) through libcurl's multi interface, driven by the node's
- * libevent loop; replies kept in request order per client.
- *
- * The wiring follows curl's multi-event/hiperfifo examples: curl tells us
- * which sockets to watch (socket callback) and when to wake it (timer
- * callback); libevent tells curl when either happens.  Nothing here
- * blocks: DNS runs in curl's resolver thread, connects and transfers are
- * non-blocking, and the multi handle keeps connections to the provider
- * alive for reuse.
+ * or legacy API): the places object, its queries and the replies kept in
+ * request order per client.  The HTTP transfers run on the fetch engine
+ * of places_http.c (libcurl multi on the node's libevent loop, nothing
+ * blocks); the answers are cached by places_cache.c.
  *
  * Identical queries in flight share one request (a query has a list of
  * waiting replies), and successful answers are cached for cache_ttl_s.
@@ -22,25 +17,20 @@
  * by a static legacy-shaped UNKNOWN_ERROR, so no reply is ever dropped.
  */
 #include <sys/queue.h>
-#include <sys/time.h>
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include <curl/curl.h>
-#include <event2/event.h>
-
 #include "herd/log.h"
 #include "herd/places.h"
 #include "herd/places_json.h"
+#include "places_cache.h"
+#include "places_http.h"
 
-#define QUERY_KEY_MAX		128
+#define QUERY_KEY_MAX		PLACES_CACHE_KEY_MAX
 #define RESPONSE_MAX		(4 * 1024 * 1024)
-#define CONNECT_TIMEOUT_MS	3000
-#define CACHE_BUCKETS		1024
-#define CACHE_MAX		8192
 /* The answer when not even an error answer can be allocated. */
 #define OOM_JSON	"{\"html_attributions\":[],\"results\":[]," \
 	"\"status\":\"UNKNOWN_ERROR\"}"
@@ -76,33 +66,16 @@ struct query {
 	enum places_api		 api;
 	int			 max_results;
 	char			 radius[64];	/* metres, for the log */
-	CURL			*easy;
-	struct curl_slist	*headers;
+	struct places_http_fetch *fetch;
 	char			*url_logged;	/* key redacted */
-	char			*body;		/* response */
-	size_t			 len;
-	int			 too_big;
-	struct timespec		 started;
 	unsigned		 gen;		/* provider generation */
 	int			 running;	/* in pl->queries, on curl */
 	int			 waiting;	/* in pl->waiting */
-	char			 errbuf[CURL_ERROR_SIZE];
 	struct waiter_list	 waiters;
 };
 
-struct cache_item {
-	TAILQ_ENTRY(cache_item)	 lru;		/* oldest first */
-	struct cache_item	*next;		/* bucket chain */
-	char			 key[QUERY_KEY_MAX];
-	time_t			 expires;
-	size_t			 len;
-	char			 json[];
-};
-
 struct places {
-	struct event_base	*base;
-	CURLM			*multi;
-	struct event		*timer;
+	struct places_http	*http;
 	enum places_api		 api;
 	char			*key;
 	char			*url;
@@ -114,29 +87,16 @@ struct places {
 	TAILQ_HEAD(, query)	 queries;	/* running on curl */
 	TAILQ_HEAD(, query)	 waiting;	/* for a free slot, oldest first */
 	size_t			 nrunning, nwaiting;
-	struct cache_item	*buckets[CACHE_BUCKETS];
-	TAILQ_HEAD(, cache_item) lru;
-	size_t			 ncached;
+	struct places_cache	 cache;
 	unsigned long		 requests, cache_hits, coalesced, refused;
 	time_t			 refused_logged;
-};
-
-/* The socket-watch state curl asks us to keep per socket. */
-struct sock_watch {
-	struct event	*ev;
-	struct places	*pl;
 };
 
 static void	entry_add(struct places_entry *, const char *, size_t);
 static void	entry_answer(struct places_entry *, const char *, size_t);
 static void	entry_fail(struct places_entry *, const char *, const char *);
 static void	queue_flush(struct places_queue *);
-static int	socket_cb(CURL *, curl_socket_t, int, void *, void *);
-static int	timer_cb(CURLM *, long, void *);
-static void	event_cb(evutil_socket_t, short, void *);
-static void	timeout_cb(evutil_socket_t, short, void *);
-static void	check_done(struct places *);
-static void	query_finish(struct query *, CURLcode);
+static void	query_finish(void *, const struct places_http_result *);
 static void	query_free(struct query *);
 static void	query_fail_all(struct query *, const char *);
 static struct query *query_find(struct places *, const char *);
@@ -144,13 +104,7 @@ static struct query *query_new(struct places *, const char *,
 		    const struct herd_location *, double, int);
 static int	query_run(struct query *);
 static void	run_waiting(struct places *);
-static size_t	write_cb(char *, size_t, size_t, void *);
 static void	format_radius(char *, size_t, double);
-static unsigned	cache_hash(const char *);
-static const struct cache_item *cache_get(struct places *, const char *);
-static void	cache_put(struct places *, const char *, const char *, size_t);
-static void	cache_clear(struct places *);
-static void	cache_drop(struct places *, struct cache_item *);
 
 /* --- lifecycle ----------------------------------------------------------- */
 
@@ -160,23 +114,15 @@ places_new(struct event_base *base, const struct herd_places *conf)
 {
 	struct places *pl;
 
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		return NULL;
 	if ((pl = calloc(1, sizeof(*pl))) == NULL)
 		return NULL;
-	pl->base = base;
 	TAILQ_INIT(&pl->queries);
 	TAILQ_INIT(&pl->waiting);
-	TAILQ_INIT(&pl->lru);
-	if ((pl->multi = curl_multi_init()) == NULL ||
-	    (pl->timer = evtimer_new(base, timeout_cb, pl)) == NULL) {
+	places_cache_init(&pl->cache);
+	if ((pl->http = places_http_new(base, RESPONSE_MAX)) == NULL) {
 		places_free(pl);
 		return NULL;
 	}
-	curl_multi_setopt(pl->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
-	curl_multi_setopt(pl->multi, CURLMOPT_SOCKETDATA, pl);
-	curl_multi_setopt(pl->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-	curl_multi_setopt(pl->multi, CURLMOPT_TIMERDATA, pl);
 	places_configure(pl, conf);
 	return pl;
 }
@@ -206,13 +152,11 @@ places_configure(struct places *pl, const struct herd_places *conf)
 	pl->cache_ttl_s = conf->cache_ttl_s;
 	pl->max_in_flight = conf->max_in_flight > 0 ? conf->max_in_flight : 1;
 	/* Our own limit keeps curl below this; it bounds sockets anyway. */
-	curl_multi_setopt(pl->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
-	    pl->max_in_flight);
-	curl_multi_setopt(pl->multi, CURLMOPT_MAXCONNECTS, pl->max_in_flight);
+	places_http_set_max(pl->http, pl->max_in_flight);
 	if (changed) {
 		/* Answers from another provider: neither cached nor shared
 		 * with new queries (those in flight still answer theirs). */
-		cache_clear(pl);
+		places_cache_clear(&pl->cache);
 		pl->gen++;
 	}
 	log_info("places: api %s, endpoint %s, key %s, timeout %ld ms,"
@@ -234,15 +178,12 @@ places_free(struct places *pl)
 		query_free(q);
 	while ((q = TAILQ_FIRST(&pl->waiting)) != NULL)
 		query_free(q);
-	cache_clear(pl);
-	if (pl->multi != NULL)
-		curl_multi_cleanup(pl->multi);
-	if (pl->timer != NULL)
-		event_free(pl->timer);
+	places_cache_clear(&pl->cache);
+	if (pl->http != NULL)
+		places_http_free(pl->http);
 	free(pl->key);
 	free(pl->url);
 	free(pl);
-	curl_global_cleanup();
 }
 
 /*
@@ -416,7 +357,8 @@ places_query(struct places *pl, struct places_queue *q,
     const struct herd_record *rec, double radius_km, int max_results)
 {
 	struct places_entry *e;
-	const struct cache_item *ci;
+	const char *cached;
+	size_t cached_len;
 	struct query *qu;
 	struct proto_at at;
 	struct herd_location where, *loc = &where;
@@ -448,10 +390,11 @@ places_query(struct places *pl, struct places_queue *q,
 	}
 	snprintf(key, sizeof(key), "%d|%.6f|%.6f|%.3f|%d", pl->api,
 	    loc->lat, loc->lon, radius_km * 1000.0, max_results);
-	if ((ci = cache_get(pl, key)) != NULL) {
+	if ((cached = places_cache_get(&pl->cache, key, pl->cache_ttl_s,
+	    &cached_len)) != NULL) {
 		pl->cache_hits++;
 		log_info("places: cache hit for %s", key);
-		entry_answer(e, ci->json, ci->len);
+		entry_answer(e, cached, cached_len);
 		return;
 	}
 	if ((qu = query_find(pl, key)) != NULL)
@@ -526,8 +469,10 @@ query_new(struct places *pl, const char *key,
     const struct herd_location *loc, double radius_km, int max_results)
 {
 	struct query *q;
-	char radius[64], *url = NULL, *esc = NULL, hdr[512];
-	const char *sep;
+	struct places_http_request req;
+	char radius[64], *url = NULL, *esc = NULL, hdr[512], body[512];
+	const char *sep, *headers[4];
+
 	if ((q = calloc(1, sizeof(*q))) == NULL)
 		return NULL;
 	q->pl = pl;
@@ -536,24 +481,20 @@ query_new(struct places *pl, const char *key,
 	q->gen = pl->gen;
 	q->max_results = max_results;
 	TAILQ_INIT(&q->waiters);
-	if ((q->easy = curl_easy_init()) == NULL)
-		goto fail;
 	format_radius(radius, sizeof(radius), radius_km);
 	snprintf(q->radius, sizeof(q->radius), "%s", radius);
+	memset(&req, 0, sizeof(req));
 
 	if (pl->api == PLACES_API_LEGACY) {
 		sep = strchr(pl->url, '?') ? "&" : "?";
-		if ((esc = curl_easy_escape(q->easy, pl->key, 0)) == NULL ||
+		if ((esc = places_http_escape(pl->key)) == NULL ||
 		    asprintf(&url, "%s%slocation=%.6f,%.6f&radius=%s&key=%s",
 		    pl->url, sep, loc->lat, loc->lon, radius, esc) == -1 ||
 		    asprintf(&q->url_logged, "GET %s%slocation=%.6f,%.6f&radius=%s"
 		    "&key=REDACTED", pl->url, sep, loc->lat, loc->lon,
 		    radius) == -1)
 			goto fail;
-		curl_easy_setopt(q->easy, CURLOPT_HTTPGET, 1L);
 	} else {
-		char body[512];
-
 		snprintf(body, sizeof(body), "{\"locationRestriction\":"
 		    "{\"circle\":{\"center\":{\"latitude\":%.6f,"
 		    "\"longitude\":%.6f},\"radius\":%s}},"
@@ -563,38 +504,24 @@ query_new(struct places *pl, const char *key,
 		    asprintf(&q->url_logged, "POST %s", pl->url) == -1)
 			goto fail;
 		snprintf(hdr, sizeof(hdr), "X-Goog-Api-Key: %s", pl->key);
-		q->headers = curl_slist_append(q->headers, hdr);
-		q->headers = curl_slist_append(q->headers,
-		    "X-Goog-FieldMask: " FIELD_MASK);
-		q->headers = curl_slist_append(q->headers,
-		    "Content-Type: application/json");
-		if (q->headers == NULL)
-			goto fail;
-		curl_easy_setopt(q->easy, CURLOPT_HTTPHEADER, q->headers);
-		curl_easy_setopt(q->easy, CURLOPT_COPYPOSTFIELDS, body);
+		headers[0] = hdr;
+		headers[1] = "X-Goog-FieldMask: " FIELD_MASK;
+		headers[2] = "Content-Type: application/json";
+		headers[3] = NULL;
+		req.headers = headers;
+		req.post = body;
 	}
-	curl_easy_setopt(q->easy, CURLOPT_URL, url);
-	curl_easy_setopt(q->easy, CURLOPT_PRIVATE, q);
-	curl_easy_setopt(q->easy, CURLOPT_WRITEFUNCTION, write_cb);
-	curl_easy_setopt(q->easy, CURLOPT_WRITEDATA, q);
-	curl_easy_setopt(q->easy, CURLOPT_ERRORBUFFER, q->errbuf);
-	curl_easy_setopt(q->easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(q->easy, CURLOPT_TIMEOUT_MS, pl->timeout_ms);
-	curl_easy_setopt(q->easy, CURLOPT_CONNECTTIMEOUT_MS,
-	    pl->timeout_ms < CONNECT_TIMEOUT_MS ? pl->timeout_ms :
-	    CONNECT_TIMEOUT_MS);
-	curl_easy_setopt(q->easy, CURLOPT_USERAGENT, "herd/1");
-	curl_easy_setopt(q->easy, CURLOPT_ACCEPT_ENCODING, "");
-	curl_easy_setopt(q->easy, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_free(esc);
+	req.url = url;
+	req.timeout_ms = pl->timeout_ms;
+	if ((q->fetch = places_http_fetch_new(pl->http, &req, query_finish,
+	    q)) == NULL)
+		goto fail;
+	free(esc);
 	free(url);
 	return q;
 fail:
-	curl_free(esc);
+	free(esc);
 	free(url);
-	if (q->easy != NULL)
-		curl_easy_cleanup(q->easy);
-	curl_slist_free_all(q->headers);
 	free(q->url_logged);
 	free(q);
 	return NULL;
@@ -606,14 +533,9 @@ static int
 query_run(struct query *q)
 {
 	struct places *pl = q->pl;
-	CURLMcode mc;
 
-	clock_gettime(CLOCK_MONOTONIC, &q->started);
-	if ((mc = curl_multi_add_handle(pl->multi, q->easy)) != CURLM_OK) {
-		log_warnx("places: curl_multi_add_handle: %s",
-		    curl_multi_strerror(mc));
+	if (places_http_fetch_start(q->fetch) == -1)
 		return -1;
-	}
 	q->running = 1;
 	TAILQ_INSERT_TAIL(&pl->queries, q, entry);
 	pl->nrunning++;
@@ -656,30 +578,6 @@ query_fail_all(struct query *q, const char *message)
 }
 
 /*
- * CURLOPT_WRITEFUNCTION: append to the body; 0 (abort) past RESPONSE_MAX
- * or when memory runs out.
- */
-static size_t
-write_cb(char *p, size_t size, size_t n, void *arg)
-{
-	struct query *q = arg;
-	size_t len = size * n;
-	char *b;
-
-	if (q->len + len > RESPONSE_MAX) {
-		q->too_big = 1;
-		return 0;	/* aborts the transfer */
-	}
-	if ((b = realloc(q->body, q->len + len + 1)) == NULL)
-		return 0;
-	q->body = b;
-	memcpy(q->body + q->len, p, len);
-	q->len += len;
-	q->body[q->len] = '\0';
-	return len;
-}
-
-/*
  * Unlink a query (running, waiting or in no list) from its list and
  * curl, and free it (waiters must be gone); a freed slot starts the
  * next waiting query.
@@ -698,53 +596,45 @@ query_free(struct query *q)
 	if (q->running) {
 		TAILQ_REMOVE(&pl->queries, q, entry);
 		pl->nrunning--;
-		curl_multi_remove_handle(pl->multi, q->easy);
 	} else if (q->waiting) {
 		TAILQ_REMOVE(&pl->waiting, q, entry);
 		pl->nwaiting--;
 	}
-	curl_easy_cleanup(q->easy);
-	curl_slist_free_all(q->headers);
+	places_http_fetch_free(q->fetch);	/* off curl if running */
 	free(q->url_logged);
-	free(q->body);
 	free(q);
 	if (was_running)
 		run_waiting(pl);
 }
 
-/* Turn a finished transfer into legacy JSON for every waiter. */
+/* The fetch engine's done callback: turn a finished transfer into
+ * legacy JSON for every waiter of the query arg. */
 static void
-query_finish(struct query *q, CURLcode rc)
+query_finish(void *arg, const struct places_http_result *res)
 {
+	struct query *q = arg;
 	struct places *pl = q->pl;
 	struct places_entry *e;
-	struct timespec now;
-	long http = 0, ms;
-	char *json, msg[CURL_ERROR_SIZE + 128], st[32];
+	char *json, msg[PLACES_HTTP_ERROR_MAX + 128], st[32];
 	const char *status;
 	size_t len;
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (now.tv_sec - q->started.tv_sec) * 1000 +
-	    (now.tv_nsec - q->started.tv_nsec) / 1000000;
-	curl_easy_getinfo(q->easy, CURLINFO_RESPONSE_CODE, &http);
-	if (rc == CURLE_OK) {
+	if (res->ok) {
 		json = q->api == PLACES_API_NEW ?
-		    places_json_from_new(q->body ? q->body : "", q->len, http,
+		    places_json_from_new(res->body, res->len, res->status,
 		    q->max_results) :
-		    places_json_from_legacy(q->body ? q->body : "", q->len,
-		    http, q->max_results);
+		    places_json_from_legacy(res->body, res->len,
+		    res->status, q->max_results);
 	} else {
-		if (q->too_big)
+		if (res->too_big)
 			snprintf(msg, sizeof(msg), "the places provider's"
 			    " answer is larger than %d bytes", RESPONSE_MAX);
-		else if (rc == CURLE_OPERATION_TIMEDOUT)
+		else if (res->timed_out)
 			snprintf(msg, sizeof(msg), "the places provider did not"
 			    " answer within %ld ms", pl->timeout_ms);
 		else
 			snprintf(msg, sizeof(msg), "cannot reach the places"
-			    " provider: %s", q->errbuf[0] ? q->errbuf :
-			    curl_easy_strerror(rc));
+			    " provider: %s", res->error);
 		json = places_json_error("UNKNOWN_ERROR", msg);
 	}
 	if (json == NULL) {
@@ -755,16 +645,16 @@ query_finish(struct query *q, CURLcode rc)
 	}
 	len = strlen(json);
 	status = places_json_status_of(json, st, sizeof(st));
-	if (rc == CURLE_OK)
+	if (res->ok)
 		log_info("places: %s -> HTTP %ld, %s, %zu bytes in %ld ms",
-		    q->url_logged, http, status, q->len, ms);
+		    q->url_logged, res->status, status, res->len, res->ms);
 	else
 		log_warnx("places: %s -> HTTP %ld, %s: %s (%ld ms)",
-		    q->url_logged, http, status, q->errbuf[0] ? q->errbuf :
-		    curl_easy_strerror(rc), ms);
+		    q->url_logged, res->status, status, res->error, res->ms);
 	if (pl->cache_ttl_s > 0 && (strcmp(status, "OK") == 0 ||
 	    strcmp(status, "ZERO_RESULTS") == 0) && q->gen == pl->gen)
-		cache_put(pl, q->key, json, len);
+		places_cache_put(&pl->cache, q->key, json, len,
+		    pl->cache_ttl_s);
 	/* Answering may flush client queues; detach each waiter first. */
 	while ((e = TAILQ_FIRST(&q->waiters)) != NULL) {
 		TAILQ_REMOVE(&q->waiters, e, wentry);
@@ -772,192 +662,4 @@ query_finish(struct query *q, CURLcode rc)
 	}
 	free(json);
 	query_free(q);
-}
-
-/* --- curl <-> libevent ---------------------------------------------------- */
-
-/* Finish every query whose transfer curl reports done. */
-static void
-check_done(struct places *pl)
-{
-	CURLMsg *m;
-	int left;
-	struct query *q;
-
-	while ((m = curl_multi_info_read(pl->multi, &left)) != NULL) {
-		if (m->msg != CURLMSG_DONE)
-			continue;
-		q = NULL;
-		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &q);
-		if (q != NULL)
-			query_finish(q, m->data.result);
-	}
-}
-
-/*
- * Tell curl that socket fd is ready and finish the transfers that are
- * done; with none left running, the timer is cancelled.
- */
-static void
-event_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct places *pl = arg;
-	int action = 0, running;
-
-	if (what & EV_READ)
-		action |= CURL_CSELECT_IN;
-	if (what & EV_WRITE)
-		action |= CURL_CSELECT_OUT;
-	curl_multi_socket_action(pl->multi, fd, action, &running);
-	check_done(pl);
-	/* Nothing left: cancel curl's timer.  Our count, not curl's
-	 * running, which predates queries check_done started. */
-	if (pl->nrunning == 0 && evtimer_pending(pl->timer, NULL))
-		evtimer_del(pl->timer);
-}
-
-/* curl's timer expired: let it act on timeouts and finish what is done. */
-static void
-timeout_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct places *pl = arg;
-	int running;
-
-	(void)fd;
-	(void)what;
-	curl_multi_socket_action(pl->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	check_done(pl);
-}
-
-/* CURLMOPT_TIMERFUNCTION: curl wants a wake-up in ms (-1: none). */
-static int
-timer_cb(CURLM *multi, long ms, void *arg)
-{
-	struct places *pl = arg;
-	struct timeval tv;
-
-	(void)multi;
-	if (ms < 0) {
-		evtimer_del(pl->timer);
-		return 0;
-	}
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-	evtimer_add(pl->timer, &tv);
-	return 0;
-}
-
-/* CURLMOPT_SOCKETFUNCTION: watch, re-watch or forget a socket. */
-static int
-socket_cb(CURL *easy, curl_socket_t s, int what, void *arg, void *sockp)
-{
-	struct places *pl = arg;
-	struct sock_watch *w = sockp;
-	short kind;
-
-	(void)easy;
-	if (what == CURL_POLL_REMOVE) {
-		if (w != NULL) {
-			event_free(w->ev);
-			free(w);
-			curl_multi_assign(pl->multi, s, NULL);
-		}
-		return 0;
-	}
-	kind = EV_PERSIST | ((what & CURL_POLL_IN) ? EV_READ : 0) |
-	    ((what & CURL_POLL_OUT) ? EV_WRITE : 0);
-	if (w == NULL) {
-		if ((w = calloc(1, sizeof(*w))) == NULL)
-			return -1;
-		w->pl = pl;
-		curl_multi_assign(pl->multi, s, w);
-	} else
-		event_free(w->ev);
-	w->ev = event_new(pl->base, s, kind, event_cb, pl);
-	if (w->ev == NULL)
-		return -1;
-	event_add(w->ev, NULL);
-	return 0;
-}
-
-/* --- cache ----------------------------------------------------------- */
-
-/* FNV-1a hash of s, reduced to a bucket index. */
-static unsigned
-cache_hash(const char *s)
-{
-	unsigned h = 2166136261u;
-
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 16777619u;
-	return h % CACHE_BUCKETS;
-}
-
-/* The unexpired cached answer for key, or NULL (always when TTL is 0). */
-static const struct cache_item *
-cache_get(struct places *pl, const char *key)
-{
-	struct cache_item *ci;
-
-	if (pl->cache_ttl_s <= 0)
-		return NULL;
-	for (ci = pl->buckets[cache_hash(key)]; ci != NULL; ci = ci->next)
-		if (strcmp(ci->key, key) == 0)
-			return ci->expires > time(NULL) ? ci : NULL;
-	return NULL;
-}
-
-/* Remove ci from its bucket chain and the LRU list, and free it. */
-static void
-cache_drop(struct places *pl, struct cache_item *ci)
-{
-	struct cache_item **pp = &pl->buckets[cache_hash(ci->key)];
-
-	while (*pp != ci)
-		pp = &(*pp)->next;
-	*pp = ci->next;
-	TAILQ_REMOVE(&pl->lru, ci, lru);
-	pl->ncached--;
-	free(ci);
-}
-
-/*
- * Cache json under key for cache_ttl_s, replacing an older copy and
- * evicting expired items, then the oldest ones when full.
- */
-static void
-cache_put(struct places *pl, const char *key, const char *json, size_t len)
-{
-	struct cache_item *ci;
-	unsigned b = cache_hash(key);
-
-	for (ci = pl->buckets[b]; ci != NULL; ci = ci->next)
-		if (strcmp(ci->key, key) == 0) {
-			cache_drop(pl, ci);
-			break;
-		}
-	/* Oldest first: expired ones, then the oldest live one if full. */
-	while ((ci = TAILQ_FIRST(&pl->lru)) != NULL &&
-	    (ci->expires <= time(NULL) || pl->ncached >= CACHE_MAX))
-		cache_drop(pl, ci);
-	if ((ci = malloc(sizeof(*ci) + len + 1)) == NULL)
-		return;
-	snprintf(ci->key, sizeof(ci->key), "%s", key);
-	ci->expires = time(NULL) + pl->cache_ttl_s;
-	ci->len = len;
-	memcpy(ci->json, json, len + 1);
-	ci->next = pl->buckets[b];
-	pl->buckets[b] = ci;
-	TAILQ_INSERT_TAIL(&pl->lru, ci, lru);
-	pl->ncached++;
-}
-
-/* Drop every cached answer. */
-static void
-cache_clear(struct places *pl)
-{
-	struct cache_item *ci;
-
-	while ((ci = TAILQ_FIRST(&pl->lru)) != NULL)
-		cache_drop(pl, ci);
 }

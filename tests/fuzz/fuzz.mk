@@ -38,7 +38,7 @@ FUZZ_LIB_OBJS	:= $(LIB_SRCS:src/%.c=$(FUZZ_DIR)/src/%.o)
 
 fuzz-build: $(FUZZ_BINS)
 
-$(FUZZ_DIR)/%.o: %.c $(wildcard include/herd/*.h)
+$(FUZZ_DIR)/%.o: %.c $(wildcard include/herd/*.h src/*.h)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -c -o $@ $<
 

@@ -1,0 +1,209 @@
+/*
+ * peer_handshake.c -- the peer handshake: HELLO, WELCOME and AUTH, each
+ * side proving the shared secret; an inbound connection waits on its
+ * link's bounded pending list until its proof checks out.
+ */
+#include <sys/types.h>
+#include <sys/queue.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "herd/auth.h"
+#include "herd/log.h"
+#include "herd/net.h"
+#include "herd/peer.h"
+#include "peer_int.h"
+
+/* Inbound handshakes not yet proven, per link: a flood of HELLOs evicts
+ * the oldest of them, never an authenticated connection. */
+#define PEER_PENDING_MAX	8
+
+static void	conn_promote(struct peer_conn *, size_t);
+static int	handshake_failed(struct peer_conn *, const char *,
+		    const char *, size_t);
+
+/*
+ * The pending inbound handshake c has proven the secret (its AUTH line is
+ * linelen bytes long): it becomes the link's inbound connection, replacing
+ * the old one, and c is freed.  Lines after the AUTH are read at once.
+ */
+static void
+conn_promote(struct peer_conn *c, size_t linelen)
+{
+	struct peer_link *l = c->link;
+	struct bufferevent *bev = c->bev;
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	evbuffer_drain(in, linelen + 1);
+	TAILQ_REMOVE(&l->pending, c, entry);
+	l->npending--;
+	free(c);
+	if (l->in.bev != NULL) {
+		l->in.syncing = 0;	/* the new connection gets its own */
+		peer_conn_close(&l->in, "replaced by a newly authenticated"
+		    " connection");
+	}
+	peer_conn_attach(&l->in, bev);
+	peer_conn_up(&l->in);
+	if (l->in.bev != NULL && evbuffer_get_length(in) > 0)
+		peer_conn_read_cb(bev, &l->in);
+}
+
+/* Close and free the pending inbound handshake c (why: logged, or NULL). */
+void
+peer_pending_free(struct peer_conn *c, const char *why)
+{
+	struct peer_link *l = c->link;
+
+	if (why != NULL)
+		log_info("peer %s: inbound handshake closed: %s", l->name,
+		    why);
+	TAILQ_REMOVE(&l->pending, c, entry);
+	l->npending--;
+	bufferevent_free(c->bev);
+	free(c);
+}
+
+/* Take over a connection that sent HELLO as a pending inbound handshake
+ * of the neighbour's link, answering WELCOME with our nonce and proof;
+ * -1 when refused.  The link's live connections are not touched. */
+int
+peers_accept(struct peers *ps, struct bufferevent *bev, const char *line,
+    size_t len, const char *addr)
+{
+	struct proto_hello h;
+	struct peer_link *l = NULL;
+	struct peer_conn *c;
+	struct evbuffer *in;
+	struct evbuffer_ptr eol;
+	struct timeval hto = { HANDSHAKE_TIMEOUT_S, 0 };
+	char q[128], proof[AUTH_PROOF_HEX + 1];
+	size_t i;
+
+	if (proto_parse_hello(line, len, &h) == -1) {
+		log_warnx("peer handshake from %s: malformed HELLO: %s", addr,
+		    log_quote(q, sizeof(q), line, len));
+		return -1;
+	}
+	if (h.to.len != ps->name_len || memcmp(h.to.p, ps->name, h.to.len)) {
+		log_warnx("peer handshake from %s: addressed to %s, not us",
+		    addr, log_quote(q, sizeof(q), h.to.p, h.to.len));
+		return -1;
+	}
+	for (i = 0; i < ps->nlinks; i++) {
+		if (strlen(ps->links[i]->name) == h.from.len &&
+		    memcmp(ps->links[i]->name, h.from.p, h.from.len) == 0) {
+			l = ps->links[i];
+			break;
+		}
+	}
+	if (l == NULL) {
+		log_warnx("peer handshake from %s: %s is not a neighbour",
+		    addr, log_quote(q, sizeof(q), h.from.p, h.from.len));
+		return -1;
+	}
+	if (ps->secret->len == 0 &&
+	    !net_peer_is_loopback(bufferevent_getfd(bev))) {
+		log_warnx("peer handshake from %s (%s) refused: no secret_file"
+		    " is configured, so only loopback peers are accepted",
+		    addr, l->name);
+		return -1;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		log_warn("peer handshake from %s: calloc", addr);
+		return -1;
+	}
+	if (l->npending >= PEER_PENDING_MAX)
+		peer_pending_free(TAILQ_FIRST(&l->pending), "too many unfinished"
+		    " handshakes, closed the oldest");
+	c->link = l;
+	c->pending = 1;
+	TAILQ_INSERT_TAIL(&l->pending, c, entry);
+	l->npending++;
+	/* The HELLO line is ours to consume now. */
+	in = bufferevent_get_input(bev);
+	eol = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_LF);
+	peer_conn_attach(c, bev);
+	memcpy(c->peer_nonce, h.nonce.p, AUTH_NONCE_HEX);
+	c->peer_nonce[AUTH_NONCE_HEX] = '\0';
+	evbuffer_drain(in, eol.pos == -1 ? evbuffer_get_length(in) :
+	    (size_t)eol.pos + 1);
+	auth_nonce(c->nonce);
+	auth_proof(ps->secret, "welcome", ps->name, l->name, c->nonce,
+	    c->peer_nonce, proof);
+	net_keepalive(bufferevent_getfd(bev));
+	evbuffer_add_printf(bufferevent_get_output(bev), "WELCOME %s %s %s %s\n",
+	    PROTO_PEER_VERSION, ps->name, c->nonce, proof);
+	c->state = CONN_HANDSHAKE;
+	bufferevent_set_timeouts(bev, &hto, &hto);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	log_info("peer %s: handshake from %s, awaiting its proof", l->name,
+	    addr);
+	if (evbuffer_get_length(in) > 0)
+		peer_conn_read_cb(bev, c);
+	return 0;
+}
+
+/* Drop a connection whose handshake failed; redial if it was ours. */
+static int
+handshake_failed(struct peer_conn *c, const char *why, const char *p,
+    size_t len)
+{
+	struct peer_link *l = c->link;
+	char q[128];
+
+	log_warnx("peer %s: %s handshake failed: %s: %s", l->name,
+	    c->outbound ? "outbound" : "inbound", why,
+	    log_quote(q, sizeof(q), p, len));
+	peer_conn_drop(c, "handshake failed");
+	return -1;
+}
+
+/* The handshake line for c's current state; -1 when c was closed or
+ * (promoted) freed. */
+int
+peer_conn_handshake(struct peer_conn *c, const char *p, size_t len)
+{
+	struct peer_link *l = c->link;
+	struct peers *ps = l->peers;
+	struct proto_welcome w;
+	struct proto_span proof;
+	char expect[AUTH_PROOF_HEX + 1];
+
+	if (!c->outbound) {
+		/* Acceptor: the dialer's AUTH must prove the secret. */
+		if (proto_parse_auth(p, len, &proof) == -1)
+			return handshake_failed(c, "expected AUTH", p, len);
+		auth_proof(ps->secret, "auth", l->name, ps->name,
+		    c->peer_nonce, c->nonce, expect);
+		if (!auth_proof_ok(expect, proof.p, proof.len))
+			return handshake_failed(c, ps->secret->len ? "wrong"
+			    " proof (different secret?)" : "the peer uses a"
+			    " secret and we have none", p, len);
+		conn_promote(c, len);
+		return -1;	/* c is gone; the link's in has the rest */
+	}
+	if (proto_parse_welcome(p, len, &w) == -1 ||
+	    w.from.len != strlen(l->name) ||
+	    memcmp(w.from.p, l->name, w.from.len) != 0)
+		return handshake_failed(c, "bad WELCOME", p, len);
+	memcpy(c->peer_nonce, w.nonce.p, AUTH_NONCE_HEX);
+	c->peer_nonce[AUTH_NONCE_HEX] = '\0';
+	auth_proof(ps->secret, "welcome", l->name, ps->name, c->peer_nonce,
+	    c->nonce, expect);
+	if (!auth_proof_ok(expect, w.proof.p, w.proof.len))
+		return handshake_failed(c, ps->secret->len ? "wrong proof"
+		    " (different secret?)" : "the peer uses a secret and we"
+		    " have none", p, len);
+	auth_proof(ps->secret, "auth", ps->name, l->name, c->nonce,
+	    c->peer_nonce, expect);
+	evbuffer_add_printf(bufferevent_get_output(c->bev), "AUTH %s\n",
+	    expect);
+	peer_conn_up(c);
+	return 0;
+}
