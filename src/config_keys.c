@@ -384,6 +384,19 @@ ckey_fsync(struct loader *ld, const char *v)
 	return 0;
 }
 
+/* Set [herd] peer_protocol from 1 or 2; -1 (reported) otherwise. */
+int
+ckey_peer_protocol(struct loader *ld, const char *v)
+{
+	if (strcmp(v, "1") != 0 && strcmp(v, "2") != 0) {
+		cerr(ld, ld->lineno, "bad peer_protocol '%s' (expected 1 or"
+		    " 2)", v);
+		return -1;
+	}
+	ld->cfg->herd.peer_protocol = v[0] - '0';
+	return 0;
+}
+
 /* Set [places] api from "new" or "legacy"; -1 (reported) otherwise. */
 int
 ckey_api(struct loader *ld, const char *v)

@@ -496,7 +496,7 @@ node_stats_log(struct node *n)
 
 	log_info("stats: records=%zu clients=%zu peers_up=%zu/%zu lines_in=%llu"
 	    " replies=%llu invalid=%llu flood_in=%llu flood_out=%llu"
-	    " accepted=%llu refused=%llu dropped=%llu log_dropped=%lu"
+	    " sync_out=%llu sync_bytes_out=%llu accepted=%llu refused=%llu dropped=%llu log_dropped=%lu"
 	    " store_bytes=%zu persist=%s fsync=%s persist_lag_ms=%ld"
 	    " log_bytes=%llu", store_count(n->store),
 	    clients_count(n->clients), peers_up(n->peers),
@@ -506,6 +506,8 @@ node_stats_log(struct node *n)
 	    (unsigned long long)cs->invalid,
 	    (unsigned long long)ps->flood_in,
 	    (unsigned long long)ps->flood_out,
+	    (unsigned long long)ps->sync_out,
+	    (unsigned long long)ps->sync_bytes_out,
 	    (unsigned long long)cs->accepted,
 	    (unsigned long long)cs->refused,
 	    (unsigned long long)cs->dropped, log_dropped(),

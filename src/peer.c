@@ -105,6 +105,13 @@ peers_configure(struct peers *ps, const struct herd_config *cfg,
 	size_t i, k;
 
 	ps->line_max = cfg->herd.max_line + PROTO_AT_SLACK;
+	if (ps->version != cfg->herd.peer_protocol) {
+		/* New dials offer it; live connections keep theirs. */
+		ps->version = cfg->herd.peer_protocol;
+		for (i = 0; i < ps->nlinks; i++)
+			if (ps->links[i] != NULL)
+				ps->links[i]->dial_version = ps->version;
+	}
 	nl = calloc(self->nlinks ? self->nlinks : 1, sizeof(*nl));
 	if (nl == NULL)
 		fatal("calloc");
@@ -175,6 +182,7 @@ peer_link_new(struct peers *ps, const struct herd_server *srv)
 	l->out.outbound = 1;
 	TAILQ_INIT(&l->pending);
 	l->backoff_ms = BACKOFF_MIN_MS;
+	l->dial_version = ps->version;
 	if ((l->redial = evtimer_new(ps->base, redial_cb, l)) == NULL ||
 	    (l->staged = evbuffer_new()) == NULL)
 		fatalx("evtimer_new failed");
@@ -328,9 +336,8 @@ void
 peer_conn_attach(struct peer_conn *c, struct bufferevent *bev)
 {
 	c->bev = bev;
-	c->syncing = 0;
-	c->cursor = 0;
-	c->synced = 0;
+	c->version = 1;
+	peer_sync_reset(c);
 	bufferevent_setcb(bev, peer_conn_read_cb, conn_write_cb, conn_event_cb, c);
 	bufferevent_setwatermark(bev, EV_WRITE, SYNC_LOW_WATER, 0);
 }
@@ -368,6 +375,7 @@ peer_conn_close(struct peer_conn *c, const char *why)
 	bufferevent_free(c->bev);
 	c->bev = NULL;
 	c->state = CONN_IDLE;
+	peer_sync_reset_prints(c);
 	if (l->tx == c)
 		l->tx = NULL;
 	/* A sync cut short continues on the other connection. */
@@ -393,8 +401,8 @@ peer_conn_up(struct peer_conn *c)
 	bufferevent_set_timeouts(c->bev, NULL, &wto);
 	if (c->outbound)
 		l->backoff_ms = BACKOFF_MIN_MS;
-	log_info("peer %s: %s connection established", l->name,
-	    c->outbound ? "outbound" : "inbound");
+	log_info("peer %s: %s connection established (herd/%d)", l->name,
+	    c->outbound ? "outbound" : "inbound", c->version);
 	l->tx = c;
 	/* One catch-up per neighbour is enough: c's replaces the other's. */
 	(c->outbound ? &l->in : &l->out)->syncing = 0;
@@ -423,6 +431,12 @@ conn_line(struct peer_conn *c, const char *p, size_t len)
 	if (proto_parse_synced(p, len, &count) == 0) {
 		peer_sync_received(l, count);
 		return 0;
+	}
+	switch (peer_sync_line(c, p, len)) {
+	case 1:
+		return 0;
+	case -1:
+		return -1;
 	}
 	if (proto_parse_at(p, len, &at) == -1) {
 		log_warnx("peer %s: invalid message: %s", l->name,
@@ -496,8 +510,10 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		net_keepalive(bufferevent_getfd(bev));
 		c->state = CONN_HANDSHAKE;
 		auth_nonce(c->nonce);
+		c->version = l->dial_version;
 		evbuffer_add_printf(bufferevent_get_output(bev),
-		    "HELLO %s %s %s %s\n", PROTO_PEER_VERSION, l->peers->name,
+		    "HELLO %s %s %s %s\n", c->version == 2 ?
+		    PROTO_PEER_VERSION2 : PROTO_PEER_VERSION, l->peers->name,
 		    l->name, c->nonce);
 		bufferevent_enable(bev, EV_READ | EV_WRITE);
 		return;
@@ -515,6 +531,15 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		why = evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR());
 	if (c->outbound && c->state != CONN_UP)
 		log_debug("peer %s: dial failed: %s", l->name, why);
+	if (c->outbound && c->state == CONN_HANDSHAKE &&
+	    (what & BEV_EVENT_EOF) && l->peers->version == 2) {
+		/* A herd/1 server closes on "HELLO herd/2": offer herd/1
+		 * next (and herd/2 again after a herd/1 refusal). */
+		l->dial_version = c->version == 2 ? 1 : 2;
+		log_info("peer %s: closed during a herd/%d handshake; the"
+		    " next dial offers herd/%d", l->name, c->version,
+		    l->dial_version);
+	}
 	peer_conn_drop(c, c->state == CONN_UP || c->pending ? why : NULL);
 	stop_check(l->peers);
 }

@@ -38,6 +38,7 @@ conn_promote(struct peer_conn *c, size_t linelen)
 	struct peer_link *l = c->link;
 	struct bufferevent *bev = c->bev;
 	struct evbuffer *in = bufferevent_get_input(bev);
+	int version = c->version;
 
 	evbuffer_drain(in, linelen + 1);
 	TAILQ_REMOVE(&l->pending, c, entry);
@@ -49,6 +50,9 @@ conn_promote(struct peer_conn *c, size_t linelen)
 		    " connection");
 	}
 	peer_conn_attach(&l->in, bev);
+	l->in.version = version;
+	if (version == 2)
+		l->dial_version = 2;	/* it speaks herd/2 now */
 	peer_conn_up(&l->in);
 	if (l->in.bev != NULL && evbuffer_get_length(in) > 0)
 		peer_conn_read_cb(bev, &l->in);
@@ -137,8 +141,11 @@ peers_accept(struct peers *ps, struct bufferevent *bev, const char *line,
 	auth_proof(ps->secret, "welcome", ps->name, l->name, c->nonce,
 	    c->peer_nonce, proof);
 	net_keepalive(bufferevent_getfd(bev));
+	/* Answer in the version greeted with, or the highest we speak. */
+	c->version = h.version < ps->version ? h.version : ps->version;
 	evbuffer_add_printf(bufferevent_get_output(bev), "WELCOME %s %s %s %s\n",
-	    PROTO_PEER_VERSION, ps->name, c->nonce, proof);
+	    c->version == 2 ? PROTO_PEER_VERSION2 : PROTO_PEER_VERSION,
+	    ps->name, c->nonce, proof);
 	c->state = CONN_HANDSHAKE;
 	bufferevent_set_timeouts(bev, &hto, &hto);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
@@ -188,10 +195,20 @@ peer_conn_handshake(struct peer_conn *c, const char *p, size_t len)
 		conn_promote(c, len);
 		return -1;	/* c is gone; the link's in has the rest */
 	}
+	if (c->version == 2 && len >= 2 && p[0] == '?' && p[1] == ' ' &&
+	    ps->version == 2) {
+		/* A herd/1 server answers "HELLO herd/2" like a client's
+		 * bad line: offer it herd/1 from now on. */
+		l->dial_version = 1;
+		log_info("peer %s: speaks herd/1 only (an older version?);"
+		    " the next dial offers herd/1", l->name);
+	}
 	if (proto_parse_welcome(p, len, &w) == -1 ||
 	    w.from.len != strlen(l->name) ||
-	    memcmp(w.from.p, l->name, w.from.len) != 0)
+	    memcmp(w.from.p, l->name, w.from.len) != 0 ||
+	    w.version > c->version)
 		return handshake_failed(c, "bad WELCOME", p, len);
+	c->version = w.version;
 	memcpy(c->peer_nonce, w.nonce.p, AUTH_NONCE_HEX);
 	c->peer_nonce[AUTH_NONCE_HEX] = '\0';
 	auth_proof(ps->secret, "welcome", l->name, ps->name, c->peer_nonce,

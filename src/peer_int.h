@@ -13,6 +13,7 @@
 #include "herd/auth.h"
 #include "herd/config.h"
 #include "herd/peer.h"
+#include "herd/proto.h"
 
 #define HANDSHAKE_TIMEOUT_S	5
 /* A catch-up stream is queued a chunk at a time behind live floods, so
@@ -44,9 +45,16 @@ struct peer_conn {
 	TAILQ_ENTRY(peer_conn)	 entry;
 	char			 nonce[AUTH_NONCE_HEX + 1];	/* ours */
 	char			 peer_nonce[AUTH_NONCE_HEX + 1];
-	int			 syncing;	/* streaming the store */
+	int			 version;	/* 1 or 2: as agreed */
+	int			 syncing;	/* streaming records */
 	size_t			 cursor;	/* store_next() position */
 	size_t			 synced;	/* records sent by the sync */
+	/* herd/2 (peer_sync.c): the catch-up by difference. */
+	int			 sent_root;	/* our SUMS 0 0 awaits theirs */
+	unsigned char		 push[PROTO_BUCKETS / 8]; /* send whole */
+	unsigned		 push_left;	/* bits set in push */
+	uint32_t		 push_bucket;	/* the one being sent */
+	struct sync_prints	*prints;	/* theirs, being received */
 };
 
 /* The links of one node, in the order of its config's neighbours. */
@@ -61,6 +69,7 @@ struct peers {
 	struct peer_link	**links;	/* one per neighbour */
 	size_t			  nlinks;
 	size_t			  line_max;	/* longest peer line */
+	int			  version;	/* highest we speak: 1 or 2 */
 	int			  stopping;	/* peers_stop() was called */
 	struct peer_stats	  stats;
 };
@@ -78,6 +87,7 @@ struct peer_link {
 	struct event		*redial;
 	struct evbuffer		*staged;	/* floods of this loop turn */
 	unsigned		 backoff_ms;
+	int			 dial_version;	/* what the next dial offers */
 	int			 up;		/* as last logged */
 };
 
@@ -98,5 +108,8 @@ void	peer_sync_start(struct peer_conn *);
 void	peer_sync_fill(struct peer_conn *);
 void	peer_sync_digest(struct peer_link *, unsigned long, uint64_t);
 void	peer_sync_received(struct peer_link *, unsigned long);
+int	peer_sync_line(struct peer_conn *, const char *, size_t);
+void	peer_sync_reset(struct peer_conn *);
+void	peer_sync_reset_prints(struct peer_conn *);
 
 #endif /* HERD_PEER_INT_H */

@@ -487,36 +487,22 @@ proto_parse_sums(const char *p, size_t len, struct proto_sums *out)
 	return 0;
 }
 
-/* Parse "PRINTS B N F.." or "WANT B F.." into out; 0 or -1. */
+/* Parse "PRINTS B N F.." into out; 0 or -1. */
 int
 proto_parse_prints(const char *p, size_t len, struct proto_prints *out)
 {
 	struct proto_span f[3 + PROTO_FANOUT];
-	size_t n, first, i;
+	size_t n, i;
 
 	n = proto_split(p, len, f, 3 + PROTO_FANOUT);
-	if (n < 2 || n > 3 + PROTO_FANOUT)
+	if (n < 3 || n > 3 + PROTO_FANOUT || !span_eq(f[0], "PRINTS") ||
+	    parse_below(f[1], PROTO_BUCKETS, &out->bucket) == -1 ||
+	    proto_parse_synced_count(f[2], &out->total) == -1 ||
+	    (f[2].len > 1 && f[2].p[0] == '0'))
 		return -1;
-	if (span_eq(f[0], "WANT")) {
-		out->want = 1;
-		out->total = 0;
-		first = 2;
-		if (n < 3)
-			return -1;
-	} else if (span_eq(f[0], "PRINTS") && n >= 3) {
-		out->want = 0;
-		first = 3;
-		if (proto_parse_synced_count(f[2], &out->total) == -1 ||
-		    (f[2].len > 1 && f[2].p[0] == '0'))
-			return -1;
-	} else
-		return -1;
-	if (n - first > PROTO_FANOUT ||
-	    parse_below(f[1], PROTO_BUCKETS, &out->bucket) == -1)
-		return -1;
-	out->n = n - first;
+	out->n = n - 3;
 	for (i = 0; i < out->n; i++)
-		if (parse_hex64(f[first + i], &out->fp[i]) == -1)
+		if (parse_hex64(f[3 + i], &out->fp[i]) == -1)
 			return -1;
 	return 0;
 }
@@ -549,12 +535,11 @@ proto_format_sums(char *buf, size_t size, const struct proto_sums *s)
 	return format_hex_list(buf, size, (size_t)w, s->sum, PROTO_FANOUT);
 }
 
-/* Format "PRINTS B N F..\n" or "WANT B F..\n" (see proto.h). */
+/* Format "PRINTS B N F..\n" (see proto.h). */
 size_t
 proto_format_prints(char *buf, size_t size, const struct proto_prints *pr)
 {
-	int w = pr->want ? snprintf(buf, size, "WANT %lu", pr->bucket) :
-	    snprintf(buf, size, "PRINTS %lu %lu", pr->bucket, pr->total);
+	int w = snprintf(buf, size, "PRINTS %lu %lu", pr->bucket, pr->total);
 
 	return format_hex_list(buf, size, (size_t)w, pr->fp,
 	    pr->n < PROTO_FANOUT ? pr->n : PROTO_FANOUT);

@@ -68,6 +68,7 @@ struct herd_settings {
 	char		*data_dir;	   /* persistence root, or NULL */
 	int		 persist;	   /* keep records on disk (yes) */
 	enum herd_fsync	 fsync;		   /* log sync policy */
+	int		 peer_protocol;	   /* highest herd/N spoken: 1, 2 */
 };
 
 struct herd_config {

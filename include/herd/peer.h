@@ -56,6 +56,8 @@ struct peer_ops {
 struct peer_stats {
 	uint64_t	flood_in;	/* AT lines received from peers */
 	uint64_t	flood_out;	/* AT lines sent to peers */
+	uint64_t	sync_out;	/* records sent by catch-ups */
+	uint64_t	sync_bytes_out;	/* catch-up bytes: records, sums */
 };
 
 /* No links yet: peers_configure() makes them. */

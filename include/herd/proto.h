@@ -103,7 +103,7 @@ int	proto_parse_at(const char *p, size_t len, struct proto_at *out);
  *	dialer:   AUTH PROOF
  * NONCE is 32 hex digits; PROOF is 64 hex digits, or "-" without secret.
  * The version is herd/1 (catch-up sends the whole store) or herd/2
- * (catch-up by difference: SUMS, PRINTS and WANT below); the acceptor
+ * (catch-up by difference: SUMS and PRINTS below); the acceptor
  * answers in the version it was greeted with.
  */
 #define PROTO_PEER_VERSION	"herd/1"
@@ -129,8 +129,8 @@ struct proto_welcome {
  * I) covers buckets [I * 4096 / 16^L, (I + 1) * 4096 / 16^L).
  *	SUMS L I S0 .. S15	the sums of node (L, I)'s 16 children
  *	PRINTS B N F..		fingerprints (line hashes) of bucket B's
- *				N records, at most 16 a line, in order
- *	WANT B F..		send me bucket B's records with these
+ *				N records, at most 16 a line, in order:
+ *				send me those of yours not among them
  * Sums and fingerprints are 16 lower-case hex digits.
  */
 #define PROTO_FANOUT		16
@@ -144,16 +144,15 @@ struct proto_sums {
 };
 
 struct proto_prints {
-	int			 want;		/* WANT, else PRINTS */
 	unsigned long		 bucket;	/* < PROTO_BUCKETS */
-	unsigned long		 total;		/* PRINTS: the bucket's count */
+	unsigned long		 total;		/* the bucket's record count */
 	size_t			 n;		/* fingerprints on this line */
 	uint64_t		 fp[PROTO_FANOUT];
 };
 
 /* Parse a SUMS line; 0 or -1. */
 int	proto_parse_sums(const char *p, size_t len, struct proto_sums *);
-/* Parse a PRINTS (0..16 fingerprints) or WANT (1..16) line; 0 or -1. */
+/* Parse a PRINTS line (0..16 fingerprints); 0 or -1. */
 int	proto_parse_prints(const char *p, size_t len, struct proto_prints *);
 /* Format as a line with its newline into buf; the length it needs, like
  * snprintf (at most PROTO_SYNC_LINE_MAX). */

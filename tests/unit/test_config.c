@@ -971,6 +971,25 @@ test_persist_keys(void **state)
 	    ":5: duplicate key 'fsync'", NULL);
 }
 
+/* [herd] peer_protocol: 2 by default, 1 pins herd/1, nothing else. */
+static void
+test_peer_protocol(void **state)
+{
+	struct herd_config *cfg;
+
+	(void)state;
+	cfg = load_ok("[server:A]\nport = 1\n");
+	assert_int_equal(cfg->herd.peer_protocol, 2);
+	config_free(cfg);
+	cfg = load_ok("[herd]\npeer_protocol = 1\n[server:A]\nport = 1\n");
+	assert_int_equal(cfg->herd.peer_protocol, 1);
+	config_free(cfg);
+	expect_errors("[herd]\npeer_protocol = 3\n[server:A]\nport = 1\n",
+	    ":2: bad peer_protocol '3' (expected 1 or 2)", NULL);
+	expect_errors("[herd]\npeer_protocol = 02\n[server:A]\nport = 1\n",
+	    ":2: bad peer_protocol '02' (expected 1 or 2)", NULL);
+}
+
 /* ---- helpers ---- */
 
 static void
@@ -1025,6 +1044,7 @@ main(void)
 		cmocka_unit_test(test_err_nul_byte),
 		cmocka_unit_test(test_default_path),
 		cmocka_unit_test(test_persist_keys),
+		cmocka_unit_test(test_peer_protocol),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1127,7 +1127,7 @@ test_sums(void **state)
 	assert_int_equal(proto_parse_sums("", 0, &b), -1);
 }
 
-/* PRINTS and WANT: round trips, bounds, exact fields. */
+/* PRINTS: round trips, bounds, exact fields. */
 static void
 test_prints(void **state)
 {
@@ -1146,16 +1146,13 @@ test_prints(void **state)
 	n = proto_format_prints(buf, sizeof(buf), &a);
 	assert_true(n < sizeof(buf));
 	assert_int_equal(proto_parse_prints(buf, n, &b), 0);
-	assert_false(b.want);
 	assert_int_equal(b.bucket, 4095);
 	assert_int_equal(b.total, 40);
 	assert_int_equal(b.n, PROTO_FANOUT);
 	assert_memory_equal(a.fp, b.fp, sizeof(a.fp));
-	a.want = 1;
 	a.n = 1;
 	n = proto_format_prints(buf, sizeof(buf), &a);
 	assert_int_equal(proto_parse_prints(buf, n, &b), 0);
-	assert_true(b.want);
 	assert_int_equal(b.n, 1);
 	assert_int_equal(b.fp[0], ~(uint64_t)0);
 
@@ -1170,15 +1167,11 @@ test_prints(void **state)
 	assert_int_equal(proto_parse_prints(s, strlen(s), &b), -1);
 	s = "PRINTS 7 17" H16x4 H16x4 H16x4 H16x4 H16;	/* 17 on a line */
 	assert_int_equal(proto_parse_prints(s, strlen(s), &b), -1);
-	s = "WANT 7";					/* wants nothing */
-	assert_int_equal(proto_parse_prints(s, strlen(s), &b), -1);
-	s = "WANT 7" H16x4 H16x4 H16x4 H16x4;
+	s = "PRINTS 7 16" H16x4 H16x4 H16x4 H16x4;
 	assert_int_equal(proto_parse_prints(s, strlen(s), &b), 0);
-	s = "WANT 7" H16x4 H16x4 H16x4 H16x4 H16;
+	s = "PRINTS 7 1 0123456789abcdeg";
 	assert_int_equal(proto_parse_prints(s, strlen(s), &b), -1);
-	s = "WANT 7 0123456789abcdeg";
-	assert_int_equal(proto_parse_prints(s, strlen(s), &b), -1);
-	s = "WANTS 7" H16;
+	s = "PRINT 7 1" H16;
 	assert_int_equal(proto_parse_prints(s, strlen(s), &b), -1);
 	assert_int_equal(proto_parse_prints("", 0, &b), -1);
 }
