@@ -53,7 +53,11 @@ struct peer_conn {
 	int			 sent_root;	/* our SUMS 0 0 awaits theirs */
 	unsigned char		 push[PROTO_BUCKETS / 8]; /* send whole */
 	unsigned		 push_left;	/* bits set in push */
+	int			 pushed;	/* whole buckets since SYNCED */
 	uint32_t		 push_bucket;	/* the one being sent */
+	unsigned char		 ask[PROTO_BUCKETS / 8]; /* PRINTS to send */
+	unsigned		 ask_left;	/* bits set in ask */
+	uint32_t		 ask_bucket;	/* where the next search starts */
 	struct sync_prints	*prints;	/* theirs, being received */
 };
 

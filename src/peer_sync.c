@@ -4,8 +4,9 @@
  * sides walk the tree of digest buckets down from the root (SUMS), a
  * level per round trip, compare the fingerprints of each bucket that
  * differs (PRINTS), and each sends the records the other lacks; a
- * subtree empty on one side is streamed whole to it, a chunk at a time
- * behind live floods.  DIGEST, every reconcile_s, restarts either when
+ * subtree empty on one side is streamed whole to it.  Fingerprints and
+ * whole buckets are queued (bitmaps of buckets) and sent a chunk at a
+ * time behind live floods, like the herd/1 stream.  DIGEST, every reconcile_s, restarts either when
  * the stores differ.
  */
 #include <sys/types.h>
@@ -42,6 +43,10 @@ struct sync_prints {
 static void	full_fill(struct peer_conn *);
 static void	push_fill(struct peer_conn *);
 static void	push_mark(struct peer_conn *, uint32_t, uint32_t);
+static void	ask_mark(struct peer_conn *, uint32_t);
+static void	queue_started(struct peer_conn *, uint32_t);
+static int	bit_set(unsigned char *, uint32_t);
+static int	bit_clear(unsigned char *, uint32_t);
 static void	send_line(struct peer_conn *, const char *, size_t);
 static void	send_record(struct peer_conn *, const struct herd_record *);
 static void	send_sums(struct peer_conn *, unsigned, unsigned long);
@@ -59,9 +64,13 @@ peer_sync_reset(struct peer_conn *c)
 	c->cursor = 0;
 	c->synced = 0;
 	c->sent_root = 0;
+	c->pushed = 0;
 	memset(c->push, 0, sizeof(c->push));
 	c->push_left = 0;
 	c->push_bucket = 0;
+	memset(c->ask, 0, sizeof(c->ask));
+	c->ask_left = 0;
+	c->ask_bucket = 0;
 	peer_sync_reset_prints(c);
 }
 
@@ -122,8 +131,9 @@ full_fill(struct peer_conn *c)
 	}
 }
 
-/* herd/2: the next chunk of the buckets marked to be sent whole, then
- * SYNCED once none is left. */
+/* herd/2: the next chunk of what is queued: fingerprints first (small,
+ * and the neighbour's answers depend on them), then the buckets to be
+ * sent whole; SYNCED once nothing is left. */
 static void
 push_fill(struct peer_conn *c)
 {
@@ -132,8 +142,18 @@ push_fill(struct peer_conn *c)
 	const struct herd_record *r;
 	uint32_t b;
 
-	while (c->push_left > 0 &&
-	    evbuffer_get_length(out) < SYNC_CHUNK_BYTES) {
+	while (evbuffer_get_length(out) < SYNC_CHUNK_BYTES) {
+		if (c->ask_left > 0) {
+			b = c->ask_bucket;
+			c->ask_bucket = (b + 1) % PROTO_BUCKETS;
+			if (bit_clear(c->ask, b)) {
+				c->ask_left--;
+				send_prints(c, b);
+			}
+			continue;
+		}
+		if (c->push_left == 0)
+			break;
 		b = c->push_bucket;
 		if (!(c->push[b / 8] & (1u << (b % 8)))) {
 			c->push_bucket = (b + 1) % PROTO_BUCKETS;
@@ -146,36 +166,77 @@ push_fill(struct peer_conn *c)
 			c->synced++;
 			continue;
 		}
-		c->push[b / 8] &= (unsigned char)~(1u << (b % 8));
+		(void)bit_clear(c->push, b);
 		c->push_left--;
 	}
-	if (c->push_left == 0 && c->syncing) {
+	if (c->push_left == 0 && c->ask_left == 0 && c->syncing) {
+		/* A stream of whole buckets ends like herd/1's; the many
+		 * small exchanges of fingerprints do not clutter the log. */
 		c->syncing = 0;
-		evbuffer_add_printf(out, "SYNCED %zu\n", c->synced);
-		log_info("peer %s: sync sent %zu records (by difference)",
-		    c->link->name, c->synced);
+		if (c->pushed) {
+			evbuffer_add_printf(out, "SYNCED %zu\n", c->synced);
+			log_info("peer %s: sync sent %zu records (by"
+			    " difference)", c->link->name, c->synced);
+		} else
+			log_debug("peer %s: sync sent %zu records (by"
+			    " difference)", c->link->name, c->synced);
 		c->synced = 0;
+		c->pushed = 0;
 	}
 }
 
-/* Mark buckets [first, first + n) to be sent whole, and start sending. */
+/* Set bit b of map; 1 when it was clear. */
+static int
+bit_set(unsigned char *map, uint32_t b)
+{
+	if (map[b / 8] & (1u << (b % 8)))
+		return 0;
+	map[b / 8] |= (unsigned char)(1u << (b % 8));
+	return 1;
+}
+
+/* Clear bit b of map; 1 when it was set. */
+static int
+bit_clear(unsigned char *map, uint32_t b)
+{
+	if (!(map[b / 8] & (1u << (b % 8))))
+		return 0;
+	map[b / 8] &= (unsigned char)~(1u << (b % 8));
+	return 1;
+}
+
+/* Note that c has catch-up work queued (fill sends it). */
+static void
+queue_started(struct peer_conn *c, uint32_t first)
+{
+	if (c->syncing)
+		return;
+	c->syncing = 1;
+	c->synced = 0;
+	c->cursor = 0;
+	c->push_bucket = first;
+}
+
+/* Mark buckets [first, first + n) to be sent whole. */
 static void
 push_mark(struct peer_conn *c, uint32_t first, uint32_t n)
 {
 	uint32_t b;
 
-	for (b = first; b < first + n; b++) {
-		if (c->push[b / 8] & (1u << (b % 8)))
-			continue;
-		c->push[b / 8] |= (unsigned char)(1u << (b % 8));
-		c->push_left++;
-	}
-	if (!c->syncing) {
-		c->syncing = 1;
-		c->synced = 0;
-		c->cursor = 0;
-		c->push_bucket = first;
-	}
+	queue_started(c, first);
+	c->pushed = 1;
+	for (b = first; b < first + n; b++)
+		if (bit_set(c->push, b))
+			c->push_left++;
+}
+
+/* Queue our fingerprints of bucket b. */
+static void
+ask_mark(struct peer_conn *c, uint32_t b)
+{
+	queue_started(c, b);
+	if (bit_set(c->ask, b))
+		c->ask_left++;
 }
 
 /* Queue one catch-up line (sums or prints), counted. */
@@ -288,7 +349,7 @@ on_sums(struct peer_conn *c, const struct proto_sums *s)
 		else if (s->level + 1 < PROTO_SUM_LEVELS)
 			send_sums(c, s->level + 1, s->index * PROTO_FANOUT + i);
 		else
-			send_prints(c, first);
+			ask_mark(c, first);
 	}
 	if (c->syncing)
 		push_fill(c);
@@ -347,8 +408,10 @@ answer_prints(struct peer_conn *c, struct sync_prints *sp)
 	while ((r = store_bucket_next(st, sp->bucket, &cur)) != NULL) {
 		fp = store_line_hash(record_line(r), r->line_len);
 		if (bsearch(&fp, sp->fp, sp->total, sizeof(fp), cmp_u64) ==
-		    NULL)
+		    NULL) {
 			send_record(c, r);
+			c->synced++;
+		}
 	}
 }
 

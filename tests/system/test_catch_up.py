@@ -199,3 +199,33 @@ def test_mixed_versions_converge(herd_factory, tmp_path, pinned):
     b = herd.iamat("B", b"y", LOC, b"2")
     wait_until(lambda: held(herd, "B", b"x") == a, 10, what="x at B")
     wait_until(lambda: held(herd, "A", b"y") == b, 10, what="y at A")
+
+
+def test_every_bucket_differs(herd_factory, tmp_path):
+    # A holds r0..r9999, B (run apart first, from its own INI) r5000..
+    # r14999: every bucket differs on both sides, so fingerprints of all
+    # 4096 buckets are queued and sent behind floods, chunk by chunk.
+    herd = persisting(herd_factory, tmp_path)
+    herd.start("A")
+    load(herd, "A", 10000)
+    apart = herd.ini + ".apart"
+    with open(herd.ini) as f, open(apart, "w") as g:
+        g.write(f.read().replace("neighbors = A", "neighbors ="))
+    herd.ini, saved = apart, herd.ini
+    try:
+        herd.start("B")
+    finally:
+        herd.ini = saved
+    c = Client(herd.port("B"), timeout=60)
+    c.send(b"".join(b"IAMAT r%d %s %d.5\n" % (i, LOC, 1000 + i)
+                    for i in range(5000, 15000)))
+    for _ in range(10000):
+        assert c.readline().startswith(b"AT B ")
+    c.close()
+    assert herd.stop("B") == 0
+    herd.start("B")
+    for name in ("A", "B"):
+        wait_until(lambda: records(herd, name) == 15000, 60, interval=0.2,
+                   what="%s to hold the union" % name)
+    for i in (0, 4999, 5000, 9999, 10000, 14999):
+        assert held(herd, "A", b"r%d" % i) == held(herd, "B", b"r%d" % i)
