@@ -23,8 +23,8 @@ Then it heals everything, waits for the herd to settle and checks:
   (c) a server's record for a client never goes back, not even across
       its restarts (kill -9 included): what it acknowledged or showed in
       a reply had reached its log first;
-  (d) every configured link is up again and `herdctl status` says so,
-      and that every server persists under the run's fsync policy;
+  (d) every configured link is up again and `herdctl status` says so;
+      it also says every server persists under the run's fsync policy;
   (e) every process the run started is gone;
   (f) a server that stored an IAMAT answered it, unless it was killed;
   (g) a server closes a well-behaved client only when it is stopped;
@@ -641,11 +641,14 @@ class Clients:
                 continue
             rec, line = self.new_iamat(rng, target, cid)
             t0 = self.j.now()
+            wcid = rng.choice(CLIENT_IDS)
             try:
                 conn.sock.sendall(b"WHATSAT %s 10 1\n%s\n"
-                                  % (rng.choice(CLIENT_IDS).encode(), line))
+                                  % (wcid.encode(), line))
                 first = conn.readline()
-                if not first.startswith(b"? "):
+                if first.startswith(b"? "):
+                    self.j.observe(t0, target, wcid, None)
+                else:
                     self.check_at(first, target, t0, "WHATSAT reply")
                     conn.readline()
                     conn.readline()
