@@ -9,17 +9,22 @@ Five servers on loopback, every peer link through the LinkProxy
 dial 127.0.0.(2k+3) (`host`), where the proxy forwards to `bind`.
 Clients and attackers talk to `bind` directly.  On a schedule drawn from
 the seed, the run breaks links (blackhole without FIN, reset, delay,
-throttle), kills, pauses and restarts servers, reloads topology changes,
-and sends hostile traffic, while clients send IAMATs with unique
-timestamps and poll WHATSATs.  Then it heals everything, waits for the
-herd to settle and checks:
+throttle), kills, pauses and restarts servers, crashes the whole herd
+(kill -9 of every worker, and of the supervisor, at once), reloads
+topology changes, and sends hostile traffic, while clients send IAMATs
+with unique timestamps and poll WHATSATs.  Every server keeps its records
+in its own data directory, under an fsync policy drawn from the seed.
+Then it heals everything, waits for the herd to settle and checks:
 
   (a) every server holds, for every client, the newest record any client
       was acknowledged for (or a newer one that was sent), and every
       server holds the same number of records;
   (b) no reply ever carried a record that no client sent;
-  (c) while a server stays up, its record for a client never goes back;
+  (c) a server's record for a client never goes back, not even across
+      its restarts (kill -9 included): what it acknowledged or showed in
+      a reply had reached its log first;
   (d) every configured link is up again and `herdctl status` says so;
+      it also says every server persists under the run's fsync policy;
   (e) every process the run started is gone;
   (f) a server that stored an IAMAT answered it, unless it was killed;
   (g) a server closes a well-behaved client only when it is stopped;
@@ -55,6 +60,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 from proxy import LinkProxy, rst_close  # noqa: E402
 from fake_places import FakePlaces  # noqa: E402
+from procs import gone  # noqa: E402
 
 TOPOLOGY = {
     "Hill": ["Jaquez", "Smith"],
@@ -77,7 +83,10 @@ SANITIZER_RE = re.compile(
 EXCUSE_BEFORE = 1.0
 EXCUSE_AFTER = 5.0
 # Events that stop a server (and so close its clients, change its pid).
-STOPS = ("kill", "term", "isolate", "backlog")
+STOPS = ("kill", "term", "isolate", "backlog", "crash")
+# Events that kill -9 servers (so may drop an IAMAT they had not answered).
+KILLS = ("kill", "isolate", "crash")
+FSYNC = ("always", "everysec", "no")
 
 
 def links_of(topo):
@@ -157,7 +166,8 @@ class Journal:
         self.sent = {}            # (cid, time) -> (server, location)
         self.acked = []           # (t, cid, time, server)
         self.unanswered = []      # (t_send, t_close, cid, time, server)
-        self.obs = []             # (t_start, t_end, server, cid, time)
+        self.obs = []             # (t_start, t_end, server, cid, time);
+        #                           time None: the server held nothing
         self.client_closes = []   # (t_open, t_close, server, why)
         self.link_closes = []     # (t, link, closer, why)
         self.violations = []
@@ -181,6 +191,12 @@ class Journal:
         """Mark ev as over now."""
         with self.lock:
             ev[1] = self.now()
+
+    def observe(self, t_start, server, cid, t):
+        """Note what server held for cid in a reply that was asked for at
+        t_start (t None: nothing, WHATSAT answered "?")."""
+        with self.lock:
+            self.obs.append((t_start, self.now(), server, cid, t))
 
     def violation(self, rule, text):
         """Record a broken rule."""
@@ -225,7 +241,9 @@ class Herd:
         self.env.pop("NOTIFY_SOCKET", None)
         self.env.pop("HERD_CONFIG", None)
         self.env.pop("HERD_RUN_DIR", None)
-        self.env["HERD_DATA_DIR"] = os.path.join(tmp, "data")
+        self.env.pop("HERD_DATA_DIR", None)
+        # Server NAME keeps its records in data/NAME (herdctl's data_dir).
+        self.data_dir = os.path.join(tmp, "data")
         # Sanitizer builds (make SANITIZE=1): reports go to files here.
         self.asan_dir = os.path.join(tmp, "asan")
         os.mkdir(self.asan_dir)
@@ -273,7 +291,9 @@ class Herd:
                "log_socket = %s" % os.path.join(self.tmp, "log.sock"),
                "log_requests = no",
                "reconcile_s = %d" % s["reconcile_s"],
-               "line_timeout_s = %d" % s["line_timeout_s"], "",
+               "line_timeout_s = %d" % s["line_timeout_s"],
+               "data_dir = %s" % self.data_dir, "persist = yes",
+               "fsync = %s" % s["fsync"], "",
                "[places]", "api = new", "url = %s" % self.places.url_new,
                "key = %s" % KEY, "timeout_ms = 4000", "cache_ttl_s = 30",
                ""]
@@ -472,8 +492,7 @@ class Clients:
             self.j.violation("b", "%s from %s returned a record no client "
                              "sent: %r (sent: %r)" % (what, server, line, s))
             return None
-        with self.j.lock:
-            self.j.obs.append((t_start, self.j.now(), server, cid, t))
+        self.j.observe(t_start, server, cid, t)
         return cid, t
 
     def closed_by_server(self, conn, why):
@@ -552,6 +571,7 @@ class Clients:
         conn.sock.sendall(b"WHATSAT %s 10 1\n" % cid.encode())
         first = conn.readline()
         if first.startswith(b"? "):
+            self.j.observe(t0, conn.name, cid, None)   # holds nothing
             return
         self.check_at(first, conn.name, t0, "WHATSAT reply")
         conn.readline()
@@ -621,11 +641,14 @@ class Clients:
                 continue
             rec, line = self.new_iamat(rng, target, cid)
             t0 = self.j.now()
+            wcid = rng.choice(CLIENT_IDS)
             try:
                 conn.sock.sendall(b"WHATSAT %s 10 1\n%s\n"
-                                  % (rng.choice(CLIENT_IDS).encode(), line))
+                                  % (wcid.encode(), line))
                 first = conn.readline()
-                if not first.startswith(b"? "):
+                if first.startswith(b"? "):
+                    self.j.observe(t0, target, wcid, None)
+                else:
                     self.check_at(first, target, t0, "WHATSAT reply")
                     conn.readline()
                     conn.readline()
@@ -749,7 +772,7 @@ class Schedule:
 
     KINDS = [("blackhole", 4), ("reset", 2), ("delay", 2), ("throttle", 2),
              ("kill", 2), ("sigstop", 2), ("restart", 3), ("isolate", 3),
-             ("reload", 2), ("hostile", 5), ("backlog", 1)]
+             ("reload", 2), ("hostile", 5), ("backlog", 1), ("crash", 2)]
 
     def __init__(self, rng, seconds, only=None):
         self.rng = rng
@@ -780,13 +803,17 @@ class Chaos:
             "line_timeout_s": 2 if s.random() < 0.5 else 10,
             "workers": s.randint(2, 4),
             "midline": s.random() < 0.7,
+            "fsync": s.choice(FSYNC),
         }
         for kv in (args.set or "").split(","):
             if kv.strip():
-                k, _, v = kv.partition("=")
-                if k.strip() not in self.settings:
+                k, _, v = (x.strip() for x in kv.partition("="))
+                if k not in self.settings:
                     raise SystemExit("chaos: unknown setting %r" % k)
-                self.settings[k.strip()] = int(v)
+                if k == "fsync" and v not in FSYNC:
+                    raise SystemExit("chaos: fsync is one of %s"
+                                     % ", ".join(FSYNC))
+                self.settings[k] = v if k == "fsync" else int(v)
         self.schedule = Schedule(random.Random(s.random()), args.seconds,
                                  args.kinds.split(",") if args.kinds else None)
         self.threads = []
@@ -905,31 +932,52 @@ class Chaos:
         self.h.proxy.set_link(a, b, "ok")
         self.j.end(ev)
 
-    def ev_kill(self, r):
-        """kill -9 one server; herdctl restarts it."""
+    def on_server(self, r, body, also=()):
+        """The prologue and epilogue of every single-server event: pick a
+        server (none calm: skip), claim it and also (busy: skip), run
+        body(name), release."""
         name = self.pick_server(r)
         if name is None:
             return
-        if not self.claim([name]):
+        names = [name] + list(also)
+        if not self.claim(names):
             return
         try:
-            old = self.h.cur_pid.get(name)
-            ev = self.j.event("kill", "kill -9 %s (pid %s)" % (name, old),
-                              servers=[name], end=1e9)
-            self.h.signal(name, signal.SIGKILL)
-            self.wait_pid_change(name, old)
-            self.j.end(ev)
+            body(name)
         finally:
-            self.release([name])
+            self.release(names)
+
+    def ev_kill(self, r):
+        """kill -9 one server; herdctl restarts it from its data directory.
+        Half the time its links are cut first and stay cut until the new
+        process has answered for what the old one held: those answers
+        can only come from its files (rule c)."""
+        self.on_server(r, lambda name: self.kill(r, name))
+
+    def kill(self, r, name):
+        """The body of ev_kill."""
+        cut = self.nbrs(name) if r.random() < 0.5 else []
+        links = [tuple(sorted((name, b))) for b in cut]
+        old = self.h.cur_pid.get(name)
+        ev = self.j.event("kill", "kill -9 %s (pid %s)%s" % (
+            name, old, ", its links cut until it answered from disk"
+            if cut else ""), servers=[name], links=links, end=1e9)
+        for b in cut:
+            self.h.proxy.set_link(name, b, "blackhole")
+        self.h.signal(name, signal.SIGKILL)
+        self.wait_pid_change(name, old)
+        if cut:
+            self.probe(name, "WHATSAT after kill -9")
+            how = r.choice(["resume", "reset", "zombie"])
+            for b in cut:
+                self.h.proxy.heal(name, b, how, zombie_s=r.uniform(1, 4))
+        self.j.end(ev)
+        if cut:
+            ev[1] += 4
 
     def ev_sigstop(self, r):
         """SIGSTOP one server for a while, then SIGCONT."""
-        name = self.pick_server(r)
-        if name is None:
-            return
-        if not self.claim([name]):
-            return
-        try:
+        def body(name):
             dur = r.uniform(0.3, 3.0)
             ev = self.j.event("stop", "SIGSTOP %s %.1fs" % (name, dur),
                               servers=[name], end=1e9)
@@ -937,18 +985,12 @@ class Chaos:
             time.sleep(dur)
             self.h.signal(name, signal.SIGCONT)
             self.j.end(ev)
-        finally:
-            self.release([name])
+        self.on_server(r, body)
 
     def ev_restart(self, r):
         """herdctl restart (SIGTERM) one server while slow WHATSATs with
         IAMATs behind them are in flight on it."""
-        name = self.pick_server(r)
-        if name is None:
-            return
-        if not self.claim([name, "places"]):
-            return
-        try:
+        def body(name):
             delay = r.uniform(0.3, 1.5)
             old = self.h.cur_pid.get(name)
             ev = self.j.event("term", "restart %s (SIGTERM) with places delay "
@@ -964,56 +1006,124 @@ class Chaos:
                                  % (name, p.returncode, p.stdout, p.stderr))
             self.wait_pid_change(name, old)
             self.j.end(ev)
-        finally:
-            self.release([name, "places"])
+        self.on_server(r, body, also=["places"])
 
     def ev_isolate(self, r):
         """Partition one server from every neighbour without FIN, let the
         others take records, kill -9 it (a host reboot), let it re-dial
         into the silence, then heal: often as zombies, so the neighbours'
         old connections still look alive when it comes back."""
-        name = self.pick_server(r)
-        if name is None:
-            return
-        if not self.claim([name]):
-            return
+        self.on_server(r, lambda name: self.isolate(r, name))
+
+    def isolate(self, r, name):
+        """The body of ev_isolate."""
         self.quiet[name] = time.monotonic() + 60
-        try:
-            nb = self.nbrs(name)
-            how = r.choice(["zombie", "zombie", "resume", "reset"])
-            old = self.h.cur_pid.get(name)
-            ev = self.j.event("isolate", "isolate %s from %s, kill -9, heal "
-                              "by %s" % (name, ",".join(nb), how),
-                              servers=[name],
-                              links=[tuple(sorted((name, b))) for b in nb],
-                              end=1e9)
-            for b in nb:
-                self.h.proxy.set_link(name, b, "blackhole")
-            time.sleep(r.uniform(0.5, 3.0))
-            self.h.signal(name, signal.SIGKILL)
-            self.wait_pid_change(name, old)
-            time.sleep(r.uniform(0.2, 2.0))
-            for b in nb:
-                self.h.proxy.heal(name, b, how, zombie_s=r.uniform(2, 8))
-            self.check_caught_up(name, self.j.now())
-            self.j.end(ev)
-            ev[1] += 8
-            self.quiet[name] = time.monotonic() + 10
-        finally:
-            self.release([name])
+        nb = self.nbrs(name)
+        how = r.choice(["zombie", "zombie", "resume", "reset"])
+        old = self.h.cur_pid.get(name)
+        ev = self.j.event("isolate", "isolate %s from %s, kill -9, heal "
+                          "by %s" % (name, ",".join(nb), how),
+                          servers=[name],
+                          links=[tuple(sorted((name, b))) for b in nb],
+                          end=1e9)
+        for b in nb:
+            self.h.proxy.set_link(name, b, "blackhole")
+        time.sleep(r.uniform(0.5, 3.0))
+        self.h.signal(name, signal.SIGKILL)
+        self.wait_pid_change(name, old)
+        time.sleep(r.uniform(0.2, 2.0))
+        for b in nb:
+            self.h.proxy.heal(name, b, how, zombie_s=r.uniform(2, 8))
+        self.check_caught_up(name, self.j.now())
+        self.j.end(ev)
+        ev[1] += 8
+        self.quiet[name] = time.monotonic() + 10
 
     def ev_backlog(self, r):
         """Cut every link of a server, send it big IAMATs until floods
         queue up inside the node (the kernel buffers are full), SIGTERM
         it and heal the links at once: a clean stop has time to write
         the floods it acknowledged (rule a)."""
-        name = self.pick_server(r)
-        if name is None or not self.claim([name]):
+        self.on_server(r, lambda name: self.backlog(r, name))
+
+    def ev_crash(self, r):
+        """A full-herd crash: kill -9 every worker at once (and, half the
+        time, the supervisor first: then `herdctl start` again), with
+        every link cut half the time until each new process has answered
+        for what its predecessor held (from its files only, rule c)."""
+        now = time.monotonic()
+        if any(t > now for t in self.quiet.values()):
             return
+        names = NAMES + ["reload"]
+        deadline = now + 10
+        while not self.claim(names):
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.2)
         try:
-            self.backlog(r, name)
+            self.crash(r)
         finally:
-            self.release([name])
+            self.release(names)
+
+    def crash(self, r):
+        """The body of ev_crash."""
+        sup, cut = r.random() < 0.5, r.random() < 0.5
+        links = list(self.h.links)
+        old = dict(self.h.cur_pid)
+        ev = self.j.event("crash", "crash: kill -9 %severy worker at once%s,"
+                          " then restart all" % (
+                              "the supervisor and " if sup else "",
+                              ", every link cut until each answered from "
+                              "disk" if cut else ""),
+                          servers=NAMES, links=links, end=1e9)
+        if cut:
+            for a, b in links:
+                self.h.proxy.set_link(a, b, "blackhole")
+            time.sleep(r.uniform(0.2, 1.5))
+        pids = [self.h.sup_pid] if sup else []
+        pids += [old[n] for n in NAMES if old.get(n)]
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if sup:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and \
+                    not all(gone(p) for p in pids):
+                time.sleep(0.05)
+            try:
+                self.h.start()
+            except RuntimeError as e:
+                self.j.violation("d", "after the crash: %s" % e)
+        for n in NAMES:
+            self.wait_pid_change(n, old.get(n))
+        if cut:
+            for n in NAMES:
+                self.probe(n, "WHATSAT after the crash")
+            how = r.choice(["resume", "reset", "zombie"])
+            for a, b in links:
+                self.h.proxy.heal(a, b, how, zombie_s=r.uniform(1, 4))
+        self.j.end(ev)
+        ev[1] += 4
+
+    def probe(self, name, what):
+        """WHATSAT name for every steady client id and a sample of the
+        once-seen ones it was seen holding; each answer is an observation
+        (rules b and c)."""
+        with self.j.lock:
+            seen = sorted({cid for _a, _b, s, cid, _t in self.j.obs
+                           if s == name and cid not in CLIENT_IDS})
+        ids = CLIENT_IDS + random.Random(self.j.now()).sample(
+            seen, min(20, len(seen)))
+        try:
+            conn = Conn(self.h, name)
+            for cid in ids:
+                self.clients.one_whatsat(conn, cid)
+            conn.close()
+        except (OSError, EOFError) as e:
+            self.j.violation("d", "%s, just restarted: %s: %r"
+                             % (name, what, e))
 
     def backlog(self, r, name):
         """The body of ev_backlog."""
@@ -1257,6 +1367,12 @@ class Chaos:
             s = st.get(n, {})
             if s.get("state") != "running":
                 problems.append(("d", "%s is %s" % (n, s.get("state"))))
+            pst = s.get("persist") or {}
+            if pst.get("state") != "ok" or \
+                    pst.get("fsync") != self.settings["fsync"]:
+                problems.append(("d", "%s does not persist with fsync %s: "
+                                 "persist %s" % (n, self.settings["fsync"],
+                                                 pst)))
             if s.get("peers") != degree[n] or s.get("peers_up") != degree[n]:
                 problems.append(("d", "%s: peers %s/%s, %d configured (%s)"
                                  % (n, s.get("peers_up"), s.get("peers"),
@@ -1269,8 +1385,8 @@ class Chaos:
             sent = dict(self.j.sent)
         newest = {}
         for t0, cid, t, server in acked:
-            if self.exempt(t0, server):
-                continue
+            # Acknowledged means on the server's disk: a kill -9 does not
+            # excuse a loss (it restarts with the record and passes it on).
             if cid not in newest or float(t) > float(newest[cid][0]):
                 newest[cid] = (t, server, t0)
         ids = [c for c in CLIENT_IDS if c in newest]
@@ -1297,33 +1413,6 @@ class Chaos:
                         " by %s at %.2f" % (n, cid, held, t, server, t0)))
         return problems, counts
 
-    def exempt(self, t0, server):
-        """May a record acknowledged by server at t0 be lost?  Only when
-        the server was killed (kill -9 within 5 s, or cut off from every
-        neighbour and then killed), or stopped in any way while one of its
-        links was cut, before it could pass the record on."""
-        with self.j.lock:
-            evs = list(self.j.events)
-        for start, end, kind, servers, links, _text in evs:
-            if server not in servers:
-                continue
-            if kind in ("kill", "isolate") and \
-                    t0 - EXCUSE_BEFORE <= start < t0 + 5:
-                return True
-            if kind == "isolate" and start - EXCUSE_BEFORE <= t0 <= end:
-                return True     # acknowledged while cut off, then killed
-        for start, end, kind, servers, links, _text in evs:
-            if kind not in ("kill", "isolate", "term") or \
-                    server not in servers or start < t0:
-                continue
-            # Killed later: lost only if its links were cut meanwhile.
-            for s2, e2, k2, sv2, l2, _t2 in evs:
-                if s2 <= start and e2 >= t0 - EXCUSE_BEFORE and \
-                        (server in sv2 or any(server in l for l in l2)) \
-                        and k2 in ("link", "stop", "isolate"):
-                    return True
-        return False
-
     def check_history(self):
         """Rules (c), (g), (h) and (i) over what was seen during the run."""
         j = self.j
@@ -1332,28 +1421,23 @@ class Chaos:
             closes = list(j.client_closes)
             lcloses = list(j.link_closes)
             pidc = list(j.pid_changes)
-        # (c) per server and client, observations in time order.
-        restarts = collections.defaultdict(list)
-        for start, end, kind, servers, _l, _t in j.events:
-            if kind in STOPS:
-                for s in servers:
-                    restarts[s].append((start, end))
-        for _t, s, _o, _n in pidc:
-            restarts[s].append((_t - 2, _t))
+        # (c) per server and client, observations in time order, across
+        # restarts too: no restart excuses going back.
+        def value(t):
+            return -1.0 if t is None else float(t)
         best = {}
         for t_start, t_end, server, cid, t in obs:
             key = (server, cid)
             prev = best.get(key)
             if prev is not None and prev[1] < t_start and \
-                    float(t) < float(prev[2]):
-                if not any(rs <= t_end and re_ >= prev[0] - 1
-                           for rs, re_ in restarts[server]):
-                    j.violation("c", "%s went back in time for %s: held %s "
-                                "(seen %.2f-%.2f), later %s (seen %.2f-%.2f)"
-                                % (server, cid, prev[2], prev[0], prev[1], t,
-                                   t_start, t_end))
-            if prev is None or float(t) >= float(prev[2]) or \
-                    any(rs >= prev[0] - 1 for rs, _ in restarts[server]):
+                    value(t) < value(prev[2]):
+                j.violation("c", "%s went back in time for %s: held %s "
+                            "(seen %.2f-%.2f), later %s (seen %.2f-%.2f)%s"
+                            % (server, cid, prev[2], prev[0], prev[1],
+                               t or "nothing", t_start, t_end,
+                               self.restarts_between(server, prev[0],
+                                                     t_end)))
+            if prev is None or value(t) >= value(prev[2]):
                 best[key] = (t_start, t_end, t)
         # (g) a server closes a polite client only when stopped, or just
         # after a SIGSTOP (its deadlines, line_timeout_s, ran meanwhile).
@@ -1376,6 +1460,15 @@ class Chaos:
                 j.violation("i", "%s restarted by itself at %.2f (pid %d -> "
                             "%d)" % (s, t, old, new))
 
+    def restarts_between(self, server, t0, t1):
+        """Text naming the events that restarted server between t0 and t1
+        (for a rule c report)."""
+        with self.j.lock:
+            evs = [ev[5] for ev in self.j.events if ev[2] in STOPS and
+                   server in ev[3] and t0 <= ev[1] and ev[0] <= t1]
+        return "; restarted meanwhile by: %s" % " | ".join(evs) \
+            if evs else ""
+
     def check_unanswered(self):
         """Rule (f): an IAMAT whose connection the server closed without a
         reply must not have been stored, unless the server was killed."""
@@ -1384,7 +1477,7 @@ class Chaos:
             obs = {(cid, t) for _a, _b, _s, cid, t in self.j.obs}
         for t_send, t_close, cid, t, server in un:
             if self.j.excused(t_close, servers=[server],
-                              kinds=("kill", "isolate")):
+                              kinds=KILLS):
                 continue
             where = []
             if (cid, t) in obs:

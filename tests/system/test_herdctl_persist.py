@@ -16,6 +16,7 @@ import threading
 import pytest
 
 from conftest import exchange, wait_until
+from procs import gone
 from test_herdctl import LOC, Ctl, ctl_factory  # noqa: F401 (fixture)
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -215,18 +216,6 @@ def _load(c, names, stop, acked):
         if out.startswith(b"AT "):
             acked.append((cid, out))
         i += 1
-
-
-def gone(pid):
-    """pid has exited with all its threads (a killed node's main thread is
-    a zombie before its disk writer has exited and released the lock)."""
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            status = f.read()
-    except OSError:
-        return True
-    return ("State:\tZ" in status or "State:\tX" in status) and \
-        "Threads:\t1\n" in status
 
 
 def _held(c, name, cid):
