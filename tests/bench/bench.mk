@@ -4,7 +4,13 @@
 # Knobs: BENCH_SECS, CONNS, DEPTHS, PROP_N, PROP_RATE, IDLE_K,
 # RECOVERY_R, MEM_R (see tests/bench/run.sh).
 
-.PHONY: bench
+.PHONY: bench bench-catch-up
 
 bench: all
 	bash tests/bench/run.sh
+
+# One catch-up between two neighbours, herd/1 against herd/2: bytes and
+# time at CATCHUP_N records (1,000,000) with CATCHUP_D differences (100);
+# writes tests/bench/catch_up.md.
+bench-catch-up: all
+	HERD_BIN=$(CURDIR)/$(BUILD)/bin /usr/bin/python3 tests/bench/catch_up.py
