@@ -67,6 +67,23 @@ def wait_until(fn, timeout=5.0, interval=0.01, what="condition"):
                          % (timeout, what, last))
 
 
+def alive(pid):
+    """True while any thread of pid runs.  A killed herd-node's main
+    thread can be a zombie while its disk writer thread still runs, and
+    that thread keeps the listener and the data directory's lock until it
+    exits: only a zombie with one thread left (or no process) is gone."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            status = f.read()
+    except OSError:
+        return False
+    state = re.search(r"^State:\s+(\S)", status, re.M)
+    threads = re.search(r"^Threads:\s+(\d+)", status, re.M)
+    if state is None or state.group(1) not in "ZX":
+        return True
+    return threads is not None and int(threads.group(1)) > 1
+
+
 def free_ports(n):
     """n distinct free TCP ports on 127.0.0.1 (held until all are chosen)."""
     socks, ports = [], []

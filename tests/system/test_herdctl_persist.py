@@ -15,7 +15,7 @@ import threading
 
 import pytest
 
-from conftest import exchange, wait_until
+from conftest import alive, exchange, wait_until
 from test_herdctl import LOC, Ctl, ctl_factory  # noqa: F401 (fixture)
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -217,18 +217,6 @@ def _load(c, names, stop, acked):
         i += 1
 
 
-def gone(pid):
-    """pid has exited with all its threads (a killed node's main thread is
-    a zombie before its disk writer has exited and released the lock)."""
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            status = f.read()
-    except OSError:
-        return True
-    return ("State:\tZ" in status or "State:\tX" in status) and \
-        "Threads:\t1\n" in status
-
-
 def _held(c, name, cid):
     """The AT line name holds for cid, read without changing the store
     (an older IAMAT answers with the stored record; an unknown id would
@@ -256,7 +244,7 @@ def test_kill9_supervisor_and_every_worker_then_start(ctl_factory, fsync):
     stop.set()
     t.join(10)
     for pid in pids:
-        wait_until(lambda: gone(pid), 10, what="pid %d gone" % pid)
+        wait_until(lambda: not alive(pid), 10, what="pid %d gone" % pid)
     c.start()
     for name in names:
         s = c.status()[name]
@@ -273,3 +261,29 @@ def test_kill9_supervisor_and_every_worker_then_start(ctl_factory, fsync):
     for cid, line in acked[::7]:
         for name in names:
             assert _held(c, name, cid) == line
+
+
+# exit(2) of the calling thread only (not exit_group): its number.
+SYS_EXIT = {"x86_64": 60, "aarch64": 93, "riscv64": 93}.get(os.uname().machine)
+
+
+@pytest.mark.skipif(SYS_EXIT is None, reason="exit(2) number unknown here")
+def test_alive_waits_for_every_thread():
+    """conftest.alive(): a process whose main thread exited (a zombie)
+    while another thread runs is alive, the way a killed herd-node is
+    until its disk writer has exited; it is gone once that thread ends."""
+    import sys
+    code = ("import ctypes, os, threading, time\n"
+            "threading.Thread(target=lambda: (os.read(0, 1),)).start()\n"
+            "ctypes.CDLL(None).syscall(%d, 0)\n" % SYS_EXIT)
+    p = subprocess.Popen([sys.executable, "-c", code],
+                         stdin=subprocess.PIPE)
+    try:
+        wait_until(lambda: "State:\tZ" in open(
+            "/proc/%d/status" % p.pid).read(), 10, what="a zombie leader")
+        assert alive(p.pid)
+        p.stdin.close()         # the last thread's read returns: it exits
+        wait_until(lambda: not alive(p.pid), 10, what="every thread gone")
+    finally:
+        p.kill()
+        p.wait(5)
