@@ -12,10 +12,11 @@ import os
 import signal
 import subprocess
 import threading
+import time
 
 import pytest
 
-from conftest import alive, exchange, wait_until
+from conftest import alive, connects, exchange, wait_until
 from test_herdctl import LOC, Ctl, ctl_factory  # noqa: F401 (fixture)
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -287,3 +288,68 @@ def test_alive_waits_for_every_thread():
     finally:
         p.kill()
         p.wait(5)
+
+
+def test_reload_fsync_restarts_in_turn_data_dir_refused(ctl_factory,
+                                                       tmp_path):
+    """herdctl reload with a new fsync restarts the servers one at a time
+    (one always listens) with every record, under the new policy; a new
+    data_dir, or persist = no, is refused with a message saying a restart
+    must move the records, and nothing changes."""
+    topo = {"A": ["B", "C"], "B": ["A", "C"], "C": ["A", "B"]}
+    base = tmp_path / "d"
+    c = ctl_factory(topology=topo, extra="data_dir = %s\nfsync = everysec\n"
+                    % base)
+    c.start()
+    acked = [(b"r%d" % i, c.iamat("A", b"r%d" % i, b"%d.5" % (10 + i)))
+             for i in range(50)]
+    for name in topo:
+        wait_until(lambda: all(_held(c, name, cid) == line
+                               for cid, line in acked[-1:]), 10,
+                   what="%s to hold the records" % name)
+    pids = {n: s["pid"] for n, s in c.status().items()}
+
+    c.write(extra="data_dir = %s\nfsync = always\n" % base)
+    stop, down = threading.Event(), []
+
+    def watch():                # every millisecond: is any server up?
+        while not stop.is_set():
+            up = [n for n in topo if connects(c.ports[n], 0.2)]
+            if not up:
+                down.append(time.monotonic())
+            time.sleep(0.001)
+    t = threading.Thread(target=watch)
+    t.start()
+    try:
+        p = c.run("reload", check=0)
+    finally:
+        stop.set()
+        t.join(10)
+    assert sorted(p.stdout.splitlines()) == [
+        "A: restart", "B: restart", "C: restart", "reloaded"], p.stdout
+    assert not down, "every server was down at once"
+    st = c.status()
+    for name in topo:
+        assert st[name]["pid"] != pids[name]
+        assert st[name]["persist"]["fsync"] == "always", st[name]
+        for cid, line in acked:
+            assert _held(c, name, cid) == line
+    pids = {n: s["pid"] for n, s in st.items()}
+
+    for extra, what in [("data_dir = %s\nfsync = always\n" % (tmp_path / "e"),
+                         "data_dir changed from %s to %s" % (
+                             base, tmp_path / "e")),
+                        ("persist = no\ndata_dir = %s\n" % base,
+                         "persistence turned off")]:
+        c.write(extra=extra)
+        p = c.run("reload")
+        assert p.returncode == 1, p.stdout
+        assert what in p.stderr and "nothing changed" in p.stderr and \
+            "herdctl stop" in p.stderr, p.stderr
+        st = c.status()
+        assert {n: s["pid"] for n, s in st.items()} == pids
+        assert st["A"]["data_dir"] == str(base / "A")
+    # The file put back: reloading it changes nothing.
+    c.write(extra="data_dir = %s\nfsync = always\n" % base)
+    assert c.run("reload", check=0).stdout == "reloaded\n"
+    assert {n: s["pid"] for n, s in c.status().items()} == pids
