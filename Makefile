@@ -77,7 +77,7 @@ $(foreach p,$(PROGS),$(eval $(call prog_rule,$(p))))
 $(LIB): $(LIB_OBJS)
 	$(AR) rcs $@ $^
 
-$(BUILD)/%.o: %.c $(wildcard include/herd/*.h)
+$(BUILD)/%.o: %.c $(wildcard include/herd/*.h) $(wildcard src/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 

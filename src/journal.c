@@ -2,8 +2,10 @@
  * journal.c -- framing, checksums and damage classification of the
  * persistence files (see journal.h), over caller-owned byte buffers.
  *
- * The checksum is CRC32C (Castagnoli, reflected 0x82F63B78), computed
- * slicing-by-8 from tables built once at program start.  A length that
+ * The checksum is CRC32C (Castagnoli, reflected 0x82F63B78): the SSE4.2
+ * crc32 instruction where the CPU has it (the checksum is a few per cent
+ * of a node's CPU under load otherwise), else slicing-by-8 from tables
+ * built once at program start.  A length that
  * is out of bounds, a checksum mismatch, or a payload that is not an AT
  * line all mean "bad entry"; what follows decides whether the file was
  * torn at its tail (nothing valid after it) or damaged in the middle.
@@ -16,8 +18,10 @@
 #define CRC32C_POLY	0x82F63B78u
 
 static uint32_t	crc_table[8][256];
+static uint32_t	(*crc_impl)(uint32_t, const void *, size_t);
 
 static void	crc_init(void) __attribute__((constructor));
+static uint32_t	crc_hw(uint32_t, const void *, size_t);
 static uint32_t	get32(const unsigned char *);
 static uint64_t	get64(const unsigned char *);
 static void	put32(unsigned char *, uint32_t);
@@ -41,17 +45,55 @@ crc_init(void)
 		for (k = 1; k < 8; k++)
 			crc_table[k][i] = (crc_table[k - 1][i] >> 8) ^
 			    crc_table[0][crc_table[k - 1][i] & 0xff];
+	crc_impl = journal_crc32c_sw;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("sse4.2"))
+		crc_impl = crc_hw;
+#endif
 }
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+/* The SSE4.2 crc32 instruction, 8 bytes at a time (memcpy: no
+ * alignment assumed). */
+__attribute__((target("sse4.2"))) static uint32_t
+crc_hw(uint32_t crc, const void *p, size_t len)
+{
+	const unsigned char *b = p;
+	uint64_t c = crc, w;
+
+	for (; len >= 8; b += 8, len -= 8) {
+		memcpy(&w, b, 8);
+		c = __builtin_ia32_crc32di(c, w);
+	}
+	crc = (uint32_t)c;
+	while (len-- > 0)
+		crc = __builtin_ia32_crc32qi(crc, *b++);
+	return crc;
+}
+#else
+static uint32_t
+crc_hw(uint32_t crc, const void *p, size_t len)
+{
+	return journal_crc32c_sw(crc, p, len);
+}
+#endif
 
 /* CRC32C of [p, p+len) continuing crc; journal_crc32c(0, "123456789",
  * 9) is 0xE3069283. */
 uint32_t
 journal_crc32c(uint32_t crc, const void *p, size_t len)
 {
+	return ~crc_impl(~crc, p, len);
+}
+
+/* Slicing-by-8 over the pre- and post-inverted crc (see journal.h). */
+uint32_t
+journal_crc32c_sw(uint32_t crc, const void *p, size_t len)
+{
 	const unsigned char *b = p;
 	uint32_t lo, hi;
 
-	crc = ~crc;
 	while (len >= 8) {
 		lo = get32(b) ^ crc;
 		hi = get32(b + 4);
@@ -64,7 +106,7 @@ journal_crc32c(uint32_t crc, const void *p, size_t len)
 	}
 	while (len-- > 0)
 		crc = (crc >> 8) ^ crc_table[0][(crc ^ *b++) & 0xff];
-	return ~crc;
+	return crc;
 }
 
 /* Little-endian u32 at b. */

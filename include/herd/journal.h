@@ -70,6 +70,10 @@ struct journal_reader {
 
 /* CRC32C (Castagnoli) of [p, p+len), continuing from crc (start at 0). */
 uint32_t	journal_crc32c(uint32_t crc, const void *p, size_t len);
+/* The portable table version on the raw (not inverted) CRC register;
+ * journal_crc32c uses the CPU's crc32 instruction when it has one, and
+ * the unit tests check both agree. */
+uint32_t	journal_crc32c_sw(uint32_t reg, const void *p, size_t len);
 
 /* Write a header into out (JOURNAL_HEADER_SIZE bytes). */
 void		journal_header_encode(unsigned char *out, enum journal_kind,

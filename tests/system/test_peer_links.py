@@ -210,12 +210,11 @@ def test_redial_while_old_connection_looks_alive_gets_catch_up(
             p.close()
 
 
-def test_sigterm_delivers_floods_queued_behind_a_sync(herd_factory):
-    # B is a configured neighbour that this test plays by hand (no secret:
-    # a loopback peer proves nothing); A's dials to B's port fail.
-    h = herd_factory(topology={"A": ["B"], "B": ["A"]}).start("A")
-    # About 10 MB of store: more than the kernel buffers of both ends.
-    n = 2500
+def fill_and_pose_as_b(h, n):
+    """Give A n records of about 4 KB (more than the kernel buffers of
+    both ends together), then connect to A as its neighbour B with a
+    tiny receive buffer, reading nothing: A's catch-up stream waits in
+    its output buffer, and any flood queues behind it."""
     pad = b"x" * 4000
     c = h.client("A")
     for k in range(0, n, 100):
@@ -234,9 +233,16 @@ def test_sigterm_delivers_floods_queued_behind_a_sync(herd_factory):
         buf += nb.recv(1)
     assert buf.startswith(b"WELCOME ")
     nb.sendall(b"AUTH -\n")
-    # A streams its store to us; we read nothing, so most of it waits in
-    # A's output buffer, and the next flood is queued behind it.
     h.syslog.wait_for(r"A: peer B: inbound connection established")
+    return nb
+
+
+def test_sigterm_delivers_floods_queued_behind_a_sync(herd_factory):
+    # B is a configured neighbour that this test plays by hand (no secret:
+    # a loopback peer proves nothing); A's dials to B's port fail.
+    h = herd_factory(topology={"A": ["B"], "B": ["A"]}).start("A")
+    n = 2500
+    nb = fill_and_pose_as_b(h, n)
     time.sleep(0.3)
     at = h.iamat("A", b"probe", LOC, b"%d" % (n + 10))
     assert at.startswith(b"AT A ")
@@ -255,6 +261,56 @@ def test_sigterm_delivers_floods_queued_behind_a_sync(herd_factory):
     lines = b"".join(got).split(b"\n")
     assert sum(1 for l in lines if l.startswith(b"AT A ")) > 100
     assert at in lines, "the acknowledged flood never reached the neighbour"
+
+
+def test_stop_reads_to_the_neighbours_eof_so_no_reset_drops_floods(
+        herd_factory):
+    # B (played by hand) never stops talking: at SIGTERM, A's input is
+    # never empty.  A closing with unread input makes its kernel answer
+    # with a reset, and a reset makes B's kernel throw away what A sent
+    # but B had not read yet.  So A must FIN, read to B's EOF, then close.
+    h = herd_factory(topology={"A": ["B"], "B": ["A"]}).start("A")
+    n = 1500
+    nb = fill_and_pose_as_b(h, n)
+    stop = threading.Event()
+    sent = [0]
+
+    def chatter():
+        i = 0
+        while not stop.is_set():
+            i += 1
+            try:
+                nb.sendall(b"AT B +0.000000001 chat%d %s %d\n"
+                           % (i % 50, LOC, i))
+            except OSError:
+                return
+            sent[0] = i
+    t = threading.Thread(target=chatter, daemon=True)
+    t.start()
+    wait_until(lambda: sent[0] > 200, timeout=10, what="B talking")
+    at = h.iamat("A", b"probe", LOC, b"%d" % (n + 10))
+    h.signal("A", signal.SIGTERM)
+    got, reset = [], False
+    while True:
+        try:
+            b = nb.recv(65536)
+        except ConnectionResetError:
+            reset = True
+            break
+        if not b:
+            break
+        got.append(b)
+    stop.set()
+    t.join(10)
+    try:
+        nb.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass        # already reset: the assertion below says so
+    nb.close()
+    assert h.procs["A"].wait(15) == 0
+    assert not reset, "A closed with unread input: B got a reset"
+    lines = b"".join(got).split(b"\n")
+    assert at in lines, "the acknowledged flood never reached B"
 
 
 def test_neighbour_gets_in_while_clients_hold_max_clients(herd_factory):
