@@ -14,6 +14,7 @@
 
 static void	job_fail(struct job *, struct worker *, const char *);
 static int	item_ready(struct job *, struct job_item *, struct worker *);
+static void	item_restart(struct job *, struct job_item *, struct worker *);
 static int	job_poll(struct jobs *, struct job *);
 static void	job_finish(struct jobs *, struct job *);
 static void	job_free(struct job *);
@@ -161,26 +162,52 @@ item_ready(struct job *j, struct job_item *it, struct worker *w)
 	return 0;
 }
 
+/* Begin restarting the item's worker, with a deadline of its own (done at
+ * once when it is gone). */
+static void
+item_restart(struct job *j, struct job_item *it, struct worker *w)
+{
+	it->started = 1;
+	it->gen = w ? w->gen : 0;
+	clock_gettime(CLOCK_MONOTONIC, &j->deadline);
+	j->deadline.tv_sec += READY_TIMEOUT_S + WORKER_STOP_TIMEOUT_S;
+	if (w == NULL) {
+		it->done = 1;
+		return;
+	}
+	w->held = 0;
+	if (w->pid != 0) {
+		w->restart_pending = 1;
+		worker_stop(w, 0);
+	} else
+		worker_spawn(w);
+}
+
 /* Advance a job; 1 when it is complete. */
 static int
 job_poll(struct jobs *js, struct job *j)
 {
 	struct worker *w;
 	size_t i;
-	int r, pending = 0;
+	int r, pending = 0, rolling = 0;
 
 	switch (j->kind) {
 	case JOB_INITIAL:
 	case JOB_READY:
 		for (i = 0; i < j->nitems; i++) {
-			if (j->items[i].done)
-				continue;
-			r = item_ready(j, &j->items[i],
-			    worker_find(js->workers, j->items[i].name));
-			if (r == 0)
+			struct job_item *it = &j->items[i];
+
+			if (it->done || (it->rolling && rolling))
+				continue;	/* its turn comes later */
+			w = worker_find(js->workers, it->name);
+			if (it->rolling && !it->started)
+				item_restart(j, it, w);
+			r = it->done ? 1 : item_ready(j, it, w);
+			if (r == 0) {
 				pending = 1;
-			else
-				j->items[i].done = 1;
+				rolling |= it->rolling;
+			} else
+				it->done = 1;
 		}
 		return !pending;
 	case JOB_GONE:
@@ -205,21 +232,9 @@ job_poll(struct jobs *js, struct job *j)
 				continue;
 			w = worker_find(js->workers, it->name);
 			if (!it->started) {
-				it->started = 1;
-				it->gen = w ? w->gen : 0;
-				clock_gettime(CLOCK_MONOTONIC, &j->deadline);
-				j->deadline.tv_sec += READY_TIMEOUT_S +
-				    WORKER_STOP_TIMEOUT_S;
-				if (w == NULL) {
-					it->done = 1;
+				item_restart(j, it, w);
+				if (it->done)
 					continue;
-				}
-				w->held = 0;
-				if (w->pid != 0) {
-					w->restart_pending = 1;
-					worker_stop(w, 0);
-				} else
-					worker_spawn(w);
 			}
 			r = item_ready(j, it, w);
 			if (r == 0)

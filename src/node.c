@@ -451,6 +451,13 @@ node_reload(struct node *n)
 	    n->self->bind) != 0)
 		log_warnx("reload: the listen address changed; it takes"
 		    " effect only after a restart");
+	if (cfg->herd.fsync != n->cfg->herd.fsync ||
+	    cfg->herd.persist != n->cfg->herd.persist ||
+	    (cfg->herd.data_dir == NULL) != (n->cfg->herd.data_dir == NULL) ||
+	    (cfg->herd.data_dir != NULL &&
+	    strcmp(cfg->herd.data_dir, n->cfg->herd.data_dir) != 0))
+		log_warnx("reload: persist, fsync or data_dir changed; it takes"
+		    " effect only after a restart");
 	if (clients_configure(n->clients, &cfg->herd) == -1) {
 		log_warnx("reload: out of memory; keeping the running"
 		    " configuration");

@@ -1,10 +1,13 @@
 /*
  * reload.c -- diff two configurations into per-server actions.
  *
- * A server must restart only when what it listens on changed; a changed
+ * A server must restart only when what it listens on changed, or its
+ * fsync policy (one at a time: its records are on disk); a changed
  * neighbour list, a moved neighbour, or new [places]/[herd] settings are
- * applied live by the node on SIGHUP; anything else is left alone.
+ * applied live by the node on SIGHUP; anything else is left alone.  A
+ * change of where the records are kept (data_dir, persist) is refused.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -122,7 +125,12 @@ reload_plan(const struct herd_config *oc, const struct herd_config *nc,
 		    strcmp(os->bind, ns->bind))
 			r = add(p, ns->name, RELOAD_RESTART,
 			    "listen address changed");
-		else if (!links_equal(oc, os, nc, ns))
+		else if (nc->herd.persist && oc->herd.fsync != nc->herd.fsync) {
+			r = add(p, ns->name, RELOAD_RESTART, "fsync changed:"
+			    " restarted one at a time, records on disk");
+			if (r == 0)
+				p->items[p->count - 1].rolling = 1;
+		} else if (!links_equal(oc, os, nc, ns))
 			r = add(p, ns->name, RELOAD_SIGNAL,
 			    "neighbours changed");
 		else if (!same_globals)
@@ -141,6 +149,39 @@ reload_plan(const struct herd_config *oc, const struct herd_config *nc,
 	if (r == -1)
 		reload_plan_free(p);
 	return r;
+}
+
+/* See reload.h. */
+const char *
+reload_data_dir(const struct herd_config *cfg, const char *fallback)
+{
+	if (!cfg->herd.persist)
+		return NULL;
+	return cfg->herd.data_dir != NULL ? cfg->herd.data_dir : fallback;
+}
+
+/* See reload.h. */
+int
+reload_check_data_dir(const char *old, const char *new, char *err,
+    size_t errlen)
+{
+	if (str_eq(old, new))
+		return 0;
+	if (old == NULL)
+		snprintf(err, errlen, "persistence turned on (records in %s):"
+		    " a reload cannot do that; nothing changed: run herdctl"
+		    " stop, then herdctl start", new);
+	else if (new == NULL)
+		snprintf(err, errlen, "persistence turned off (records in"
+		    " %s): a reload cannot do that; nothing changed: run"
+		    " herdctl stop, then herdctl start", old);
+	else
+		snprintf(err, errlen, "data_dir changed from %s to %s: the"
+		    " records are in %s; a reload cannot move them; nothing"
+		    " changed: run herdctl stop, move the server directories"
+		    " of %s to %s, then herdctl start", old, new, old, old,
+		    new);
+	return -1;
 }
 
 /* Free the plan's items and leave it empty. */

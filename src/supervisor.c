@@ -341,6 +341,7 @@ cmd_reload(struct supervisor *sv, struct control_conn *c)
 	struct worker *w;
 	struct job *j;
 	cJSON *actions, *a, *earr;
+	char why[1024];
 	size_t i;
 
 	log_info("reloading %s", sv->opt->config_path);
@@ -357,6 +358,19 @@ cmd_reload(struct supervisor *sv, struct control_conn *c)
 			    cJSON_CreateString(errs.msgs[i]));
 		}
 		config_errors_free(&errs);
+		if (c != NULL)
+			reply_json(c, o);
+		cJSON_Delete(o);
+		return;
+	}
+	if (reload_check_data_dir(sv->workers.data_dir, reload_data_dir(cfg,
+	    sv->opt->data_dir), why, sizeof(why)) == -1) {
+		cJSON *o = cJSON_CreateObject();
+
+		log_warnx("reload: %s", why);
+		cJSON_AddBoolToObject(o, "ok", 0);
+		cJSON_AddStringToObject(o, "error", why);
+		config_free(cfg);
 		if (c != NULL)
 			reply_json(c, o);
 		cJSON_Delete(o);
@@ -424,7 +438,13 @@ cmd_reload(struct supervisor *sv, struct control_conn *c)
 			break;
 		case RELOAD_RESTART:
 			worker_set_config(w, s);
-			if (w->pid != 0) {
+			if (it->rolling) {
+				/* the job restarts them in turn */
+				if (!w->held) {
+					job_add(j, w);
+					j->items[j->nitems - 1].rolling = 1;
+				}
+			} else if (w->pid != 0) {
 				job_add(j, w);
 				w->restart_pending = 1;
 				worker_stop(w, 0);
@@ -459,12 +479,9 @@ cmd_reload(struct supervisor *sv, struct control_conn *c)
 static void
 sv_set_data_dir(struct supervisor *sv)
 {
-	const char *dir = sv->cfg->herd.data_dir != NULL ?
-	    sv->cfg->herd.data_dir : sv->opt->data_dir;
+	const char *dir = reload_data_dir(sv->cfg, sv->opt->data_dir);
 
-	if (!sv->cfg->herd.persist)
-		dir = NULL;
-	else if (dir == NULL)
+	if (sv->cfg->herd.persist && dir == NULL)
 		log_warnx("no data directory (set data_dir, $HERD_DATA_DIR or"
 		    " $HOME): records are kept in memory only");
 	sv->workers.data_dir = dir;

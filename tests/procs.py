@@ -1,13 +1,25 @@
-"""procs.py -- process-state helpers shared by the system tests and the chaos suite."""
+"""procs.py -- process-state helpers shared by the system tests and the
+chaos suite: the one answer to "is this process still there?"."""
+import re
 
 
-def gone(pid):
-    """pid has exited with all its threads (a killed node's main thread is
-    a zombie before its disk writer has exited and released the lock)."""
+def alive(pid):
+    """True while any thread of pid runs.  A killed herd-node's main
+    thread can be a zombie while its disk writer thread still runs, and
+    that thread keeps the listener and the data directory's lock until it
+    exits: only a zombie with one thread left (or no process) is gone."""
     try:
         with open("/proc/%d/status" % pid) as f:
             status = f.read()
     except OSError:
+        return False
+    state = re.search(r"^State:\s+(\S)", status, re.M)
+    threads = re.search(r"^Threads:\s+(\d+)", status, re.M)
+    if state is None or state.group(1) not in "ZX":
         return True
-    return ("State:\tZ" in status or "State:\tX" in status) and \
-        "Threads:\t1\n" in status
+    return threads is not None and int(threads.group(1)) > 1
+
+
+def gone(pid):
+    """pid has exited with all its threads (see alive)."""
+    return not alive(pid)

@@ -42,6 +42,8 @@ struct job_item {
 	int		 reload;	/* reload: wait for RELOADED */
 	unsigned	 reloads;	/* ... beyond this count */
 	int		 gone;		/* reload: wait for it to exit */
+	int		 rolling;	/* reload: restart it once the
+					   rolling items before it are ready */
 };
 
 struct job {

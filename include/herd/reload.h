@@ -16,7 +16,8 @@ enum reload_action {
 	RELOAD_KEEP,		/* untouched: same PID, same connections */
 	RELOAD_START,		/* new server section */
 	RELOAD_STOP,		/* section removed */
-	RELOAD_RESTART,		/* port, host or bind changed */
+	RELOAD_RESTART,		/* port, host or bind changed; fsync
+				   changed (rolling: one at a time) */
 	RELOAD_SIGNAL,		/* neighbours, [places]/[herd] or the secret
 				   changed: SIGHUP, answered RELOADED */
 };
@@ -25,6 +26,8 @@ struct reload_item {
 	char			 name[HERD_NAME_MAX + 1];
 	enum reload_action	 action;
 	const char		*why;		/* static text for logs */
+	int			 rolling;	/* restart after the previous
+						   rolling one is ready */
 };
 
 struct reload_plan {
@@ -38,6 +41,14 @@ int		 reload_plan(const struct herd_config *old,
 		    const struct herd_config *new, int secret_changed,
 		    struct reload_plan *plan);
 void		 reload_plan_free(struct reload_plan *);
+/* The base directory cfg's servers keep their records in: [herd]
+ * data_dir, else fallback (herdctl's default); NULL when persist = no. */
+const char	*reload_data_dir(const struct herd_config *cfg,
+		    const char *fallback);
+/* Whether reload can go from old to new: 0, or -1 with err saying why
+ * not (where the records are kept changed: a restart must move them). */
+int		 reload_check_data_dir(const char *old, const char *new,
+		    char *err, size_t errlen);
 const char	*reload_action_name(enum reload_action);
 
 #endif

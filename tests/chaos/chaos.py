@@ -60,7 +60,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 from proxy import LinkProxy, rst_close  # noqa: E402
 from fake_places import FakePlaces  # noqa: E402
-from procs import gone  # noqa: E402
+from procs import alive, gone  # noqa: E402
 
 TOPOLOGY = {
     "Hill": ["Jaquez", "Smith"],
@@ -116,21 +116,6 @@ def connected(links):
         seen.add(n)
         todo += [b if a == n else a for a, b in links if n in (a, b)]
     return len(seen) == len(NAMES)
-
-
-def alive(pid):
-    """True while pid exists and is not a zombie."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().split(") ", 1)[1][0] != "Z"
-    except OSError:
-        return False
 
 
 def free_port(addrs):

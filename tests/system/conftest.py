@@ -20,6 +20,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from procs import alive  # noqa: E402,F401  (one copy, for every test)
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.environ.get("HERD_BIN", os.path.join(ROOT, "bin"))

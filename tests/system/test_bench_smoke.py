@@ -9,7 +9,7 @@ import socket
 import subprocess
 import threading
 
-from conftest import BIN, free_ports, write_ini, DEFAULT_TOPOLOGY
+from conftest import BIN, alive, free_ports, write_ini, DEFAULT_TOPOLOGY
 from fake_places import FakePlaces
 
 BENCH = os.path.join(BIN, "herd-bench")
@@ -118,14 +118,6 @@ def test_load(herd_factory):
     float(res["bytes_per_record"])
 
 
-def _alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(") ", 1)[1][0] not in "ZX"
-    except OSError:
-        return False
-
-
 def test_recovery(tmp_path):
     ports = dict(zip(DEFAULT_TOPOLOGY, free_ports(len(DEFAULT_TOPOLOGY))))
     ini = str(tmp_path / "herd.ini")
@@ -163,7 +155,7 @@ def test_recovery(tmp_path):
         subprocess.run([HERDCTL, "-c", ini, "stop"], capture_output=True,
                        env=env, timeout=30)
         for pid in pids + [sup]:
-            if _alive(pid):
+            if alive(pid):
                 os.kill(pid, signal.SIGKILL)
 
 

@@ -10,25 +10,12 @@ import time
 import pytest
 
 from conftest import (AT_RE, BIN, SANITIZER_RE, Client, SyslogReceiver,
-                      connects, exchange, free_ports, harness_factory,
+                      alive, connects, exchange, free_ports, harness_factory,
                       wait_until, write_ini, DEFAULT_TOPOLOGY)
 
 HERDCTL = os.path.join(BIN, "herdctl")
 NODE = os.path.join(BIN, "herd-node")
 LOC = b"+34.068930-118.445127"
-
-
-def alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie is dead for our purposes.
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().split(") ", 1)[1][0] != "Z"
-    except OSError:
-        return False
 
 
 class Ctl:

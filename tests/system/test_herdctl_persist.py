@@ -12,11 +12,11 @@ import os
 import signal
 import subprocess
 import threading
+import time
 
 import pytest
 
-from conftest import exchange, wait_until
-from procs import gone
+from conftest import alive, connects, exchange, wait_until
 from test_herdctl import LOC, Ctl, ctl_factory  # noqa: F401 (fixture)
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -245,7 +245,7 @@ def test_kill9_supervisor_and_every_worker_then_start(ctl_factory, fsync):
     stop.set()
     t.join(10)
     for pid in pids:
-        wait_until(lambda: gone(pid), 10, what="pid %d gone" % pid)
+        wait_until(lambda: not alive(pid), 10, what="pid %d gone" % pid)
     c.start()
     for name in names:
         s = c.status()[name]
@@ -262,3 +262,94 @@ def test_kill9_supervisor_and_every_worker_then_start(ctl_factory, fsync):
     for cid, line in acked[::7]:
         for name in names:
             assert _held(c, name, cid) == line
+
+
+# exit(2) of the calling thread only (not exit_group): its number.
+SYS_EXIT = {"x86_64": 60, "aarch64": 93, "riscv64": 93}.get(os.uname().machine)
+
+
+@pytest.mark.skipif(SYS_EXIT is None, reason="exit(2) number unknown here")
+def test_alive_waits_for_every_thread():
+    """procs.alive(): a process whose main thread exited (a zombie)
+    while another thread runs is alive, the way a killed herd-node is
+    until its disk writer has exited; it is gone once that thread ends."""
+    import sys
+    code = ("import ctypes, os, threading, time\n"
+            "threading.Thread(target=lambda: (os.read(0, 1),)).start()\n"
+            "ctypes.CDLL(None).syscall(%d, 0)\n" % SYS_EXIT)
+    p = subprocess.Popen([sys.executable, "-c", code],
+                         stdin=subprocess.PIPE)
+    try:
+        wait_until(lambda: "State:\tZ" in open(
+            "/proc/%d/status" % p.pid).read(), 10, what="a zombie leader")
+        assert alive(p.pid)
+        p.stdin.close()         # the last thread's read returns: it exits
+        wait_until(lambda: not alive(p.pid), 10, what="every thread gone")
+    finally:
+        p.kill()
+        p.wait(5)
+
+
+def test_reload_fsync_restarts_in_turn_data_dir_refused(ctl_factory,
+                                                       tmp_path):
+    """herdctl reload with a new fsync restarts the servers one at a time
+    (one always listens) with every record, under the new policy; a new
+    data_dir, or persist = no, is refused with a message saying a restart
+    must move the records, and nothing changes."""
+    topo = {"A": ["B", "C"], "B": ["A", "C"], "C": ["A", "B"]}
+    base = tmp_path / "d"
+    c = ctl_factory(topology=topo, extra="data_dir = %s\nfsync = everysec\n"
+                    % base)
+    c.start()
+    acked = [(b"r%d" % i, c.iamat("A", b"r%d" % i, b"%d.5" % (10 + i)))
+             for i in range(50)]
+    for name in topo:
+        wait_until(lambda: all(_held(c, name, cid) == line
+                               for cid, line in acked[-1:]), 10,
+                   what="%s to hold the records" % name)
+    pids = {n: s["pid"] for n, s in c.status().items()}
+
+    c.write(extra="data_dir = %s\nfsync = always\n" % base)
+    stop, down = threading.Event(), []
+
+    def watch():                # every millisecond: is any server up?
+        while not stop.is_set():
+            up = [n for n in topo if connects(c.ports[n], 0.2)]
+            if not up:
+                down.append(time.monotonic())
+            time.sleep(0.001)
+    t = threading.Thread(target=watch)
+    t.start()
+    try:
+        p = c.run("reload", check=0)
+    finally:
+        stop.set()
+        t.join(10)
+    assert sorted(p.stdout.splitlines()) == [
+        "A: restart", "B: restart", "C: restart", "reloaded"], p.stdout
+    assert not down, "every server was down at once"
+    st = c.status()
+    for name in topo:
+        assert st[name]["pid"] != pids[name]
+        assert st[name]["persist"]["fsync"] == "always", st[name]
+        for cid, line in acked:
+            assert _held(c, name, cid) == line
+    pids = {n: s["pid"] for n, s in st.items()}
+
+    for extra, what in [("data_dir = %s\nfsync = always\n" % (tmp_path / "e"),
+                         "data_dir changed from %s to %s" % (
+                             base, tmp_path / "e")),
+                        ("persist = no\ndata_dir = %s\n" % base,
+                         "persistence turned off")]:
+        c.write(extra=extra)
+        p = c.run("reload")
+        assert p.returncode == 1, p.stdout
+        assert what in p.stderr and "nothing changed" in p.stderr and \
+            "herdctl stop" in p.stderr, p.stderr
+        st = c.status()
+        assert {n: s["pid"] for n, s in st.items()} == pids
+        assert st["A"]["data_dir"] == str(base / "A")
+    # The file put back: reloading it changes nothing.
+    c.write(extra="data_dir = %s\nfsync = always\n" % base)
+    assert c.run("reload", check=0).stdout == "reloaded\n"
+    assert {n: s["pid"] for n, s in c.status().items()} == pids

@@ -219,3 +219,25 @@ def test_always_enospc_refuses_then_recovers(herd_factory, small_tmpfs):
                what="persist ok")
     assert herd.iamat("A", b"after", LOC, b"4.0").startswith(b"AT A ")
     waiting.close()
+
+
+def test_sighup_keeps_persistence_keys_until_restart(herd_factory,
+                                                      tmp_path):
+    """A herd-node run by hand that gets SIGHUP with a new fsync keeps
+    its running policy and says it needs a restart; the restart applies
+    it, with the records."""
+    herd, data = persist_herd(herd_factory, tmp_path, "everysec",
+                              topology={"A": []})
+    herd.start()
+    a = herd.iamat("A", b"kept", LOC, b"5.0")
+    herd.herd_extra = "data_dir = %s\nfsync = always\n" % data
+    herd.write()
+    herd.signal("A", signal.SIGHUP)
+    wait_until(lambda: "reload: persist, fsync or data_dir changed; it takes"
+               " effect only after a restart" in herd.log("A"), 10,
+               what="the warning")
+    assert herd.stats("A")["fsync"] == "everysec"
+    assert herd.stop("A") == 0
+    herd.start("A")
+    assert herd.stats("A")["fsync"] == "always"
+    assert held_line(herd, "A", b"kept") == a

@@ -13,8 +13,8 @@ import threading
 
 import pytest
 
-from conftest import BIN, harness_factory, wait_until
-from test_herdctl import HERDCTL, NODE, Ctl, alive
+from conftest import BIN, alive, harness_factory, wait_until
+from test_herdctl import HERDCTL, NODE, Ctl
 
 
 @pytest.fixture

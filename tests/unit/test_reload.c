@@ -43,7 +43,7 @@ parse(const char *text)
 
 /*
  * Plan old -> new and compare with want, written "A=keep B=signal ..." in
- * the planner's order.
+ * the planner's order ("A=restart/rolling": one at a time).
  */
 static void
 expect_plan(const char *old, const char *new, int secret_changed,
@@ -56,9 +56,10 @@ expect_plan(const char *old, const char *new, int secret_changed,
 
 	assert_int_equal(reload_plan(oc, nc, secret_changed, &plan), 0);
 	for (i = 0; i < plan.count; i++) {
-		off += (size_t)snprintf(got + off, sizeof(got) - off, "%s%s=%s",
+		off += (size_t)snprintf(got + off, sizeof(got) - off, "%s%s=%s%s",
 		    i ? " " : "", plan.items[i].name,
-		    reload_action_name(plan.items[i].action));
+		    reload_action_name(plan.items[i].action),
+		    plan.items[i].rolling ? "/rolling" : "");
 		assert_non_null(plan.items[i].why);
 		assert_true(off < sizeof(got));
 	}
@@ -172,6 +173,59 @@ test_rotated_secret_signals(void **state)
 	    1, "A=restart B=signal C=signal");
 }
 
+/* A new fsync restarts every server in turn (records are on disk); a
+ * moved server restarts at once; without persistence fsync is moot. */
+static void
+test_fsync_restarts_in_turn(void **state)
+{
+	(void)state;
+	expect_plan(BASE, BASE "[herd]\nfsync = always\n", 0,
+	    "A=restart/rolling B=restart/rolling C=restart/rolling");
+	expect_plan(BASE, "[herd]\nmax_clients = 100\nfsync = no\n"
+	    "[server:A]\nport = 11\nneighbors = B\n[server:B]\nport = 2\n"
+	    "[server:C]\nport = 3\nneighbors = B\n",
+	    0, "A=restart B=restart/rolling C=restart/rolling");
+	expect_plan(BASE "[herd]\npersist = no\n",
+	    BASE "[herd]\npersist = no\nfsync = always\n", 0,
+	    "A=keep B=keep C=keep");
+}
+
+/* Where records are kept: data_dir, else the fallback, none without
+ * persistence; a reload that would move them is refused, saying why. */
+static void
+test_data_dir_change_refused(void **state)
+{
+	struct herd_config *a = parse(BASE), *b = parse(BASE
+	    "[herd]\ndata_dir = /srv/herd\n"), *c = parse(BASE
+	    "[herd]\npersist = no\ndata_dir = /srv/herd\n");
+	char err[512] = "";
+
+	(void)state;
+	assert_string_equal(reload_data_dir(a, "/var/lib/herd"),
+	    "/var/lib/herd");
+	assert_null(reload_data_dir(a, NULL));
+	assert_string_equal(reload_data_dir(b, "/var/lib/herd"), "/srv/herd");
+	assert_null(reload_data_dir(c, "/var/lib/herd"));
+	assert_int_equal(reload_check_data_dir("/srv/herd", "/srv/herd", err,
+	    sizeof(err)), 0);
+	assert_int_equal(reload_check_data_dir(NULL, NULL, err, sizeof(err)),
+	    0);
+	assert_int_equal(reload_check_data_dir("/var/lib/herd", "/srv/herd",
+	    err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "data_dir changed from /var/lib/herd to"
+	    " /srv/herd"));
+	assert_non_null(strstr(err, "nothing changed"));
+	assert_int_equal(reload_check_data_dir("/srv/herd", NULL, err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "persistence turned off"));
+	assert_int_equal(reload_check_data_dir(NULL, "/srv/herd", err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "persistence turned on"));
+	config_free(a);
+	config_free(b);
+	config_free(c);
+}
+
 /* Every action has its lower-case name; an unknown one is "?". */
 static void
 test_action_names(void **state)
@@ -196,6 +250,8 @@ main(void)
 		cmocka_unit_test(test_globals_signal_everyone),
 		cmocka_unit_test(test_run_dir_is_not_a_node_setting),
 		cmocka_unit_test(test_rotated_secret_signals),
+		cmocka_unit_test(test_fsync_restarts_in_turn),
+		cmocka_unit_test(test_data_dir_change_refused),
 		cmocka_unit_test(test_action_names),
 	};
 
