@@ -152,11 +152,12 @@ durable_changed(struct durable *d, size_t before, const char *line,
 /* What a reply acknowledging the store now waits for: under fsync =
  * always the last entry appended, unless it is durable already. */
 uint64_t
-durable_ack_seq(const struct durable *d)
+durable_ack_seq(struct durable *d)
 {
 	if (d->persist == NULL || d->fsync != HERD_FSYNC_ALWAYS ||
 	    d->last_seq <= persist_durable_seq(d->persist))
 		return 0;
+	persist_urge(d->persist, d->last_seq);	/* sync it at once */
 	return d->last_seq;
 }
 

@@ -35,6 +35,7 @@ static int	load_header(struct persist *, const struct pfile *,
 		    const char *, const unsigned char *, size_t,
 		    struct persist_load_info *, char *, size_t);
 static int	stage_reserve(struct persist *, size_t);
+static void	hand_over(struct persist *);
 
 /* Milliseconds on the monotonic clock. */
 int64_t
@@ -362,6 +363,34 @@ persist_append(struct persist *p, const char *line, size_t len)
 	return ++p->appended_seq;
 }
 
+/* A reply waits for seq (see persist.h). */
+void
+persist_urge(struct persist *p, uint64_t seq)
+{
+	if (seq > p->urge_seq)
+		p->urge_seq = seq;
+}
+
+/*
+ * Tell the thread what is written and what replies wait for.  Wake it
+ * only when it must sync now (a reply waits, under always) or sleeps
+ * without a deadline (nothing was pending): a thread with work pending
+ * already wakes at its due time, and a futex wake per loop turn costs
+ * more than the write.
+ */
+static void
+hand_over(struct persist *p)
+{
+	pthread_mutex_lock(&p->mu);
+	if ((p->policy == HERD_FSYNC_ALWAYS && p->urge_seq > p->t_urge) ||
+	    (p->policy != HERD_FSYNC_NO && p->t_want == p->t_synced &&
+	    p->written_seq > p->t_want))
+		pthread_cond_signal(&p->cv);
+	p->t_want = p->written_seq;
+	p->t_urge = p->urge_sent = p->urge_seq;
+	pthread_mutex_unlock(&p->mu);
+}
+
 /* One write() of the staged batch (see persist.h). */
 int
 persist_write(struct persist *p)
@@ -396,18 +425,9 @@ persist_write(struct persist *p)
 		p->written_seq = p->appended_seq;
 		if (p->pending_since_ms == 0 && p->policy != HERD_FSYNC_NO)
 			p->pending_since_ms = now_ms();
-		pthread_mutex_lock(&p->mu);
-		/* Wake the thread only when it sleeps without a deadline
-		 * or must sync now: under everysec a thread with work
-		 * pending already wakes at its due time, and a futex wake
-		 * per loop turn costs more than the write. */
-		if (p->policy == HERD_FSYNC_ALWAYS ||
-		    (p->policy == HERD_FSYNC_EVERYSEC &&
-		    p->t_want == p->t_synced))
-			pthread_cond_signal(&p->cv);
-		p->t_want = p->written_seq;
-		pthread_mutex_unlock(&p->mu);
-	}
+		hand_over(p);
+	} else if (p->urge_seq > p->urge_sent)
+		hand_over(p);
 	if (p->write_failing) {
 		p->write_failing = 0;
 		set_state(p);

@@ -84,6 +84,9 @@ struct persist {
 	int			 t_oldfd;	/* (mu) retired log: sync, close */
 	uint64_t		 t_want;	/* (mu) written seq */
 	uint64_t		 t_synced;	/* (mu) synced seq */
+	uint64_t		 t_urge;	/* (mu) a reply waits for it */
+	uint64_t		 urge_seq;	/* (loop) the same, this turn */
+	uint64_t		 urge_sent;	/* (loop) urge_seq as handed over */
 	int64_t			 t_sync_start_ms; /* (mu) last sync began */
 	int64_t			 t_last_sync_ms;  /* (mu) */
 	int			 t_err;		/* (mu) last sync errno, 0 ok */

@@ -100,8 +100,11 @@ writer_main(void *v)
 static int
 writer_has_work(struct persist *p, int64_t *wake)
 {
+	/* always syncs at once only for what a reply waits for. */
 	int64_t due = p->t_last_sync_ms + (p->t_err != 0 ||
-	    p->policy == HERD_FSYNC_EVERYSEC ? PERSIST_RETRY_MS : 0);
+	    p->policy == HERD_FSYNC_EVERYSEC || (p->policy ==
+	    HERD_FSYNC_ALWAYS && p->t_urge <= p->t_synced) ?
+	    PERSIST_RETRY_MS : 0);
 	int pending = p->t_want > p->t_synced || p->t_oldfd != -1;
 
 	*wake = 0;

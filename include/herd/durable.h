@@ -70,7 +70,7 @@ size_t		 durable_before(const struct durable *, const char *client,
 void		 durable_changed(struct durable *, size_t before,
 		    const char *line, size_t llen);
 /* What a reply acknowledging the store now waits for (0: nothing). */
-uint64_t	 durable_ack_seq(const struct durable *);
+uint64_t	 durable_ack_seq(struct durable *);
 /* The end of a loop turn: one write() of the staged entries. */
 void		 durable_write(struct durable *);
 

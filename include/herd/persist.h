@@ -122,6 +122,11 @@ uint64_t	 persist_append(struct persist *, const char *line, size_t len);
  * state FAILING, retried every PERSIST_RETRY_MS). */
 int		 persist_write(struct persist *);
 
+/* A reply waits until seq is durable: under fsync = always, the next
+ * persist_write() has the writer sync at once.  Without a waiting reply
+ * (records from neighbours only) always syncs on everysec's cadence. */
+void		 persist_urge(struct persist *, uint64_t seq);
+
 /* The last sequence number handed to the kernel. */
 uint64_t	 persist_written_seq(const struct persist *);
 /* The last sequence number fdatasync'ed. */

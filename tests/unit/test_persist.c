@@ -561,9 +561,9 @@ slow_sync(void *arg, uint64_t seq)
 		atomic_store(&synced_by_hook, seq);
 }
 
-/* always: every batch is synced, durable(seq) arrives only after the
- * fdatasync that covered seq, batches written during a sync share the
- * next one (group commit). */
+/* always: every batch a reply waits for is synced at once, durable(seq)
+ * arrives only after the fdatasync that covered seq, batches written
+ * during a sync share the next one (group commit). */
 static void
 test_always_durable_after_sync(void **state)
 {
@@ -579,6 +579,7 @@ test_always_durable_after_sync(void **state)
 	for (b = 0; b < 20; b++) {
 		for (i = 0; i < 5; i++)
 			put(&w, b * 5 + i, 1);
+		persist_urge(w.p, (uint64_t)b * 5 + 5);
 		assert_int_equal(persist_write(w.p), 0);
 		assert_true(persist_durable_seq(w.p) < persist_written_seq(
 		    w.p));
@@ -586,7 +587,8 @@ test_always_durable_after_sync(void **state)
 		if (b % 4 == 0)
 			run_for(&w, 5);
 	}
-	for (i = 0; i < 100 && w.durable < 100; i++)
+	/* Well before everysec's cadence would have synced it. */
+	for (i = 0; i < 25 && w.durable < 100; i++)
 		run_for(&w, 20);
 	assert_int_equal(w.durable, 100);
 	assert_int_equal(persist_durable_seq(w.p), 100);
@@ -594,6 +596,44 @@ test_always_durable_after_sync(void **state)
 	persist_status(w.p, &st);
 	assert_true(st.syncs >= 1);
 	assert_true(st.syncs < 20);	/* group commit */
+	assert_int_equal(st.lag_ms, 0);
+	close_p(&w);
+	world_done(&w);
+}
+
+/* always without a waiting reply (records from neighbours only): no
+ * sync at once, but within everysec's cadence; a reply that then waits
+ * makes the next write sync at once. */
+static void
+test_always_syncs_at_once_only_for_replies(void **state)
+{
+	struct persist_status st;
+	struct world w;
+	int i;
+
+	(void)state;
+	atomic_store(&synced_by_hook, (uint64_t)-1);	/* not checked */
+	world_init(&w);
+	reopen(&w, HERD_FSYNC_ALWAYS);
+	put(&w, 0, 1);			/* the first sync is due at once */
+	assert_int_equal(persist_write(w.p), 0);
+	for (i = 0; i < 50 && persist_durable_seq(w.p) < 1; i++)
+		run_for(&w, 20);
+	assert_int_equal(persist_durable_seq(w.p), 1);
+	put(&w, 1, 1);			/* nobody waits: everysec's cadence */
+	assert_int_equal(persist_write(w.p), 0);
+	run_for(&w, 300);
+	assert_int_equal(persist_durable_seq(w.p), 1);
+	for (i = 0; i < 150 && persist_durable_seq(w.p) < 2; i++)
+		run_for(&w, 20);
+	assert_int_equal(persist_durable_seq(w.p), 2);
+	put(&w, 2, 1);			/* a reply waits: at once */
+	persist_urge(w.p, 3);
+	assert_int_equal(persist_write(w.p), 0);
+	for (i = 0; i < 10 && persist_durable_seq(w.p) < 3; i++)
+		run_for(&w, 20);
+	assert_int_equal(persist_durable_seq(w.p), 3);
+	persist_status(w.p, &st);
 	assert_int_equal(st.lag_ms, 0);
 	close_p(&w);
 	world_done(&w);
@@ -774,6 +814,7 @@ main(void)
 		cmocka_unit_test_teardown(test_write_errors_retry,
 		    restore_fsize),
 		cmocka_unit_test(test_always_durable_after_sync),
+		cmocka_unit_test(test_always_syncs_at_once_only_for_replies),
 		cmocka_unit_test(test_everysec_and_no),
 		cmocka_unit_test(test_compaction_reload),
 		cmocka_unit_test(test_compaction_stop_each_step),
