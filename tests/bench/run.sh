@@ -499,20 +499,25 @@ p_iamat() {
 	    -k "$KEYSPACE"
 }
 
-herd_start data-no no
-p_iamat persist-no-c50-d16 50 16
-herd_stop
-herd_start data-everysec yes everysec
-p_iamat persist-everysec-c50-d16 50 16
-# What Hill's files hold after it (compactions, if any, included).
-read -r bytes gen < <(dir_info "$TMP/data-everysec/Hill")
-row_add persist-everysec-c50-d16 "disk_bytes=$bytes gen=$gen" \
-    "held=$("$HERDCTL" -c "$INI" status --json | "$PY" -c '
+# Two rounds of the three: the targets take each one's better round, as
+# other tenants of the machine can spoil any single run.
+for r in 1 2; do
+	herd_start "data-no-$r" no
+	p_iamat "persist-no-c50-d16-r$r" 50 16
+	herd_stop
+	herd_start "data-everysec-$r" yes everysec
+	p_iamat "persist-everysec-c50-d16-r$r" 50 16
+	# What Hill's files hold after it (compactions, if any, included).
+	read -r bytes gen < <(dir_info "$TMP/data-everysec-$r/Hill")
+	row_add "persist-everysec-c50-d16-r$r" "disk_bytes=$bytes gen=$gen" \
+	    "held=$("$HERDCTL" -c "$INI" status --json | "$PY" -c '
 import json, sys
 print([s for s in json.load(sys.stdin)["servers"] if s["name"] == "Hill"]
       [0]["records"])')"
-herd_stop
-redis_at "$APORT" "$AOF_PID" aof-everysec-c50-d16 geoadd-aof-everysec 50 16
+	herd_stop
+	redis_at "$APORT" "$AOF_PID" "aof-everysec-c50-d16-r$r" \
+	    geoadd-aof-everysec 50 16
+done
 herd_start data-always yes always
 p_iamat persist-always-c50-d1 50 1
 herd_stop
@@ -689,6 +694,7 @@ for line in open(results):
     kind, label, *kv = line.split()
     d = dict(x.split("=", 1) for x in kv)
     d["kind"] = kind
+    d["label"] = label
     rows[label] = d
     order.append(label)
 
@@ -710,6 +716,22 @@ def growth_mb_min(d):
     """Log growth of Hill's files in MB per minute (from a ~10 s run)."""
     secs = f(d, "secs")
     return f(d, "grow_bytes") / secs * 60 / 1e6 if secs else None
+
+
+def round_of(label):
+    """", round N" for a row of the persistence rounds, else ""."""
+    return ", round " + label[-1] if label[-3:-1] == "-r" else ""
+
+
+def rounds(prefix):
+    """The rows of both rounds of prefix, in order."""
+    return [rows[l] for l in order if l.startswith(prefix + "-r")]
+
+
+def best(ds, value):
+    """The row of ds with the lowest value(row), or None."""
+    ds = [d for d in ds if value(d) is not None]
+    return min(ds, key=value) if ds else None
 
 
 def settled(d, k="settled_cpu_us"):
@@ -810,10 +832,9 @@ for label in order:
             pol = label.split("-")[1]
             mode = "iamat, persist = no" if pol == "no" else \
                 "iamat, fsync = " + pol
-            params += ", fresh herd"
+            params += ", fresh herd" + round_of(label)
             if pol != "no":
-                r = rows.get("aof-%s-c%s-d%s" % (pol, d["conns"],
-                                                  d["depth"]))
+                r = rows.get("aof-" + label[8:])
                 params += "; Redis: AOF, appendfsync " + pol
     elif mode == "oneshot":
         params = "c=%s, new connection per request" % d["conns"]
@@ -878,8 +899,9 @@ for label in order:
         extra = ", new connection per request (-k 0)"
     elif d["mode"].startswith("geoadd-aof-"):
         extra = (", `--appendonly yes --appendfsync %s`, %s AOF "
-                 "rewrite(s) (waited for)" % (d["mode"][11:],
-                                              d.get("aof_rewrites", "?")))
+                 "rewrite(s) (waited for)%s" % (d["mode"][11:],
+                                                d.get("aof_rewrites", "?"),
+                                                round_of(label)))
     w("| redis GEOADD | c=%s d=%s r=%s%s | %s | %s | %s | %s | – | | | | |" % (
         d["conns"], d["depth"], env["KEYSPACE"], extra, num(f(d, "rps")),
         num(f(d, "p50_us")), num(f(d, "p99_us")),
@@ -928,10 +950,13 @@ if r:
       "%s ms; a full check of all %s then found %s missing."
       % (r["records"], num(f(r, "load_rps")), r["kill_to_listen_ms"],
          r["sample_ms"], r["records"], r.get("late", "?")))
-pn = rows.get("persist-no-c50-d16")
-pe = rows.get("persist-everysec-c50-d16")
+pns = rounds("persist-no-c50-d16")
+pes = rounds("persist-everysec-c50-d16")
+aes = rounds("aof-everysec-c50-d16")
+pn = best(pns, settled)
+pe = best(pes, settled)
+ae = best(aes, lambda d: f(d, "cpu_us_per_req"))
 pa = rows.get("persist-always-c50-d1")
-ae = rows.get("aof-everysec-c50-d16")
 aa = rows.get("aof-always-c50-d1")
 w("- persistence: every herd row above keeps its records on disk "
   "(`fsync = everysec`, the default), and so does the one node; the "
@@ -941,15 +966,16 @@ w("- persistence: every herd row above keeps its records on disk "
   "*settled* CPU counts from the start of the run until the herd is "
   "idle again, so a compaction or a flood backlog the run leaves behind "
   "is paid for; Redis's counts until an AOF rewrite the run started has "
-  "finished, its forked child included.")
-for h in (pn, pe, pa):
-    if h:
-        w("- %s, c=%s d=%s: Hill %s µs/req at the end of the run, %s µs/req "
-          "settled; whole herd %s settled." % (
-              "persist = no" if h is pn else "fsync = " +
-              ("everysec" if h is pe else "always"), h["conns"], h["depth"],
-              num(f(h, "cpu_us_per_req"), 2), num(settled(h), 2),
-              num(settled(h, "settled_herd_cpu_us"), 2)))
+  "finished, its forked child included.  The c=50 d=16 triple runs "
+  "twice (rounds 1 and 2); the targets take each setting's better "
+  "round.")
+for h in pns + pes + ([pa] if pa else []):
+    w("- %s, c=%s d=%s%s: Hill %s µs/req at the end of the run, %s µs/req "
+      "settled; whole herd %s settled." % (
+          "persist = no" if h in pns else "fsync = " +
+          ("everysec" if h in pes else "always"), h["conns"], h["depth"],
+          round_of(h["label"]), num(f(h, "cpu_us_per_req"), 2),
+          num(settled(h), 2), num(settled(h, "settled_herd_cpu_us"), 2)))
 if pe and f(pe, "held"):
     w("- after the everysec run (updates of %s client ids) Hill held %s "
       "records in %s MB of files (log generation %s: %d compaction(s) "
@@ -963,12 +989,12 @@ if pa:
       "where Redis has one; the `one node, fsync = always` row has one.  "
       "Both wait for the disk: req/s is bound by fdatasync latency times "
       "the records a sync covers (group commit), not by CPU.")
-for a in (ae, aa):
-    if a:
-        w("- Redis AOF appendfsync %s: %s µs/req, %s rewrite(s), AOF %s MB "
-          "after the run." % (a["mode"][11:], num(f(a, "cpu_us_per_req"), 2),
-                              a.get("aof_rewrites", "?"),
-                              num(f(a, "aof_bytes", 0) / 1e6, 1)))
+for a in aes + ([aa] if aa else []):
+    w("- Redis AOF appendfsync %s%s: %s µs/req, %s rewrite(s), AOF %s MB "
+      "after the run." % (a["mode"][11:], round_of(a["label"]),
+                          num(f(a, "cpu_us_per_req"), 2),
+                          a.get("aof_rewrites", "?"),
+                          num(f(a, "aof_bytes", 0) / 1e6, 1)))
 for k in ("restart-0", "restart-1"):
     x = rows.get(k)
     if x:
@@ -1069,7 +1095,7 @@ w("|---|---|---|")
 if pe and pn:
     ratio = settled(pe) / settled(pn)
     target("IAMAT c=50 d=16, fsync = everysec: Hill's CPU/req ≤ 1.2× "
-           "persist = no (settled)", ratio <= 1.2,
+           "persist = no (settled, better of 2 rounds each)", ratio <= 1.2,
            "%.2f vs %.2f µs → ratio %.2f (end of run: %.2f vs %.2f; whole "
            "herd settled: %.2f vs %.2f)" % (
                settled(pe), settled(pn), ratio, f(pe, "cpu_us_per_req"),
@@ -1078,7 +1104,8 @@ if pe and pn:
 if pe and ae:
     ratio = settled(pe) / f(ae, "cpu_us_per_req")
     target("IAMAT c=50 d=16, everysec: Hill's CPU/req ≤ Redis's with "
-           "`appendonly yes appendfsync everysec`", ratio <= 1.0,
+           "`appendonly yes appendfsync everysec` (better of 2 rounds each)",
+           ratio <= 1.0,
            "%.2f vs %.2f µs → ratio %.2f" % (
                settled(pe), f(ae, "cpu_us_per_req"), ratio))
 else:
@@ -1106,8 +1133,9 @@ for k in ("restart-0", "restart-1"):
 x = rows.get("restart-0")
 if x:
     target("disk bytes per record (reported)", None if x.get("exit") == "0"
-           else False, "%s after the 1M load%s" % (
+           else False, "%s after the load of %s records%s" % (
                num(f(x, "disk_bytes") / f(x, "records", 1)),
+               num(f(x, "records")),
                "; %s per record held after the everysec run (%d "
                "compaction(s))" % (num(f(pe, "disk_bytes") / f(pe, "held")),
                                    int(pe["gen"]) - 1)
