@@ -16,7 +16,7 @@
 # Knobs (environment): BENCH_SECS (3), CONNS ("1 10 50 100"),
 # DEPTHS ("1 16"), PROP_N (500), PROP_RATE (20000), IDLE_K (10000),
 # RECOVERY_R (100000), MEM_R (1000000), RECOVERY_NODE (Hill),
-# GROWTH_N (650 probes, ~10 s), BENCH_OUT (tests/bench).
+# GROWTH_N (500 probes, 8-10 s), BENCH_OUT (tests/bench).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -31,7 +31,7 @@ IDLE_K=${IDLE_K:-10000}
 RECOVERY_R=${RECOVERY_R:-100000}
 MEM_R=${MEM_R:-1000000}
 RECOVERY_NODE=${RECOVERY_NODE:-Hill}
-GROWTH_N=${GROWTH_N:-650}
+GROWTH_N=${GROWTH_N:-500}
 KEYSPACE=100000
 OUT=${BENCH_OUT:-$ROOT/tests/bench}
 PY=/usr/bin/python3
@@ -529,7 +529,7 @@ if [ -n "$AOF_PID" ]; then
 fi
 
 # Log growth at PROP_RATE IAMAT/s (propagation's paced load, new client
-# ids: no compaction), over GROWTH_N probes of about 13 ms (~10 s).
+# ids: no compaction), over GROWTH_N probes of 13-20 ms.
 herd_start data-growth
 read -r b0 _ < <(dir_info "$TMP/data-growth/Hill")
 read -r hb0 _ < <(dir_info "$TMP/data-growth")
