@@ -2,7 +2,7 @@
 # starts, then redis-benchmark (GEOADD) for scale; writes
 # tests/bench/results.md and tests/bench/throughput.png.  Under 5 min.
 # Knobs: BENCH_SECS, CONNS, DEPTHS, PROP_N, PROP_RATE, IDLE_K,
-# RECOVERY_R, MEM_R (see tests/bench/run.sh).
+# RECOVERY_R, MEM_R, GROWTH_N (see tests/bench/run.sh).
 
 .PHONY: bench bench-catch-up
 

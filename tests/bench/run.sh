@@ -7,13 +7,16 @@
 # a redis-server it starts, at the same connection counts and pipeline
 # depths, reading both servers' CPU time from /proc/PID/stat the same
 # way.  A lone node without neighbours is loaded too, to show what the
-# flooding costs.  Writes tests/bench/results.md and tests/bench/throughput.png.
+# flooding costs.  Persistence: fresh herds with persist = no, fsync =
+# everysec and always next to a second redis-server with an AOF; a
+# restart on 1,000,000 records; disk bytes per record and log growth
+# under a paced load.  Writes tests/bench/results.md and tests/bench/throughput.png.
 # Cleans up everything it started, by PID, even on failure.
 #
 # Knobs (environment): BENCH_SECS (3), CONNS ("1 10 50 100"),
 # DEPTHS ("1 16"), PROP_N (500), PROP_RATE (20000), IDLE_K (10000),
 # RECOVERY_R (100000), MEM_R (1000000), RECOVERY_NODE (Hill),
-# BENCH_OUT (tests/bench).
+# GROWTH_N (500 probes, 8-10 s), BENCH_OUT (tests/bench).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -28,6 +31,7 @@ IDLE_K=${IDLE_K:-10000}
 RECOVERY_R=${RECOVERY_R:-100000}
 MEM_R=${MEM_R:-1000000}
 RECOVERY_NODE=${RECOVERY_NODE:-Hill}
+GROWTH_N=${GROWTH_N:-500}
 KEYSPACE=100000
 OUT=${BENCH_OUT:-$ROOT/tests/bench}
 PY=/usr/bin/python3
@@ -64,7 +68,8 @@ command -v gnuplot >/dev/null && HAVE_GNUPLOT=1
 log "building"
 make --no-print-directory all >/dev/null
 TMP=$(mktemp -d /tmp/herd-bench.XXXXXX)
-# The herd's records (herdctl persists them, fsync everysec) stay here.
+# The herd's records stay under $TMP (herd_ini sets data_dir; this is
+# only the fallback herdctl would use without it).
 export HERD_DATA_DIR=$TMP/data
 # Private copies of the normal (not sanitizer) build: bin/ holds whatever
 # flavour was built last, and may be rebuilt while we run.  herdctl runs
@@ -92,6 +97,7 @@ SUP_PID=""
 FAKE_PID=""
 REDIS_PID=""
 SOLO_PID=""
+AOF_PID=""
 NODE_PIDS=""
 OK=0
 
@@ -105,10 +111,10 @@ cleanup() {
 	for p in $NODE_PIDS $SOLO_PID; do
 		kill -9 "$p" 2>/dev/null
 	done
-	if [ -n "$REDIS_PID" ]; then
-		kill "$REDIS_PID" 2>/dev/null
-		wait "$REDIS_PID" 2>/dev/null
-	fi
+	for p in $REDIS_PID $AOF_PID; do
+		kill "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
 	if [ -n "$FAKE_PID" ]; then
 		kill "$FAKE_PID" 2>/dev/null
 		wait "$FAKE_PID" 2>/dev/null
@@ -135,12 +141,33 @@ print("\n".join(str(s.getsockname()[1]) for s in socks))
 EOF
 }
 
-# utime+stime of a process in microseconds (as herd-bench reads it).
+# utime+stime of processes in microseconds (as herd-bench reads it),
+# summed, with that of their children already reaped (Redis's AOF
+# rewrite child; the nodes have none).
 cpu_us() {
+	"$PY" - "$@" <<'EOF'
+import os, sys
+t = 0
+for pid in sys.argv[1:]:
+    f = open("/proc/%s/stat" % pid).read().rsplit(")", 1)[1].split()
+    t += sum(int(x) for x in f[11:15])
+print(t * 1000000 // os.sysconf("SC_CLK_TCK"))
+EOF
+}
+
+# dir_info DIR: "BYTES GEN": the size of the files under DIR (the data
+# directory of one server, or of all five), and the highest log
+# generation in it (one more per compaction).
+dir_info() {
 	"$PY" - "$1" <<'EOF'
 import os, sys
-f = open("/proc/%s/stat" % sys.argv[1]).read().rsplit(")", 1)[1].split()
-print((int(f[11]) + int(f[12])) * 1000000 // os.sysconf("SC_CLK_TCK"))
+size, gen = 0, 0
+for d, _, files in os.walk(sys.argv[1]):
+    for n in files:
+        size += os.path.getsize(os.path.join(d, n))
+        if n.startswith("log-"):
+            gen = max(gen, int(n[4:], 16))
+print(size, gen)
 EOF
 }
 
@@ -171,24 +198,34 @@ for n in $NAMES; do
 	PORT[$n]=${PORTS[$i]}
 	i=$((i + 1))
 done
-{
-	echo "[herd]"
-	echo "run_dir = $TMP/run"
-	echo "; no syslog receiver: the nodes drop their log lines cheaply"
-	echo "log_socket = $TMP/no-syslog.sock"
-	echo
-	echo "[places]"
-	echo "api = new"
-	echo "key = test-key"
-	echo "url = http://127.0.0.1:$PLACES_PORT/v1/places:searchNearby"
-	echo
-	for n in $NAMES; do
-		echo "[server:$n]"
-		echo "port = ${PORT[$n]}"
-		echo "neighbors = ${NBR[$n]}"
+# herd_ini DATA [PERSIST [FSYNC]]: write $INI for the herd; the servers
+# keep their records in $TMP/DATA/NAME, with [herd] persist and fsync
+# (default yes, everysec).  Each herd started on a new DATA starts empty.
+herd_ini() {
+	local n
+	{
+		echo "[herd]"
+		echo "run_dir = $TMP/run"
+		echo "data_dir = $TMP/$1"
+		echo "persist = ${2:-yes}"
+		echo "fsync = ${3:-everysec}"
+		echo "; no syslog receiver: the nodes drop their log lines cheaply"
+		echo "log_socket = $TMP/no-syslog.sock"
 		echo
-	done
-} > "$INI"
+		echo "[places]"
+		echo "api = new"
+		echo "key = test-key"
+		echo "url = http://127.0.0.1:$PLACES_PORT/v1/places:searchNearby"
+		echo
+		for n in $NAMES; do
+			echo "[server:$n]"
+			echo "port = ${PORT[$n]}"
+			echo "neighbors = ${NBR[$n]}"
+			echo
+		done
+	} > "$INI"
+}
+herd_ini data
 
 # The node farthest from Hill (BFS over undirected links; ties: last).
 FAR=$("$PY" - "$INI" <<'EOF'
@@ -217,9 +254,11 @@ EOF
 FAR_NODE=${FAR% *}
 FAR_HOPS=${FAR#* }
 
-# Start the herd; sets SUP_PID and the PID of every node.
+# herd_start DATA [PERSIST [FSYNC]]: start the herd on those records
+# (see herd_ini); sets SUP_PID and the PID of every node.
 herd_start() {
 	local out
+	herd_ini "$@"
 	out=$("$HERDCTL" -c "$INI" start)
 	SUP_PID=$(echo "$out" | sed -n 's/.*supervisor pid \([0-9]*\).*/\1/p')
 	herd_pids
@@ -328,14 +367,27 @@ rb() {
 	    __rand_int__ | tail -1 | tr -d '"' | awk -F, '{ print $2, $5, $7 }'
 }
 
+# The value of FIELD in redis-server's INFO persistence.
+rinfo() {
+	redis-cli -p "$RPORT" info persistence | tr -d '\r' |
+	    sed -n "s/^$1://p"
+}
+
 # redis LABEL MODE C D [OPTS]: size a run to about BENCH_SECS from a short
-# probe, run it, read redis-server's CPU before and after.
+# probe, run it, read redis-server's CPU before and after.  With an AOF,
+# "after" waits for a rewrite the run started to end (its child's CPU
+# counts: cpu_us adds reaped children), and the rewrites are counted.
 redis() {
 	local label=$1 mode=$2 c=$3 d=$4 probe n before after t0 t1 rps p50 \
-	    p99 cpu
+	    p99 cpu aof="" rw0=0
 	shift 4
 	[ "$HAVE_REDIS" = 1 ] || return 0
 	probe=$(rb "$c" "$d" 5000 "$@")
+	if [ "$(rinfo aof_enabled)" = 1 ]; then
+		redis-cli -p "$RPORT" config set appendfsync "${mode#geoadd-aof-}" \
+		    >/dev/null
+		rw0=$(rinfo aof_rewrites)
+	fi
 	n=$("$PY" -c "import sys; r = float(sys.argv[1])
 print(max(5000, min(10000000, int(r * $BENCH_SECS))))" "${probe%% *}")
 	log "$label: redis-benchmark -c $c -P $d -n $n -r $KEYSPACE $*" \
@@ -344,6 +396,15 @@ print(max(5000, min(10000000, int(r * $BENCH_SECS))))" "${probe%% *}")
 	t0=$(date +%s.%N)
 	read -r rps p50 p99 < <(rb "$c" "$d" "$n" "$@")
 	t1=$(date +%s.%N)
+	if [ "$(rinfo aof_enabled)" = 1 ]; then
+		for _ in $(seq 300); do
+			[ "$(rinfo aof_rewrite_in_progress)" = 0 ] &&
+			    [ "$(rinfo aof_rewrite_scheduled)" = 0 ] && break
+			sleep 0.1
+		done
+		aof=" aof_rewrites=$(($(rinfo aof_rewrites) - rw0))"
+		aof="$aof aof_bytes=$(rinfo aof_current_size)"
+	fi
 	after=$(cpu_us "$REDIS_PID")
 	cpu=$("$PY" -c "print('%.3f' % (($after - $before) / $n))")
 	echo "   $rps requests/s, p50 $p50 ms, p99 $p99 ms, server CPU" \
@@ -352,12 +413,19 @@ print(max(5000, min(10000000, int(r * $BENCH_SECS))))" "${probe%% *}")
 	    "secs=$("$PY" -c "print('%.3f' % ($t1 - $t0))") rps=$rps" \
 	    "p50_us=$("$PY" -c "print($p50 * 1000)")" \
 	    "p99_us=$("$PY" -c "print($p99 * 1000)")" \
-	    "cpu_us_per_req=$cpu" >> "$RESULTS"
+	    "cpu_us_per_req=$cpu$aof" >> "$RESULTS"
+}
+
+# redis_at PORT PID LABEL MODE C D [OPTS]: redis, on another redis-server.
+redis_at() {
+	local RPORT=$1 REDIS_PID=$2
+	shift 2
+	redis "$@"
 }
 
 log "herd on ports ${PORTS[*]} (places on $PLACES_PORT); farthest from" \
     "Hill: $FAR_NODE, $FAR_HOPS hops"
-herd_start
+herd_start data
 HILL=${PORT[Hill]}
 
 # IAMAT: connection counts x pipeline depths.
@@ -381,44 +449,228 @@ run prop-load propagation -p "$HILL" --pid "${PID[Hill]}" \
     -n "$PROP_N" --rate "$PROP_RATE" --load-conns 10
 herd_stop
 
+# --- persistence (issue 11) -------------------------------------------------------
+# IAMAT c=50 d=16 on fresh herds with persist = no, then fsync =
+# everysec, then Redis with an AOF (appendfsync everysec), one right
+# after the other; then fsync = always at d=1 next to Redis's always.
+# The persistence rows add the CPU spent until the herd is idle again
+# (a compaction the run started, floods still queued).
+if [ "$HAVE_REDIS" = 1 ]; then
+	APORT=$(free_ports 1)
+	mkdir "$TMP/redis-aof"
+	redis-server --port "$APORT" --bind 127.0.0.1 --save '' \
+	    --appendonly yes --appendfsync everysec --dir "$TMP/redis-aof" \
+	    --logfile "$TMP/redis-aof.log" &
+	AOF_PID=$!
+	for _ in $(seq 100); do
+		redis-cli -p "$APORT" ping 2>/dev/null | grep -q PONG && break
+		sleep 0.05
+	done
+fi
+
+# run_settled LABEL ARGS...: run, then settle, and add to its row the
+# CPU of Hill and of the whole herd from before the run to then (µs).
+run_settled() {
+	local label=$1 b hb a ha
+	settle
+	b=$(cpu_us "${PID[Hill]}")
+	# shellcheck disable=SC2086
+	hb=$(cpu_us $NODE_PIDS)
+	run "$@"
+	settle
+	a=$(cpu_us "${PID[Hill]}")
+	# shellcheck disable=SC2086
+	ha=$(cpu_us $NODE_PIDS)
+	row_add "$label" "settled_cpu_us=$((a - b)) settled_herd_cpu_us=$((ha - hb))"
+}
+
+# row_add LABEL KV...: append key=value words to the last row LABEL.
+row_add() {
+	local label=$1
+	shift
+	grep -q "^herd $label " "$RESULTS" || return 0
+	sed -i "s|^herd $label .*|& $*|" "$RESULTS"
+}
+
+# p_iamat LABEL C D: run_settled one IAMAT run of the persistence rows.
+p_iamat() {
+	run_settled "$1" iamat -p "$HILL" --pid "${PID[Hill]}" \
+	    --also-pids "$(others)" -c "$2" -d "$3" -t "$BENCH_SECS" \
+	    -k "$KEYSPACE"
+}
+
+# Two rounds of the three: the targets take each one's better round, as
+# other tenants of the machine can spoil any single run.
+for r in 1 2; do
+	herd_start "data-no-$r" no
+	p_iamat "persist-no-c50-d16-r$r" 50 16
+	herd_stop
+	herd_start "data-everysec-$r" yes everysec
+	p_iamat "persist-everysec-c50-d16-r$r" 50 16
+	# What Hill's files hold after it (compactions, if any, included).
+	read -r bytes gen < <(dir_info "$TMP/data-everysec-$r/Hill")
+	row_add "persist-everysec-c50-d16-r$r" "disk_bytes=$bytes gen=$gen" \
+	    "held=$("$HERDCTL" -c "$INI" status --json | "$PY" -c '
+import json, sys
+print([s for s in json.load(sys.stdin)["servers"] if s["name"] == "Hill"]
+      [0]["records"])')"
+	herd_stop
+	redis_at "$APORT" "$AOF_PID" "aof-everysec-c50-d16-r$r" \
+	    geoadd-aof-everysec 50 16
+done
+herd_start data-always yes always
+p_iamat persist-always-c50-d1 50 1
+herd_stop
+redis_at "$APORT" "$AOF_PID" aof-always-c50-d1 geoadd-aof-always 50 1
+if [ -n "$AOF_PID" ]; then
+	kill "$AOF_PID"
+	wait "$AOF_PID" 2>/dev/null || true
+	AOF_PID=""
+fi
+
+# Log growth at PROP_RATE IAMAT/s (propagation's paced load, new client
+# ids: no compaction), over GROWTH_N probes of 13-20 ms.
+herd_start data-growth
+read -r b0 _ < <(dir_info "$TMP/data-growth/Hill")
+read -r hb0 _ < <(dir_info "$TMP/data-growth")
+run growth propagation -p "$HILL" --pid "${PID[Hill]}" \
+    --to-port "${PORT[$FAR_NODE]}" --to-pid "${PID[$FAR_NODE]}" \
+    -n "$GROWTH_N" --gap-us 10000 --rate "$PROP_RATE" --load-conns 10 \
+    -k 100000000
+settle
+read -r b1 gen < <(dir_info "$TMP/data-growth/Hill")
+read -r hb1 _ < <(dir_info "$TMP/data-growth")
+row_add growth "grow_bytes=$((b1 - b0)) herd_grow_bytes=$((hb1 - hb0))" \
+    "gen=$gen"
+herd_stop
+
 # Idle connections on a fresh herd: a heap already grown by the load runs
 # above would hide what the connections cost.
-herd_start
+herd_start data-idle
 run idle idle -p "$HILL" --pid "${PID[Hill]}" --idle "$IDLE_K"
 herd_stop
 
 # One node without neighbours under the same IAMAT loads: what flooding
 # to four co-located nodes costs the d=1 throughput on this machine.
 SOLO_PORT=$(free_ports 1)
-printf '[herd]\nlog_socket = %s\n\n[server:Solo]\nport = %s\n' \
-    "$TMP/no-syslog.sock" "$SOLO_PORT" > "$TMP/solo.ini"
-"$TMP/bin/herd-node" -c "$TMP/solo.ini" Solo 2>"$TMP/solo.err" &
-SOLO_PID=$!
-for _ in $(seq 100); do
-	(exec 3<>"/dev/tcp/127.0.0.1/$SOLO_PORT") 2>/dev/null && break
-	sleep 0.05
-done
-NODE_PIDS=$SOLO_PID
+
+# solo_start DATA FSYNC: start the lone node Solo on $TMP/DATA/Solo.
+solo_start() {
+	printf '[herd]\nlog_socket = %s\ndata_dir = %s\nfsync = %s\n\n' \
+	    "$TMP/no-syslog.sock" "$TMP/$1" "$2" > "$TMP/solo.ini"
+	printf '[server:Solo]\nport = %s\n' "$SOLO_PORT" >> "$TMP/solo.ini"
+	"$TMP/bin/herd-node" -c "$TMP/solo.ini" Solo 2>>"$TMP/solo.err" &
+	SOLO_PID=$!
+	for _ in $(seq 100); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$SOLO_PORT") 2>/dev/null && break
+		sleep 0.05
+	done
+	NODE_PIDS=$SOLO_PID
+}
+
+solo_stop() {
+	kill "$SOLO_PID"
+	wait "$SOLO_PID" 2>/dev/null || true
+	SOLO_PID=""
+	NODE_PIDS=""
+}
+
+solo_start data-solo everysec
 for d in 1 16; do
 	run "solo-c50-d$d" iamat -p "$SOLO_PORT" --pid "$SOLO_PID" -c 50 \
 	    -d "$d" -t "$BENCH_SECS" -k "$KEYSPACE"
 done
-kill "$SOLO_PID"
-wait "$SOLO_PID" 2>/dev/null || true
-SOLO_PID=""
-NODE_PIDS=""
+solo_stop
+# fsync = always on one node: one disk sync per batch instead of five.
+solo_start data-solo-always always
+run solo-always-c50-d1 iamat -p "$SOLO_PORT" --pid "$SOLO_PID" -c 50 \
+    -d 1 -t "$BENCH_SECS" -k "$KEYSPACE"
+solo_stop
 
 # Recovery on a fresh herd, so that the store holds exactly R records.
-herd_start
+herd_start data-recovery
 run recovery recovery --herdctl "$HERDCTL" -C "$INI" --node "$RECOVERY_NODE" \
     --records "$RECOVERY_R" -c 50 -d 16
 herd_stop
 
 # Memory per record on a fresh herd.
-herd_start
+herd_start data-1m
 run load-1m load -p "$HILL" --pid "${PID[Hill]}" --also-pids "$(others)" \
     --records "$MEM_R" -c 50 -d 16
 herd_stop
+
+# Restart with those records: exec herd-node Hill alone (no neighbours)
+# on its files, poll its port until it accepts; its "loaded" log line.
+# First with the files in the page cache (as after herdctl restart),
+# then with their pages dropped first (as after a reboot).
+RESTART_PORT=$(free_ports 1)
+printf '[herd]\nlog_socket = %s\ndata_dir = %s\n\n[server:Hill]\nport = %s\n' \
+    "$TMP/no-syslog.sock" "$TMP/data-1m" "$RESTART_PORT" \
+    > "$TMP/restart.ini"
+for cold in 0 1; do
+	log "restart-$cold: herd-node -c $TMP/restart.ini --stderr Hill" \
+	    "(${MEM_R} records; cold=$cold)"
+	if ! "$PY" - "restart-$cold" "$cold" "$RESTART_PORT" "$TMP/data-1m/Hill" \
+	    "$TMP/restart-$cold.err" "$TMP/bin/herd-node" -c "$TMP/restart.ini" \
+	    --stderr Hill >> "$RESULTS" <<'EOF'
+import os, re, signal, socket, subprocess, sys, time
+label, cold, port, ddir, err = sys.argv[1:6]
+argv = sys.argv[6:]
+files = [os.path.join(ddir, n) for n in sorted(os.listdir(ddir))]
+files = [f for f in files if os.path.isfile(f)]
+size = sum(os.path.getsize(f) for f in files)
+if cold == "1":
+    for f in files:
+        fd = os.open(f, os.O_RDONLY)
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        os.close(fd)
+errf = open(err, "w")
+t0 = time.monotonic()
+p = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                     stdout=subprocess.DEVNULL, stderr=errf)
+listen = None
+while time.monotonic() < t0 + 60 and p.poll() is None:
+    s = socket.socket()
+    try:
+        s.connect(("127.0.0.1", int(port)))
+        if s.getsockname() != s.getpeername():   # not a self-connect
+            listen = (time.monotonic() - t0) * 1000
+            break
+    except OSError:
+        time.sleep(0.001)
+    finally:
+        s.close()
+m = None
+for _ in range(500):
+    m = re.search(r"loaded (\d+) records \((\d+) log entries\) in (\d+) ms",
+                  open(err).read())
+    if m or p.poll() is not None:
+        break
+    time.sleep(0.01)
+if p.poll() is None:
+    p.send_signal(signal.SIGTERM)
+    try:
+        p.wait(30)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+ok = listen is not None and m is not None
+print("herd %s exit=%d mode=restart cold=%s records=%s log_entries=%s "
+      "load_ms=%s exec_to_listen_ms=%s disk_bytes=%d files=%d" % (
+          label, 0 if ok else 1, cold, m and m.group(1), m and m.group(2),
+          m and m.group(3), "%.1f" % listen if listen else None, size,
+          len(files)))
+sys.stderr.write("   %s ms exec -> listening; %s\n" % (
+    "%.1f" % listen if listen else "never",
+    m.group(0) if m else "no 'loaded' line"))
+sys.exit(0 if ok else 1)
+EOF
+	then
+		FAILED=$((FAILED + 1))
+		tail -5 "$TMP/restart-$cold.err" | sed 's/^/   /' >&2
+	fi
+done
 
 if [ -n "$REDIS_PID" ]; then
 	kill "$REDIS_PID"
@@ -429,7 +681,7 @@ fi
 # --- report ----------------------------------------------------------------------
 T_END=$(date +%s)
 export LOAD_START BENCH_SECS PROP_RATE PROP_N IDLE_K RECOVERY_R MEM_R RECOVERY_NODE \
-    FAR_NODE FAR_HOPS REDIS_VERSION KEYSPACE
+    FAR_NODE FAR_HOPS REDIS_VERSION KEYSPACE GROWTH_N
 export RUN_SECS=$((T_END - T_BEGIN))
 "$PY" - "$RESULTS" "$OUT" "$HAVE_GNUPLOT" <<'EOF'
 import datetime, os, platform, subprocess, sys
@@ -442,6 +694,7 @@ for line in open(results):
     kind, label, *kv = line.split()
     d = dict(x.split("=", 1) for x in kv)
     d["kind"] = kind
+    d["label"] = label
     rows[label] = d
     order.append(label)
 
@@ -457,6 +710,34 @@ def num(v, digits=0):
     if v is None:
         return "–"
     return "{:,.{}f}".format(v, digits)
+
+
+def growth_mb_min(d):
+    """Log growth of Hill's files in MB per minute (from a ~10 s run)."""
+    secs = f(d, "secs")
+    return f(d, "grow_bytes") / secs * 60 / 1e6 if secs else None
+
+
+def round_of(label):
+    """", round N" for a row of the persistence rounds, else ""."""
+    return ", round " + label[-1] if label[-3:-1] == "-r" else ""
+
+
+def rounds(prefix):
+    """The rows of both rounds of prefix, in order."""
+    return [rows[l] for l in order if l.startswith(prefix + "-r")]
+
+
+def best(ds, value):
+    """The row of ds with the lowest value(row), or None."""
+    ds = [d for d in ds if value(d) is not None]
+    return min(ds, key=value) if ds else None
+
+
+def settled(d, k="settled_cpu_us"):
+    """CPU µs per request from the run's start until the herd was idle."""
+    n = f(d, "reqs")
+    return f(d, k) / n if n and f(d, k) is not None else None
 
 
 def sh(cmd):
@@ -494,7 +775,11 @@ w("| CPU | %s, %s CPUs (nproc), %s |" % (cpu_model, sh("nproc"), virt))
 w("| memory | %.1f GiB |" % (mem_kb / 1048576))
 w("| compiler | %s |" % sh("cc --version | head -1"))
 w("| libevent | %s |" % sh("pkg-config --modversion libevent"))
-w("| Redis | %s (redis-server, `--save '' --appendonly no`) |"
+w("| Redis | %s: redis-server `--save '' --appendonly no` for every "
+  "Redis figure but the AOF rows; those go to a second redis-server "
+  "with `--save '' --appendonly yes --appendfsync everysec` (AOF in the "
+  "scratch directory, auto-rewrite at its defaults), switched to "
+  "`CONFIG SET appendfsync always` for the `always` row |"
   % env["REDIS_VERSION"])
 w("| load average at start | %s |" % env["LOAD_START"])
 w("| whole run | %s s |" % env["RUN_SECS"])
@@ -535,10 +820,22 @@ for label in order:
     r = None
     if mode == "iamat":
         params = "c=%s d=%s k=%s" % (d["conns"], d["depth"], d["keyspace"])
+        r = rows.get("redis-c%s-d%s" % (d["conns"], d["depth"]))
         if label.startswith("solo-"):
             mode = "iamat, one node"
             params += ", no neighbours (nothing flooded)"
-        r = rows.get("redis-c%s-d%s" % (d["conns"], d["depth"]))
+            if label.startswith("solo-always-"):
+                mode = "iamat, one node, fsync = always"
+                r = rows.get("aof-always-c%s-d%s" % (d["conns"], d["depth"]))
+                params += "; Redis: AOF, appendfsync always"
+        elif label.startswith("persist-"):
+            pol = label.split("-")[1]
+            mode = "iamat, persist = no" if pol == "no" else \
+                "iamat, fsync = " + pol
+            params += ", fresh herd" + round_of(label)
+            if pol != "no":
+                r = rows.get("aof-" + label[8:])
+                params += "; Redis: AOF, appendfsync " + pol
     elif mode == "oneshot":
         params = "c=%s, new connection per request" % d["conns"]
         r = rows.get("redis-oneshot-c%s" % d["conns"])
@@ -550,6 +847,20 @@ for label in order:
             env["FAR_NODE"], env["FAR_HOPS"], d["reqs"],
             "idle" if f(d, "rate", 0) == 0 else
             "under %s IAMAT/s asked" % num(f(d, "rate")))
+        if label == "growth":
+            mode = "log growth"
+            params += (", fresh herd, new client ids, %.1f s: Hill's "
+                       "files grew %s MB/min" % (f(d, "secs"),
+                                                num(growth_mb_min(d), 1)))
+    elif mode == "restart":
+        params = ("Hill alone on %s records (%s MB on disk), %s: exec → "
+                  "port accepts %s ms; `loaded` line: %s ms" % (
+                      num(f(d, "records")), num(f(d, "disk_bytes", 0) / 1e6,
+                                                1),
+                      "files' pages dropped first (as after a reboot)"
+                      if d.get("cold") == "1" else "files in the page cache",
+                      num(f(d, "exec_to_listen_ms"), 1),
+                      num(f(d, "load_ms"))))
     elif mode == "idle":
         params = ("%s idle connections (one IAMAT each); figures per "
                   "connection set up" % d["conns"])
@@ -562,6 +873,8 @@ for label in order:
                                                d["depth"])
     rps = f(d, "rps")
     cpu = f(d, "cpu_us_per_req")
+    if d.get("mode") == "restart":
+        rps = cpu = None
     if mode == "recovery":
         rps = f(d, "load_rps")
     if mode == "propagation" and f(d, "rate", 0) == 0:
@@ -581,10 +894,16 @@ for label in order:
     d = rows[label]
     if d["kind"] != "redis":
         continue
+    extra = ""
+    if d["mode"] == "geoadd-oneshot":
+        extra = ", new connection per request (-k 0)"
+    elif d["mode"].startswith("geoadd-aof-"):
+        extra = (", `--appendonly yes --appendfsync %s`, %s AOF "
+                 "rewrite(s) (waited for)%s" % (d["mode"][11:],
+                                                d.get("aof_rewrites", "?"),
+                                                round_of(label)))
     w("| redis GEOADD | c=%s d=%s r=%s%s | %s | %s | %s | %s | – | | | | |" % (
-        d["conns"], d["depth"], env["KEYSPACE"],
-        ", new connection per request (-k 0)"
-        if d["mode"] == "geoadd-oneshot" else "", num(f(d, "rps")),
+        d["conns"], d["depth"], env["KEYSPACE"], extra, num(f(d, "rps")),
         num(f(d, "p50_us")), num(f(d, "p99_us")),
         num(f(d, "cpu_us_per_req"), 2)))
 w("")
@@ -631,12 +950,89 @@ if r:
       "%s ms; a full check of all %s then found %s missing."
       % (r["records"], num(f(r, "load_rps")), r["kill_to_listen_ms"],
          r["sample_ms"], r["records"], r.get("late", "?")))
+pns = rounds("persist-no-c50-d16")
+pes = rounds("persist-everysec-c50-d16")
+aes = rounds("aof-everysec-c50-d16")
+pn = best(pns, settled)
+pe = best(pes, settled)
+ae = best(aes, lambda d: f(d, "cpu_us_per_req"))
+pa = rows.get("persist-always-c50-d1")
+aa = rows.get("aof-always-c50-d1")
+w("- persistence: every herd row above keeps its records on disk "
+  "(`fsync = everysec`, the default), and so does the one node; the "
+  "`persist = no` and `fsync =` rows each get a fresh herd with that "
+  "setting and are run one right after the other, each next to its "
+  "Redis counterpart (same load, Redis with an append-only file).  Their "
+  "*settled* CPU counts from the start of the run until the herd is "
+  "idle again, so a compaction or a flood backlog the run leaves behind "
+  "is paid for; Redis's counts until an AOF rewrite the run started has "
+  "finished, its forked child included.  The c=50 d=16 triple runs "
+  "twice (rounds 1 and 2); the targets take each setting's better "
+  "round.")
+for h in pns + pes + ([pa] if pa else []):
+    w("- %s, c=%s d=%s%s: Hill %s µs/req at the end of the run, %s µs/req "
+      "settled; whole herd %s settled." % (
+          "persist = no" if h in pns else "fsync = " +
+          ("everysec" if h in pes else "always"), h["conns"], h["depth"],
+          round_of(h["label"]), num(f(h, "cpu_us_per_req"), 2),
+          num(settled(h), 2), num(settled(h, "settled_herd_cpu_us"), 2)))
+if pe and f(pe, "held"):
+    w("- after the everysec run (updates of %s client ids) Hill held %s "
+      "records in %s MB of files (log generation %s: %d compaction(s) "
+      "during the run): %s bytes per record held." % (
+          env["KEYSPACE"], num(f(pe, "held")),
+          num(f(pe, "disk_bytes") / 1e6, 1), pe["gen"], int(pe["gen"]) - 1,
+          num(f(pe, "disk_bytes") / f(pe, "held"))))
+if pa:
+    w("- fsync = always: every server syncs its own log, the four that "
+      "receive the floods too, so five fdatasync streams share the disk "
+      "where Redis has one; the `one node, fsync = always` row has one.  "
+      "Both wait for the disk: req/s is bound by fdatasync latency times "
+      "the records a sync covers (group commit), not by CPU.")
+for a in aes + ([aa] if aa else []):
+    w("- Redis AOF appendfsync %s%s: %s µs/req, %s rewrite(s), AOF %s MB "
+      "after the run." % (a["mode"][11:], round_of(a["label"]),
+                          num(f(a, "cpu_us_per_req"), 2),
+                          a.get("aof_rewrites", "?"),
+                          num(f(a, "aof_bytes", 0) / 1e6, 1)))
+for k in ("restart-0", "restart-1"):
+    x = rows.get(k)
+    if x:
+        w("- restart (%s): `herd-node Hill` alone on the files the load row "
+          "left (%s files, %s bytes: %s bytes per record); the script "
+          "timed exec → first accepted connection (polling every ms) at "
+          "%s ms; the node logged `loaded %s records (%s log entries) in "
+          "%s ms`." % ("page cache dropped first with "
+                       "posix_fadvise(DONTNEED), as after a reboot"
+                       if x.get("cold") == "1" else "files in the page cache",
+                       x["files"], num(f(x, "disk_bytes")),
+                       num(f(x, "disk_bytes") / f(x, "records", 1)),
+                       x["exec_to_listen_ms"], x["records"],
+                       x["log_entries"], x["load_ms"]))
+g = rows.get("growth")
+if g:
+    w("- log growth: propagation's paced load at %s IAMAT/s asked (%s "
+      "achieved) for %.1f s on a fresh herd, client ids new (log "
+      "generation %s at the end: %s); Hill's files grew by %s bytes "
+      "= %s MB/min scaled to a minute (%s bytes per IAMAT); the five "
+      "servers' together by %s MB/min (each stores every record).  With "
+      "clients that update (not new ones), compaction keeps the files "
+      "near twice the live data, so this is the rate of disk writes, not "
+      "of space held." % (
+          num(f(g, "rate")), num(f(g, "rps")), f(g, "secs"), g["gen"],
+          "no compaction" if g["gen"] == "1" else
+          "a compaction ran, so the growth is understated",
+          num(f(g, "grow_bytes")), num(growth_mb_min(g), 1),
+          num(f(g, "grow_bytes") / (f(g, "rps") * f(g, "secs"))),
+          num(f(g, "herd_grow_bytes") / f(g, "secs") * 60 / 1e6, 1)))
 w("")
 
 
 def target(name, ok, got):
     w("| %s | %s | %s |" % (name, got, "**pass**" if ok else
-                             ("**FAIL**" if ok is not None else "n/a")))
+                             ("**FAIL**" if ok is not None else
+                              "reported" if got != "not measured" else
+                              "n/a")))
 
 
 w("## Targets (issue 6)")
@@ -692,6 +1088,64 @@ if r:
            "%s ms (+%s ms kill → listening)" % (r["recover_ms"],
                                                r["kill_to_listen_ms"]))
 w("")
+w("## Targets (issue 11: persistence)")
+w("")
+w("| target | measured | result |")
+w("|---|---|---|")
+if pe and pn:
+    ratio = settled(pe) / settled(pn)
+    target("IAMAT c=50 d=16, fsync = everysec: Hill's CPU/req ≤ 1.2× "
+           "persist = no (settled, better of 2 rounds each)", ratio <= 1.2,
+           "%.2f vs %.2f µs → ratio %.2f (end of run: %.2f vs %.2f; whole "
+           "herd settled: %.2f vs %.2f)" % (
+               settled(pe), settled(pn), ratio, f(pe, "cpu_us_per_req"),
+               f(pn, "cpu_us_per_req"), settled(pe, "settled_herd_cpu_us"),
+               settled(pn, "settled_herd_cpu_us")))
+if pe and ae:
+    ratio = settled(pe) / f(ae, "cpu_us_per_req")
+    target("IAMAT c=50 d=16, everysec: Hill's CPU/req ≤ Redis's with "
+           "`appendonly yes appendfsync everysec` (better of 2 rounds each)",
+           ratio <= 1.0,
+           "%.2f vs %.2f µs → ratio %.2f" % (
+               settled(pe), f(ae, "cpu_us_per_req"), ratio))
+else:
+    target("IAMAT c=50 d=16 everysec CPU vs Redis AOF", None, "not measured")
+if pa and aa:
+    ratio = f(pa, "rps") / f(aa, "rps")
+    s = rows.get("solo-always-c50-d1")
+    solo = ("; one node without neighbours: %s req/s → %.2f" % (
+        num(f(s, "rps")), f(s, "rps") / f(aa, "rps")) if s else "")
+    target("IAMAT c=50 d=1, fsync = always: throughput ≥ Redis's with "
+           "`appendfsync always`", ratio >= 1.0,
+           "%s vs %s req/s → %.2f%s" % (num(f(pa, "rps")),
+                                        num(f(aa, "rps")), ratio, solo))
+else:
+    target("IAMAT c=50 d=1 always vs Redis", None, "not measured")
+for k in ("restart-0", "restart-1"):
+    x = rows.get(k)
+    if x:
+        ms = f(x, "exec_to_listen_ms")
+        target("restart with %s records (%s): exec → listening < 1 s" % (
+            num(f(x, "records")), "page cache dropped" if x.get("cold") ==
+            "1" else "warm"), ms is not None and ms < 1000 and
+            x.get("exit") == "0",
+            "%s ms (loading: %s ms)" % (num(ms, 1), x["load_ms"]))
+x = rows.get("restart-0")
+if x:
+    target("disk bytes per record (reported)", None if x.get("exit") == "0"
+           else False, "%s after the load of %s records%s" % (
+               num(f(x, "disk_bytes") / f(x, "records", 1)),
+               num(f(x, "records")),
+               "; %s per record held after the everysec run (%d "
+               "compaction(s))" % (num(f(pe, "disk_bytes") / f(pe, "held")),
+                                   int(pe["gen"]) - 1)
+               if pe and f(pe, "held") else ""))
+if g:
+    target("log growth per minute at %s IAMAT/s (reported)" % num(
+        f(g, "rate")), None if g.get("exit") == "0" else False,
+        "%s MB/min at Hill (%.1f s measured, scaled)" % (
+            num(growth_mb_min(g), 1), f(g, "secs")))
+w("")
 w("## How to read and rerun")
 w("")
 w("`make bench` (as root it installs redis-server, redis-tools and "
@@ -710,7 +1164,7 @@ open(os.path.join(out, "results.md"), "w").write("\n".join(md))
 series = {}
 for label, d in rows.items():
     if d.get("mode") in ("iamat", "geoadd") and \
-            not label.startswith("solo-"):
+            not label.startswith(("solo-", "persist-")):
         series.setdefault((d["kind"], d["depth"]), []).append(
             (int(d["conns"]), f(d, "rps"), f(d, "p99_us")))
 dat = os.path.join(os.path.dirname(results), "plot.dat")

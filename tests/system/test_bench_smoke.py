@@ -1,6 +1,8 @@
 """herd-bench, the load generator of `make bench`, in every mode with tiny
 parameters: its RESULT line parses and it finds no errors against a real
-herd, and it does find them against a server that answers wrongly."""
+herd, and it does find them against a server that answers wrongly; and
+what the bench's persistence rows read (a node's files, its `loaded`
+line) is there."""
 import json
 import os
 import re
@@ -9,7 +11,8 @@ import socket
 import subprocess
 import threading
 
-from conftest import BIN, alive, free_ports, write_ini, DEFAULT_TOPOLOGY
+from conftest import BIN, alive, free_ports, write_ini, wait_until, \
+    DEFAULT_TOPOLOGY
 from fake_places import FakePlaces
 
 BENCH = os.path.join(BIN, "herd-bench")
@@ -116,6 +119,63 @@ def test_load(herd_factory):
     assert_clean(rc, res, out)
     assert res["records"] == "5000" and res["reqs"] == "5000"
     float(res["bytes_per_record"])
+
+
+def _dir_bytes(path):
+    """The size of the files under path, as make bench adds it up."""
+    return sum(os.path.getsize(os.path.join(d, n))
+               for d, _, files in os.walk(path) for n in files)
+
+
+# make bench's restart row reads this line of the restarted node.
+LOADED_RE = re.compile(r"loaded (\d+) records \((\d+) log entries\) in "
+                       r"(\d+) ms")
+
+
+def test_load_persisted_then_restart(herd_factory, tmp_path):
+    """make bench's disk and restart rows: records a load stores are on
+    disk at a plausible size per record, and a restarted node reports
+    loading every one of them in the line the bench parses."""
+    data = tmp_path / "data"
+    h = herd_factory(topology={"A": []},
+                     herd_extra="data_dir = %s" % data).start()
+    rc, res, out = bench("load", "-p", h.port("A"), "--records", 3000,
+                         "-c", 4, "-d", 16)
+    assert_clean(rc, res, out)
+    assert h.stop("A") == 0
+    per_record = _dir_bytes(data / "A") / 3000
+    assert 40 < per_record < 400, per_record
+    h.start("A")
+    # The log holds both starts: the first loaded nothing.
+    m = wait_until(lambda: LOADED_RE.findall(h.log("A"))[1:], 5,
+                   what="the second loaded line")
+    assert m[0][:2] == ("3000", "3000"), h.log("A")
+
+
+def test_paced_load_grows_log(herd_factory, tmp_path):
+    """make bench's log growth row: the paced background load of the
+    propagation mode appends about one entry per IAMAT it achieved."""
+    data = tmp_path / "data"
+    h = herd_factory(topology={"A": ["B"], "B": ["A"]},
+                     herd_extra="data_dir = %s" % data).start()
+    before = _dir_bytes(data / "A")
+    rc, res, out = bench("propagation", "-p", h.port("A"), "--to-port",
+                         h.port("B"), "-n", 40, "--gap-us", 10000,
+                         "--rate", 2000, "--load-conns", 2, "-k", 10 ** 8)
+    assert_clean(rc, res, out)
+    sent = float(res["rps"]) * float(res["secs"])
+    assert sent > 100, out
+    grown = wait_until(lambda: _dir_bytes(data / "A") - before, 5,
+                       what="A's log to grow")
+    assert 40 < grown / sent < 400, (grown, sent)
+
+
+def _alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(") ", 1)[1][0] not in "ZX"
+    except OSError:
+        return False
 
 
 def test_recovery(tmp_path):
