@@ -3,8 +3,16 @@
 # tests/bench/results.md and tests/bench/throughput.png.  Under 5 min.
 # Knobs: BENCH_SECS, CONNS, DEPTHS, PROP_N, PROP_RATE, IDLE_K,
 # RECOVERY_R, MEM_R (see tests/bench/run.sh).
+# `make bench-scale` (also the end of `make bench`): herds of 5, 20 and 50
+# servers (tests/bench/scale.sh); writes tests/bench/scale.md and
+# tests/bench/scale.png.  About 30 s.
+# Knobs: SCALE_SIZES, SCALE_UPDATES, SCALE_PROBES, SCALE_SEED.
 
-.PHONY: bench
+.PHONY: bench bench-scale
 
 bench: all
 	bash tests/bench/run.sh
+	bash tests/bench/scale.sh
+
+bench-scale: all
+	bash tests/bench/scale.sh
