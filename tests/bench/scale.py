@@ -189,6 +189,11 @@ def measure(a, n):
         h.settle()
         row["rss_idle_kb"] = statistics.mean(
             proc_rss_kb(p) for p in h.pids.values())
+        # What an idle herd costs (timers: records reports, fsync, ...).
+        c0, t0 = h.cpu_s(), time.monotonic()
+        time.sleep(a.idle_secs)
+        row["idle_cpu_pct"] = 100 * (h.cpu_s() - c0) / (time.monotonic()
+                                                         - t0)
         pa, pb = h.ports[h.far_a], h.ports[h.far_b]
         r = bench(a.bin, "propagation", "-p", pa, "--pid", h.pids[h.far_a],
                   "--to-port", pb, "--to-pid", h.pids[h.far_b],
@@ -265,20 +270,22 @@ def report(a, rows, load_start, secs):
           "is idle again, per update, divided by N.  **RSS** is the mean "
           "per server after the load.  status/reload: `herdctl status` "
           "(best of 5), `herdctl reload` with one server's neighbours "
-          "changed." % (a.probes, a.updates), "",
+          "changed; **idle herd CPU** is every node's CPU over %.0f s "
+          "of nothing to do, in %% of one CPU." % (a.probes, a.updates,
+                                                  a.idle_secs), "",
           "| N | links | diameter | start ms | links up ms | propagation "
           "p50 µs | p99 µs | IAMAT/s | CPU µs/update | CPU µs/update/server "
           "| RSS/server MB (idle → loaded) | status ms | status --json ms "
-          "| reload ms | stop ms |",
+          "| reload ms | stop ms | idle herd CPU % |",
           "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-          "---:|---:|---:|"]
+          "---:|---:|---:|---:|"]
     for r in rows:
         err = ""
         if r["prop_errors"] or r["iamat_errors"]:
             err = " **(errors %d/%d)**" % (r["prop_errors"],
                                            r["iamat_errors"])
         md.append("| %d%s | %d | %d (%s) | %s | %s | %.0f | %.0f | %.0f | "
-                  "%.1f | %.2f | %.1f → %.1f | %s | %s | %s | %s |" % (
+                  "%.1f | %.2f | %.1f → %.1f | %s | %s | %s | %s | %.1f |" % (
                       r["n"], err, r["links"], r["diameter"], r["far"],
                       ms(r["start_s"]), ms(r["links_s"]), r["prop_p50_us"],
                       r["prop_p99_us"], r["iamat_rps"],
@@ -286,7 +293,8 @@ def report(a, rows, load_start, secs):
                       r["cpu_us_per_update_per_server"],
                       r["rss_idle_kb"] / 1024, r["rss_kb"] / 1024,
                       ms(r["status_s"]), ms(r["status_json_s"]),
-                      ms(r["reload_s"]), ms(r["stop_s"])))
+                      ms(r["reload_s"]), ms(r["stop_s"]),
+                      r["idle_cpu_pct"]))
     md += ["", "reload output at N=%d: `%s`" % (rows[-1]["n"],
                                                  rows[-1]["reload_out"]),
            "", "Rerun: `make bench-scale` (knobs: SCALE_SIZES, "
@@ -336,6 +344,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--updates", type=int, default=20000)
     ap.add_argument("--probes", type=int, default=200)
+    ap.add_argument("--idle-secs", type=float, default=3)
     ap.add_argument("--gnuplot", action="store_true")
     a = ap.parse_args()
     load_start = " ".join(open("/proc/loadavg").read().split()[:3])
