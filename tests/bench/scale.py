@@ -204,21 +204,32 @@ def measure(a, n):
             r.get("timeouts", 0))
         h.settle()
         # CPU per update: every node's CPU from before the load until
-        # the herd is idle again (the floods reach the far side late).
+        # the herd is idle again (the floods reach the far side late);
+        # the median of a.reps runs, each of new clients.
         others = ",".join(str(p) for nm, p in h.pids.items()
                           if nm != h.far_a)
-        c0 = h.cpu_s()
-        r = bench(a.bin, "iamat", "-p", pa, "--pid", h.pids[h.far_a],
-                  "--also-pids", others, "-c", 10, "-d", 1, "-n", a.updates,
-                  "-k", 10 * a.updates, "--prefix", "scale-")
-        h.settle()
-        c1 = h.cpu_s()
-        reqs = int(r["reqs"])
-        row["updates"] = reqs
-        row["iamat_rps"] = float(r["rps"])
-        row["iamat_errors"] = int(r.get("errors", 0))
-        row["cpu_us_per_update"] = (c1 - c0) * 1e6 / reqs
-        row["cpu_us_per_update_per_server"] = row["cpu_us_per_update"] / n
+        near = h.pids[h.far_a]
+        runs = []
+        for rep in range(a.reps):
+            c0, n0 = h.cpu_s(), proc_cpu_s(near)
+            r = bench(a.bin, "iamat", "-p", pa, "--pid", near,
+                      "--also-pids", others, "-c", 10, "-d", 1,
+                      "-n", a.updates, "-k", 10 * a.updates,
+                      "--prefix", "scale%d-" % rep)
+            h.settle()
+            c1, n1 = h.cpu_s(), proc_cpu_s(near)
+            reqs = int(r["reqs"])
+            runs.append(((c1 - c0) * 1e6 / reqs,
+                         ((c1 - c0) - (n1 - n0)) * 1e6 / reqs / (n - 1),
+                         float(r["rps"]), int(r.get("errors", 0))))
+        runs.sort()
+        med = runs[len(runs) // 2]
+        row["updates"] = a.updates
+        row["cpu_us_per_update"] = med[0]
+        row["cpu_us_per_update_per_server"] = med[0] / n
+        row["relay_us_per_update"] = statistics.median(x[1] for x in runs)
+        row["iamat_rps"] = statistics.median(x[2] for x in runs)
+        row["iamat_errors"] = sum(x[3] for x in runs)
         rss = [proc_rss_kb(p) for p in h.pids.values()]
         row["rss_kb"] = statistics.mean(rss)
         row["rss_max_kb"] = max(rss)
@@ -267,31 +278,37 @@ def report(a, rows, load_start, secs):
           "other finds it (%d probes, idle herd).  **CPU/update/server** "
           "is the utime+stime of every node, from before %d IAMATs "
           "(new clients, 10 connections, at the near end) until the herd "
-          "is idle again, per update, divided by N.  **RSS** is the mean "
+          "is idle again, per update, divided by N (the median of %d "
+          "runs); **relay** is the same without the node the clients talk "
+          "to, divided by N-1: what passing an update on costs a server.  "
+          "**RSS** is the mean "
           "per server after the load.  status/reload: `herdctl status` "
           "(best of 5), `herdctl reload` with one server's neighbours "
           "changed; **idle herd CPU** is every node's CPU over %.0f s "
           "of nothing to do, in %% of one CPU." % (a.probes, a.updates,
-                                                  a.idle_secs), "",
+                                                  a.reps, a.idle_secs), "",
           "| N | links | diameter | start ms | links up ms | propagation "
           "p50 µs | p99 µs | IAMAT/s | CPU µs/update | CPU µs/update/server "
+          "| relay µs/update "
           "| RSS/server MB (idle → loaded) | status ms | status --json ms "
           "| reload ms | stop ms | idle herd CPU % |",
           "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-          "---:|---:|---:|---:|"]
+          "---:|---:|---:|---:|---:|"]
     for r in rows:
         err = ""
         if r["prop_errors"] or r["iamat_errors"]:
             err = " **(errors %d/%d)**" % (r["prop_errors"],
                                            r["iamat_errors"])
         md.append("| %d%s | %d | %d (%s) | %s | %s | %.0f | %.0f | %.0f | "
-                  "%.1f | %.2f | %.1f → %.1f | %s | %s | %s | %s | %.1f |" % (
+                  "%.1f | %.2f | %.2f | %.1f → %.1f | %s | %s | %s | %s | "
+                  "%.1f |" % (
                       r["n"], err, r["links"], r["diameter"], r["far"],
                       ms(r["start_s"]), ms(r["links_s"]), r["prop_p50_us"],
                       r["prop_p99_us"], r["iamat_rps"],
                       r["cpu_us_per_update"],
                       r["cpu_us_per_update_per_server"],
-                      r["rss_idle_kb"] / 1024, r["rss_kb"] / 1024,
+                      r["relay_us_per_update"], r["rss_idle_kb"] / 1024,
+                      r["rss_kb"] / 1024,
                       ms(r["status_s"]), ms(r["status_json_s"]),
                       ms(r["reload_s"]), ms(r["stop_s"]),
                       r["idle_cpu_pct"]))
@@ -305,9 +322,9 @@ def report(a, rows, load_start, secs):
     dat = os.path.join(a.tmp, "scale.dat")
     with open(dat, "w") as f:
         for r in rows:
-            f.write("%d %f %f %d %f\n" % (
+            f.write("%d %f %f %d %f %f\n" % (
                 r["n"], r["prop_p99_us"], r["cpu_us_per_update_per_server"],
-                r["diameter"], r["prop_p50_us"]))
+                r["diameter"], r["prop_p50_us"], r["relay_us_per_update"]))
     if a.gnuplot:
         term = "pngcairo size 1200,500" if "pngcairo" in subprocess.run(
             ["gnuplot", "-e", "set terminal"], capture_output=True,
@@ -328,7 +345,8 @@ plot '%s' using 1:2 with linespoints title 'p99', \
      '' using 1:2:(sprintf('%%d hops', $4)) with labels offset 0,1 notitle
 set title 'whole-herd CPU per update / servers'
 set ylabel 'CPU us per update per server'
-plot '%s' using 1:3 with linespoints title 'CPU/update/server'
+plot '%s' using 1:3 with linespoints title 'whole herd / N', \
+     '' using 1:6 with linespoints title 'relay (a server passing it on)'
 unset multiplot
 """ % (term, os.path.join(a.out, "scale.png"), dat, dat)
         subprocess.run(["gnuplot"], input=script, text=True, check=True)
@@ -345,6 +363,7 @@ def main():
     ap.add_argument("--updates", type=int, default=20000)
     ap.add_argument("--probes", type=int, default=200)
     ap.add_argument("--idle-secs", type=float, default=3)
+    ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--gnuplot", action="store_true")
     a = ap.parse_args()
     load_start = " ".join(open("/proc/loadavg").read().split()[:3])

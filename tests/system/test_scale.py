@@ -103,8 +103,8 @@ def test_low_soft_descriptor_limit_does_not_stop_a_big_herd(ctl_factory):
     def run_limited(soft, hard, *args):
         return subprocess.run(
             ["prlimit", "--nofile=%d:%d" % (soft, hard), "--", HERDCTL,
-             "-c", ctl.ini] + list(args), capture_output=True, text=True, env=ctl.env,
-            timeout=120, cwd=str(ctl.tmp))
+             "-c", ctl.ini] + list(args), capture_output=True, text=True,
+            env=ctl.env, timeout=120, cwd=str(ctl.tmp))
 
     p = run_limited(low, 4096, "start")
     assert p.returncode == 0, (p.stdout, p.stderr)
