@@ -125,13 +125,20 @@ class Herd:
         return sum(proc_cpu_s(p) for p in self.pids.values())
 
     def settle(self, timeout=60):
-        """Wait until the whole herd is idle (under 1% of a CPU per node
-        over 250 ms)."""
+        """Wait until every server holds as many records as the others
+        (the floods have arrived) and the whole herd is idle: under 4%
+        of one CPU, all nodes together, over 0.5 s."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            if len({s["records"] for s in self.status().values()}) == 1:
+                break
+            time.sleep(0.1)
+        else:
+            log("record counts differ after %d s" % timeout)
+        while time.monotonic() < deadline:
             a = self.cpu_s()
-            time.sleep(0.25)
-            if self.cpu_s() - a <= 0.0025 * len(self.pids):
+            time.sleep(0.5)
+            if self.cpu_s() - a <= 0.02:
                 return
         log("herd not idle after %d s" % timeout)
 
