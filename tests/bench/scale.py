@@ -8,14 +8,16 @@ listen) and to every link up (herdctl status --json: peers_up ==
 peers on every server), IAMAT propagation between the topology's
 farthest pair (herd-bench propagation, idle), the whole herd's CPU per
 update divided by N (utime+stime of every node from /proc/PID/stat
-around a herd-bench iamat run of a fixed count, until the herd is idle
-again), RSS per server, and the time of `herdctl status` and `herdctl
+around herd-bench iamat runs of a fixed count, until the herd is idle
+again; the median of --reps runs; also without the client-facing node,
+per relaying server), RSS per server, the idle herd's CPU, and the time of `herdctl status` and `herdctl
 reload` (one server's neighbours changed).  Writes scale.md and
 scale.png (gnuplot) into the output directory.  Stops what it started,
 by PID, even on failure.
 
     scale.py --bin DIR --out DIR --tmp DIR [--sizes 5,20,50] [--seed 1]
-        [--updates 20000] [--probes 200]
+        [--updates 20000] [--reps 3] [--probes 200] [--idle-secs 3]
+        [--gnuplot]
 """
 import argparse
 import datetime
