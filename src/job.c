@@ -156,7 +156,10 @@ item_ready(struct job *j, struct job_item *it, struct worker *w)
 		return -1;
 	}
 	if (now.tv_sec >= j->deadline.tv_sec) {
-		job_fail(j, w, "not ready in time");
+		/* Still retrying a spawn (no pipe, no fork): say why. */
+		snprintf(msg, sizeof(msg), "not ready in time%s%s%s",
+		    w->fail[0] ? " (" : "", w->fail, w->fail[0] ? ")" : "");
+		job_fail(j, w, msg);
 		return -1;
 	}
 	return 0;

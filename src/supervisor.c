@@ -9,6 +9,7 @@
  * (reload.c) turned into worker actions here.
  */
 #include <sys/types.h>
+#include <sys/resource.h>
 
 #include <errno.h>
 #include <limits.h>
@@ -78,6 +79,7 @@ static int	sv_is_local(struct supervisor *, const struct herd_server *);
 static void	sv_set_data_dir(struct supervisor *);
 static int	sv_secret_changed(struct supervisor *,
 		    const struct herd_config *);
+static void	sv_raise_nofile(size_t);
 
 static const struct worker_ops sv_worker_ops = {
 	sv_worker_ready, sv_worker_changed
@@ -518,6 +520,34 @@ sv_secret_changed(struct supervisor *sv, const struct herd_config *cfg)
 	return changed;
 }
 
+/*
+ * Allow as many descriptors as the hard limit does: the supervisor holds a
+ * status pipe per worker (plus the control socket and its clients), so a
+ * soft limit of a few dozen would leave the last workers of a large herd
+ * unstartable.  Warn when even the hard limit is short for nservers.
+ */
+static void
+sv_raise_nofile(size_t nservers)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)nservers + 64;	/* control, log, libevent */
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			log_warn("setrlimit(RLIMIT_NOFILE)");
+		(void)getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want)
+		log_warnx("the descriptor limit (%llu) is too low for %zu"
+		    " servers (a status pipe each): raise LimitNOFILE /"
+		    " ulimit -n to at least %llu",
+		    (unsigned long long)rl.rlim_cur, nservers,
+		    (unsigned long long)want);
+}
+
 /* Stop every worker, then the supervisor. */
 static void
 stop_all(struct supervisor *sv, struct control_conn *c)
@@ -739,6 +769,7 @@ supervisor_run(const struct sv_options *opt, struct herd_config *cfg)
 	    opt->run_dir, sv.workers.data_dir ? sv.workers.data_dir : "none",
 	    sv.workers.node_bin);
 
+	sv_raise_nofile(cfg->nservers);
 	j = job_new(&sv.jobs, JOB_INITIAL, NULL);
 	for (i = 0; i < cfg->nservers; i++) {
 		if (!sv_is_local(&sv, &cfg->servers[i])) {

@@ -51,6 +51,7 @@ static int	cmd_stop(int, char **);
 static int	cmd_restart(int, char **);
 static int	cmd_reload(int, char **);
 static int	cmd_status(int, char **);
+static int	process_gone(pid_t);
 static void	usage(FILE *) __attribute__((noreturn));
 static int	wants_help(int, char **, const struct command *);
 
@@ -523,7 +524,7 @@ cmd_stop(int argc, char **argv)
 	pid = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "supervisor_pid"));
 	if (argc == 1 && pid > 0) {
 		/* Return only when the supervisor itself is gone. */
-		for (i = 0; i < 1000 && kill((pid_t)pid, 0) == 0; i++)
+		for (i = 0; i < 1000 && !process_gone((pid_t)pid); i++)
 			usleep(10000);
 		printf("herd stopped\n");
 	} else {
@@ -533,6 +534,32 @@ cmd_stop(int argc, char **argv)
 	code = EXIT_OK;
 	cJSON_Delete(o);
 	return code;
+}
+
+/* Has pid exited?  A zombie has: its parent (init, once herdctl start
+ * detached it) may take a second or more to reap it. */
+static int
+process_gone(pid_t pid)
+{
+	char path[64], buf[256], *p;
+	ssize_t n;
+	int fd;
+
+	if (kill(pid, 0) == -1 && errno == ESRCH)
+		return 1;
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return errno == ENOENT;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	/* "pid (comm) S ...": comm may hold anything, the state follows the
+	 * last ')'. */
+	if ((p = strrchr(buf, ')')) == NULL || p[1] != ' ')
+		return 0;
+	return p[2] == 'Z' || p[2] == 'X';
 }
 
 /* herdctl restart: ask the supervisor to restart these workers (or all). */

@@ -3,14 +3,23 @@
 # tests/bench/results.md and tests/bench/throughput.png.  Under 5 min.
 # Knobs: BENCH_SECS, CONNS, DEPTHS, PROP_N, PROP_RATE, IDLE_K,
 # RECOVERY_R, MEM_R, GROWTH_N (see tests/bench/run.sh).
+# `make bench-scale` (also the end of `make bench`): herds of 5, 20 and 50
+# servers (tests/bench/scale.sh); writes tests/bench/scale.md and
+# tests/bench/scale.png.  About 30 s.
+# Knobs: SCALE_SIZES, SCALE_UPDATES, SCALE_PROBES, SCALE_SEED.
 
-.PHONY: bench bench-catch-up
+.PHONY: bench bench-scale bench-catch-up
 
 bench: all
 	bash tests/bench/run.sh
+	bash tests/bench/scale.sh
+	HERD_BIN=$(CURDIR)/$(BUILD)/bin /usr/bin/python3 tests/bench/catch_up.py
+
+bench-scale: all
+	bash tests/bench/scale.sh
 
 # One catch-up between two neighbours, herd/1 against herd/2: bytes and
 # time at CATCHUP_N records (1,000,000) with CATCHUP_D differences (100);
-# writes tests/bench/catch_up.md.
+# writes tests/bench/catch_up.md (also the end of `make bench`).
 bench-catch-up: all
 	HERD_BIN=$(CURDIR)/$(BUILD)/bin /usr/bin/python3 tests/bench/catch_up.py

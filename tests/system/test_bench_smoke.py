@@ -170,14 +170,6 @@ def test_paced_load_grows_log(herd_factory, tmp_path):
     assert 40 < grown / sent < 400, (grown, sent)
 
 
-def _alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(") ", 1)[1][0] not in "ZX"
-    except OSError:
-        return False
-
-
 def test_recovery(tmp_path):
     ports = dict(zip(DEFAULT_TOPOLOGY, free_ports(len(DEFAULT_TOPOLOGY))))
     ini = str(tmp_path / "herd.ini")
