@@ -88,7 +88,6 @@ struct persist {
 	uint64_t		 urge_seq;	/* (loop) the same, this turn */
 	uint64_t		 urge_sent;	/* (loop) urge_seq as handed over */
 	int64_t			 t_sync_start_ms; /* (mu) last sync began */
-	int64_t			 t_last_sync_us;  /* (mu) how long it took */
 	int64_t			 t_last_sync_ms;  /* (mu) */
 	int			 t_err;		/* (mu) last sync errno, 0 ok */
 	uint64_t		 t_syncs;	/* (mu) */

@@ -25,7 +25,6 @@
 static void	*writer_main(void *);
 static int	writer_has_work(struct persist *, int64_t *);
 static void	writer_sync(struct persist *);
-static void	commit_delay(struct persist *);
 static void	writer_install(struct persist *);
 static void	writer_wake_loop(struct persist *);
 static void	notify_cb(evutil_socket_t, short, void *);
@@ -63,37 +62,6 @@ start_thread(struct persist *p, char *err, size_t errlen)
 	return 0;
 }
 
-/*
- * (mu held, dropped meanwhile) Group commit under always.  Replies wait
- * in two groups: those the sync just made durable, and those whose
- * records came in during it.  Syncing the second group at once would
- * leave the first, about to send its next requests, for the sync after:
- * half the records per sync.  So when more is pending, wait a little
- * (half the last sync's duration, 50 us to 2 ms) for the first group's
- * next records to join; a lone client, with nothing pending, never
- * waits.
- */
-static void
-commit_delay(struct persist *p)
-{
-	struct timespec ts, now;
-	int64_t us = p->t_last_sync_us / 2;
-
-	if (p->policy != HERD_FSYNC_ALWAYS || p->t_urge <= p->t_synced ||
-	    p->t_quit || p->t_err != 0)
-		return;
-	us = us < 50 ? 50 : us > 2000 ? 2000 : us;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_nsec += (long)(us * 1000);
-	ts.tv_sec += ts.tv_nsec / 1000000000;
-	ts.tv_nsec %= 1000000000;
-	do {
-		pthread_cond_timedwait(&p->cv, &p->mu, &ts);
-		clock_gettime(CLOCK_MONOTONIC, &now);
-	} while (!p->t_quit && (now.tv_sec < ts.tv_sec || (now.tv_sec ==
-	    ts.tv_sec && now.tv_nsec < ts.tv_nsec)));
-}
-
 /* Writer thread: sync the log per policy, close retired logs, install
  * snapshots, until told to quit (after a last sync, per policy). */
 static void *
@@ -110,10 +78,8 @@ writer_main(void *v)
 		if (w) {
 			if (p->t_install)
 				writer_install(p);
-			else {
+			else
 				writer_sync(p);
-				commit_delay(p);
-			}
 			continue;
 		}
 		if (p->t_quit)
@@ -159,13 +125,11 @@ writer_sync(struct persist *p)
 {
 	int fd = p->t_fd, oldfd = p->t_oldfd, r = 0, e = 0;
 	uint64_t target = p->t_want;
-	struct timespec t0, t1;
 	void (*hook)(void *, uint64_t) = p->t_hook;
 	void *hook_arg = p->t_hook_arg;
 
 	p->t_oldfd = -1;
 	p->t_sync_start_ms = now_ms();
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	pthread_mutex_unlock(&p->mu);
 	if (oldfd != -1) {
 		if (p->policy != HERD_FSYNC_NO && fdatasync(oldfd) == -1) {
@@ -181,11 +145,8 @@ writer_sync(struct persist *p)
 	}
 	if (r == 0 && p->policy != HERD_FSYNC_NO && hook != NULL)
 		hook(hook_arg, target);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
 	pthread_mutex_lock(&p->mu);
 	p->t_last_sync_ms = now_ms();
-	p->t_last_sync_us = (t1.tv_sec - t0.tv_sec) * 1000000 +
-	    (t1.tv_nsec - t0.tv_nsec) / 1000;
 	p->t_err = e;
 	if (p->policy != HERD_FSYNC_NO)
 		p->t_syncs++;
