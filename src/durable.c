@@ -21,7 +21,6 @@ struct durable {
 	enum persist_state	 state;
 	enum herd_fsync		 fsync;
 	uint64_t		 last_seq;	/* last entry appended */
-	size_t			 live_bytes;	/* the store as log entries */
 	long			 reported_lag;	/* PERSIST lag last sent */
 	struct durable_ops	 ops;
 	void			*arg;
@@ -70,8 +69,6 @@ durable_open(struct durable *d, struct event_base *base,
 	const char *top = data_dir != NULL ? data_dir : herd->data_dir;
 	struct persist_load_info info;
 	char dir[4096];
-	const struct herd_record *r;
-	size_t cursor = 0;
 
 	if (!herd->persist || top == NULL || *top == '\0')
 		return 0;
@@ -86,9 +83,6 @@ durable_open(struct durable *d, struct event_base *base,
 	if (d->persist == NULL ||
 	    persist_load(d->persist, load, load_arg, &info, err, errlen) == -1)
 		return -1;
-	d->live_bytes = 0;
-	while ((r = store_next(d->store, &cursor)) != NULL)
-		d->live_bytes += journal_entry_size(r->line_len);
 	d->state = PERSIST_OK;
 	log_info("loaded %zu records (%zu log entries) in %ld ms",
 	    store_count(d->store), info.log_entries, info.elapsed_ms);
@@ -121,28 +115,14 @@ durable_refuses(const struct durable *d, const char *client, size_t clen,
 	    record_line(old), old->line_len) > 0;
 }
 
-/* The log size of client's record before a merge (which may free it:
- * only its size is kept). */
-size_t
-durable_before(const struct durable *d, const char *client, size_t clen)
-{
-	const struct herd_record *old = NULL;
-
-	if (d->persist != NULL)
-		old = store_get(d->store, client, clen);
-	return old != NULL ? journal_entry_size(old->line_len) : 0;
-}
-
 /* The merge changed the store: append the record, written this turn. */
 void
-durable_changed(struct durable *d, size_t before, const char *line,
-    size_t llen)
+durable_changed(struct durable *d, const char *line, size_t llen)
 {
 	uint64_t seq;
 
 	if (d->persist == NULL)
 		return;
-	d->live_bytes += journal_entry_size(llen) - before;
 	seq = persist_append(d->persist, line, llen);
 	if (seq != 0)
 		d->last_seq = seq;
@@ -245,7 +225,9 @@ live_bytes_cb(void *arg)
 {
 	struct durable *d = arg;
 
-	return d->live_bytes;
+	/* From the store's own sums: no lookup per merge. */
+	return store_line_bytes(d->store) + store_count(d->store) *
+	    journal_entry_size(0);
 }
 
 /* The compaction's iterator: the next record's AT line after *cursor. */

@@ -158,14 +158,13 @@ node_merge(struct node *n, struct peer_link *from, const char *client,
     size_t clen, const struct herd_time *sent, const char *line, size_t llen,
     const struct herd_record **out)
 {
-	size_t before = durable_before(n->durable, client, clen);
 	enum store_result r;
 	time_t now;
 
 	r = store_merge(n->store, client, clen, sent, line, llen, out);
 	switch (r) {
 	case STORE_CHANGED:
-		durable_changed(n->durable, before, line, llen);
+		durable_changed(n->durable, line, llen);
 		peers_flood(n->peers, from, *out);
 		break;
 	case STORE_FULL:

@@ -46,6 +46,7 @@ struct store {
 	size_t			  record_bytes;
 	uint64_t		  digest;	/* sum of line hashes */
 	size_t			  bucket_bytes;	/* idx arrays */
+	size_t			  line_bytes;	/* sum of line_len */
 	uint64_t		  k0, k1;
 };
 
@@ -171,6 +172,13 @@ store_bytes(const struct store *s)
 	return sizeof(*s) + s->nslots * sizeof(*s->slots) +
 	    s->order_cap * sizeof(*s->order) + s->record_bytes +
 	    STORE_BUCKETS * sizeof(*s->buckets) + s->bucket_bytes;
+}
+
+/* The sum of every record's AT line length. */
+size_t
+store_line_bytes(const struct store *s)
+{
+	return s->line_bytes;
 }
 
 /* The bucket of a client id: the same on every server. */
@@ -383,6 +391,7 @@ store_merge(struct store *s, const char *client, size_t clen,
 		k->sum -= lh;
 		s->record_bytes -= sizeof(*old) + old->client_len +
 		    old->line_len + 1;
+		s->line_bytes -= old->line_len;
 		free(old);
 	} else {
 		r->order = (uint32_t)s->count++;
@@ -394,6 +403,7 @@ store_merge(struct store *s, const char *client, size_t clen,
 	k->sum += lh;
 	s->order[r->order] = r;
 	s->record_bytes += sizeof(*r) + clen + llen + 1;
+	s->line_bytes += llen;
 	s->slots[i].hash = h;
 	s->slots[i].r = r;
 	*out = r;

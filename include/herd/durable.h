@@ -61,14 +61,10 @@ void		 durable_free(struct durable *);
 int		 durable_refuses(const struct durable *, const char *client,
 		    size_t clen, const struct herd_time *sent,
 		    const char *line, size_t llen);
-/* Before a merge: the log size of client's record now (0: none, or
- * persistence off), for durable_changed(). */
-size_t		 durable_before(const struct durable *, const char *client,
-		    size_t clen);
-/* After a merge that changed the store: stage line in the log (its size
- * replaces before's) and ask for the flush. */
-void		 durable_changed(struct durable *, size_t before,
-		    const char *line, size_t llen);
+/* After a merge that changed the store: stage line in the log and ask
+ * for the flush. */
+void		 durable_changed(struct durable *, const char *line,
+		    size_t llen);
 /* What a reply acknowledging the store now waits for (0: nothing). */
 uint64_t	 durable_ack_seq(struct durable *);
 /* The end of a loop turn: one write() of the staged entries. */

@@ -74,6 +74,9 @@ const struct herd_record *store_bucket_next(const struct store *,
 /* A line's hash under the fixed digest key (what the sums add up). */
 uint64_t	 store_line_hash(const char *line, size_t len);
 
+/* The sum of every stored AT line's length (kept on merge). */
+size_t		 store_line_bytes(const struct store *);
+
 /* Approximate bytes held by the store (table plus records). */
 size_t		 store_bytes(const struct store *);
 

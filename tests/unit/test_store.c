@@ -629,7 +629,7 @@ test_bucket_next(void **state)
 {
 	struct store *s = *state;
 	const struct herd_record *r;
-	size_t cur;
+	size_t cur, total;
 	uint32_t k, n, seen = 0, most = 0;
 	int newest = 0;
 
@@ -656,6 +656,12 @@ test_bucket_next(void **state)
 	}
 	assert_int_equal(seen, 20000);
 	assert_true(newest);
+	/* The line byte count follows replacements (compaction's trigger). */
+	cur = 0;
+	total = 0;
+	while ((r = store_next(s, &cur)) != NULL)
+		total += r->line_len;
+	assert_int_equal(store_line_bytes(s), total);
 	/* About 4.9 per bucket; a bad hash would pile them up. */
 	assert_true(most < 25);
 }
