@@ -12,7 +12,18 @@
  * the table is rehashed meanwhile.  Keys are hashed with SipHash
  * and a per-process random seed so that hostile client ids cannot force
  * collisions.
+ *
+ * For anti-entropy by difference, every client id also falls into one
+ * of STORE_BUCKETS buckets (SipHash under a fixed key: every server puts
+ * a client in the same bucket), and each bucket keeps the sum of its
+ * records' line hashes and a list of its records, linked through their
+ * insertion-order indexes (a replaced record keeps its index, so the
+ * links stay valid; a new one goes first, touching only the bucket and
+ * itself: no cache miss elsewhere).  Both change only on merge, so a
+ * digest exchange never scans the store; the cost is 8 bytes per record
+ * (its bucket and link) plus a fixed table.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,9 +41,8 @@ struct slot {
 
 struct bucket {
 	uint64_t		  sum;		/* of line hashes */
-	uint32_t		  count;	/* records; idx entries */
-	uint32_t		  cap;
-	uint32_t		 *idx;		/* into order[] */
+	uint32_t		  count;	/* records */
+	uint32_t		  head;		/* order index + 1; 0: empty */
 };
 
 struct store {
@@ -45,7 +55,6 @@ struct store {
 	size_t			  limit;	/* 0 = unlimited */
 	size_t			  record_bytes;
 	uint64_t		  digest;	/* sum of line hashes */
-	size_t			  bucket_bytes;	/* idx arrays */
 	size_t			  line_bytes;	/* sum of line_len */
 	uint64_t		  k0, k1;
 };
@@ -54,7 +63,6 @@ static uint64_t	siphash(uint64_t, uint64_t, const void *, size_t);
 static size_t	find_slot(const struct store *, const char *, size_t,
 		    uint64_t);
 static int	grow(struct store *);
-static int	bucket_reserve(struct bucket *);
 static struct herd_record *record_new(const char *, size_t,
 		    const struct herd_time *, const char *, size_t);
 
@@ -136,8 +144,6 @@ store_free(struct store *s)
 		return;
 	for (i = 0; i < s->count; i++)
 		free(s->order[i]);
-	for (i = 0; i < STORE_BUCKETS; i++)
-		free(s->buckets[i].idx);
 	free(s->buckets);
 	free(s->order);
 	free(s->slots);
@@ -171,7 +177,7 @@ store_bytes(const struct store *s)
 {
 	return sizeof(*s) + s->nslots * sizeof(*s->slots) +
 	    s->order_cap * sizeof(*s->order) + s->record_bytes +
-	    STORE_BUCKETS * sizeof(*s->buckets) + s->bucket_bytes;
+	    STORE_BUCKETS * sizeof(*s->buckets);
 }
 
 /* The sum of every record's AT line length. */
@@ -213,15 +219,22 @@ store_range_sum(const struct store *s, uint32_t first, uint32_t n)
 }
 
 /* The next record of bucket b from *cursor (0 to start), or NULL at its
- * end; resumable across merges like store_next(). */
+ * end; *cursor is the next record's order index + 1, SIZE_MAX at the
+ * end.  Resumable across merges: a replaced record keeps its place. */
 const struct herd_record *
 store_bucket_next(const struct store *s, uint32_t b, size_t *cursor)
 {
-	const struct bucket *k = &s->buckets[b % STORE_BUCKETS];
+	const struct herd_record *r;
+	size_t at = *cursor == 0 ? s->buckets[b % STORE_BUCKETS].head :
+	    *cursor;
 
-	if (*cursor >= k->count)
+	if (*cursor == SIZE_MAX || at == 0) {
+		*cursor = SIZE_MAX;
 		return NULL;
-	return s->order[k->idx[(*cursor)++]];
+	}
+	r = s->order[at - 1];
+	*cursor = r->bnext != 0 ? r->bnext : SIZE_MAX;
+	return r;
 }
 
 /* The SipHash of a record's AT line under the fixed digest key: what
@@ -246,22 +259,6 @@ find_slot(const struct store *s, const char *client, size_t len, uint64_t h)
 		i = (i + 1) & mask;
 	}
 	return i;
-}
-
-/* Room for one more index in k; -1 when out of memory. */
-static int
-bucket_reserve(struct bucket *k)
-{
-	uint32_t cap = k->cap ? k->cap * 2 : 4;
-	uint32_t *idx;
-
-	if (k->count < k->cap)
-		return 0;
-	if ((idx = realloc(k->idx, cap * sizeof(*idx))) == NULL)
-		return -1;
-	k->idx = idx;
-	k->cap = cap;
-	return 0;
 }
 
 /* Double the table; -1 when out of memory (the old table stays). */
@@ -379,13 +376,12 @@ store_merge(struct store *s, const char *client, size_t clen,
 	}
 	b = old != NULL ? old->bucket : store_bucket_of(client, clen);
 	k = &s->buckets[b];
-	if (old == NULL && bucket_reserve(k) == -1)
-		return STORE_NOMEM;
 	if ((r = record_new(client, clen, sent, line, llen)) == NULL)
 		return STORE_NOMEM;
 	r->bucket = b;
 	if (old != NULL) {
 		r->order = old->order;
+		r->bnext = old->bnext;
 		lh = store_line_hash(record_line(old), old->line_len);
 		s->digest -= lh;
 		k->sum -= lh;
@@ -395,8 +391,9 @@ store_merge(struct store *s, const char *client, size_t clen,
 		free(old);
 	} else {
 		r->order = (uint32_t)s->count++;
-		k->idx[k->count++] = r->order;
-		s->bucket_bytes += sizeof(*k->idx);
+		r->bnext = k->head;
+		k->head = r->order + 1;
+		k->count++;
 	}
 	lh = store_line_hash(line, llen);
 	s->digest += lh;

@@ -20,6 +20,7 @@ struct herd_record {
 	uint32_t		 line_len;
 	uint32_t		 order;		/* position in insertion order */
 	uint32_t		 bucket;	/* see store_bucket_of() */
+	uint32_t		 bnext;		/* its bucket's next: order + 1 */
 	char			 data[];	/* client id, then AT line + NUL */
 };
 
@@ -67,8 +68,9 @@ uint64_t	 store_bucket_sum(const struct store *, uint32_t b,
 /* The sum of buckets [first, first + n). */
 uint64_t	 store_range_sum(const struct store *, uint32_t first,
 		    uint32_t n);
-/* Iterate bucket b's records: *cursor = 0 to start; NULL at its end.
- * Resumable across merges, like store_next(). */
+/* Iterate bucket b's records, newest client first: *cursor = 0 to
+ * start; NULL at its end.  Resumable across merges (a record added
+ * meanwhile may be missed: it goes first). */
 const struct herd_record *store_bucket_next(const struct store *,
 		    uint32_t b, size_t *cursor);
 /* A line's hash under the fixed digest key (what the sums add up). */
