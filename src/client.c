@@ -803,10 +803,16 @@ client_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (c->tls && (what & BEV_EVENT_ERROR)) {
+		/* A refused handshake is worth a warning; a session that
+		 * breaks later is as ordinary as a plain one. */
 		tls_client_error(bev, why, sizeof(why));
-		log_warnx("client %llu from %s: TLS %s failed: %s, closed",
-		    (unsigned long long)c->id, c->addr, c->handshaking ?
-		    "handshake" : "connection", why);
+		if (c->handshaking)
+			log_warnx("client %llu from %s: TLS handshake failed:"
+			    " %s, closed", (unsigned long long)c->id, c->addr,
+			    why);
+		else
+			log_info("client %llu: TLS: %s, closed",
+			    (unsigned long long)c->id, why);
 		client_free(c);
 		return;
 	}

@@ -354,3 +354,19 @@ def test_key_must_be_private_and_config_checked(tmp_path, pki):
     assert p.returncode == 78
     assert "server 'B': port %d on 127.0.0.1 is already used by server 'A'" \
         % tport in p.stderr, p.stderr
+
+
+def test_bench_speaks_tls(tls_factory, pki):
+    """herd-bench --tls, the TLS row of make bench: clean against a
+    tls_port, every reply checked."""
+    h = tls_factory(topology=TOPOLOGY, herd_extra=tls_settings(pki)).start()
+    p = subprocess.run([os.path.join(os.path.dirname(NODE), "herd-bench"),
+                        "iamat", "--tls", "-p", str(h.tls_port("Hill")),
+                        "--pid", str(h.pid("Hill")), "-c", "4", "-d", "8",
+                        "-n", "2000", "-k", "100"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stdout + p.stderr
+    res = dict(kv.split("=", 1) for kv in
+               [l for l in p.stdout.splitlines()
+                if l.startswith("RESULT ")][0].split()[1:])
+    assert res["errors"] == "0" and res["reqs"] == "2000", p.stdout
