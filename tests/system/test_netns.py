@@ -25,7 +25,8 @@ import uuid
 
 import pytest
 
-from conftest import AT_RE, BIN, SyslogReceiver, alive, wait_until
+from conftest import (AT_RE, BIN, SANITIZER_RE, SyslogReceiver, alive,
+                      wait_until)
 
 HERDCTL = os.path.join(BIN, "herdctl")
 SECRET = b"0123456789abcdef0123456789abcdef-netns-secret\n"
@@ -211,11 +212,25 @@ class Machines:
         self.made = []
 
 
+    def sanitizer_reports(self):
+        """Reports the sanitizer builds' processes wrote (log_path)."""
+        out = []
+        for m in range(3):
+            d = self.tmp / ("machine%d" % m)
+            for f in sorted(d.glob("*san_options*")) if d.exists() else []:
+                text = f.read_text(errors="replace")
+                if SANITIZER_RE.search(text):
+                    out.append("%s:\n%s" % (f.name, text[-4000:]))
+        return out
+
+
 @pytest.fixture(params=["ipv4", "ipv6"])
 def machines(request, tmp_path):
     ms = Machines(tmp_path, request.param)
     yield ms
     ms.close()
+    reports = ms.sanitizer_reports()
+    assert not reports, "sanitizer reports:\n" + "\n".join(reports)
 
 
 def test_three_machines(machines):

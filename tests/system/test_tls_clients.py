@@ -370,3 +370,20 @@ def test_bench_speaks_tls(tls_factory, pki):
                [l for l in p.stdout.splitlines()
                 if l.startswith("RESULT ")][0].split()[1:])
     assert res["errors"] == "0" and res["reqs"] == "2000", p.stdout
+
+
+def test_herdctl_check_loads_the_certificates(tmp_path, pki):
+    herdctl = os.path.join(os.path.dirname(NODE), "herdctl")
+    port, tport = free_ports(2)
+    ini = tmp_path / "a.ini"
+    ini.write_text("[herd]\n%s[server:A]\nport = %d\ntls_port = %d\n"
+                   % (tls_settings(pki), port, tport))
+    p = subprocess.run([herdctl, "-c", str(ini), "check"],
+                       capture_output=True, text=True, timeout=10)
+    assert p.returncode == 0, p.stderr
+    os.chmod(pki.path("server.key"), 0o644)
+    p = subprocess.run([herdctl, "-c", str(ini), "check"],
+                       capture_output=True, text=True, timeout=10)
+    assert p.returncode == 1
+    assert "error: tls_key %s is accessible to group or others" % (
+        pki.path("server.key")) in p.stderr, p.stderr
