@@ -91,6 +91,10 @@ static const struct key_def keys[] = {
 	{ SEC_PLACES,	"max_in_flight", ckey_max_in_flight },
 };
 
+/* One bit of struct loader's seen per key. */
+_Static_assert(sizeof(keys) / sizeof(keys[0]) <= 64,
+    "more keys than bits in struct loader's seen");
+
 /* Record "path:line: message"; line 0 means the file as a whole. */
 void
 cerr(struct loader *ld, int line, const char *fmt, ...)
@@ -220,7 +224,7 @@ section_begin(struct loader *ld, const char *name, size_t len)
 	 * each [server:NAME] is a new section and starts clean. */
 	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		if (keys[i].sec == SEC_SERVER)
-			ld->seen &= ~(1u << i);
+			ld->seen &= ~((uint64_t)1 << i);
 	ld->sec = SEC_BAD;
 	if (len == 4 && memcmp(name, "herd", 4) == 0) {
 		ld->sec = SEC_HERD;
@@ -289,11 +293,11 @@ handler(void *user, const char *section, const char *name, const char *value)
 		if (keys[i].sec != ld->sec || strcmp(keys[i].name, name) != 0)
 			continue;
 		/* neighbors may continue on indented lines or repeat. */
-		if ((ld->seen & (1u << i)) && keys[i].set != ckey_neighbors) {
+		if ((ld->seen & ((uint64_t)1 << i)) && keys[i].set != ckey_neighbors) {
 			cerr(ld, ld->lineno, "duplicate key '%s'", name);
 			return 1;
 		}
-		ld->seen |= 1u << i;
+		ld->seen |= (uint64_t)1 << i;
 		if (keys[i].set(ld, value) == -1)
 			return 1;
 		return 1;

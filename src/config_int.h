@@ -27,7 +27,7 @@ struct loader {
 	int			 got_key;	/* ... and it did */
 	enum section		 sec;
 	long			 cur;		/* current server index */
-	unsigned		 seen;		/* keys seen in this section (in
+	uint64_t	 seen;		/* keys seen in this section (in
 					 * every copy of [herd]/[places]) */
 	struct herd_config	*cfg;
 	struct config_errors	*errs;
