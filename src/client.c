@@ -39,11 +39,13 @@
 #include "herd/net.h"
 #include "herd/places.h"
 #include "herd/proto.h"
+#include "herd/tls_client.h"
 
 #define CLIENT_LINGER_S		1	/* wait for EOF after our last reply */
 #define CLIENT_PROBATION_MAX	16	/* connections past max_clients */
 #define CLIENT_PROBATION_S	2	/* for their HELLO */
 #define CLIENT_FD_RESERVE	8	/* descriptors kept for neighbours */
+#define CLIENT_HANDSHAKE_S	5	/* for a TLS client's handshake */
 
 /* The next bytes of a client's held replies, which wait until entries
  * up to seq are durable. */
@@ -61,6 +63,8 @@ struct client {
 	int			 eof;		/* client half-closed */
 	int			 closing;	/* close once output drains */
 	int			 first_line;	/* may still be a peer HELLO */
+	int			 tls;		/* on the tls_port */
+	int			 handshaking;	/* TLS handshake not done */
 	int			 probation;	/* on clients->probation */
 	time_t			 since;		/* accepted, monotonic s */
 	TAILQ_ENTRY(client)	 probation_entry;
@@ -231,7 +235,8 @@ client_refused(struct clients *cl)
  * descriptor reserve) it is on probation, evicting the oldest one on
  * probation when CLIENT_PROBATION_MAX are. */
 void
-clients_accept(struct clients *cl, int fd, const struct sockaddr *sa)
+clients_accept(struct clients *cl, int fd, const struct sockaddr *sa,
+    struct tls_client *tls)
 {
 	struct client *c;
 	struct timeval wto = { cl->h->output_timeout_s, 0 };
@@ -242,6 +247,12 @@ clients_accept(struct clients *cl, int fd, const struct sockaddr *sa)
 	probation = (long)(cl->count - cl->nprobation) >=
 	    cl->h->max_clients || (long)fd >= cl->fd_limit -
 	    CLIENT_FD_RESERVE;
+	if (probation && tls != NULL) {
+		/* No neighbour comes by the TLS port: refused at once. */
+		client_refused(cl);
+		evutil_closesocket(fd);
+		return;
+	}
 	if (probation && cl->nprobation >= CLIENT_PROBATION_MAX) {
 		client_refused(cl);
 		client_free(TAILQ_FIRST(&cl->probation));
@@ -251,17 +262,22 @@ clients_accept(struct clients *cl, int fd, const struct sockaddr *sa)
 		evutil_closesocket(fd);
 		return;
 	}
-	c->bev = bufferevent_socket_new(cl->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (c->bev == NULL) {
-		log_warnx("accept: bufferevent_socket_new failed");
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (tls != NULL)
+		c->bev = tls_client_bufferevent(tls, cl->base, fd);
+	else if ((c->bev = bufferevent_socket_new(cl->base, fd,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL)
 		evutil_closesocket(fd);
+	if (c->bev == NULL) {
+		log_warnx("accept: out of memory for a bufferevent");
 		free(c);
 		return;
 	}
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->clients = cl;
 	c->id = ++cl->next_id;
-	c->first_line = 1;
+	/* A HELLO may only come by the plain port. */
+	c->first_line = tls == NULL;
+	c->tls = c->handshaking = tls != NULL;
 	c->last_active = c->since = now_s();
 	if ((c->staged = evbuffer_new()) == NULL) {
 		log_warnx("accept: evbuffer_new failed");
@@ -283,8 +299,8 @@ clients_accept(struct clients *cl, int fd, const struct sockaddr *sa)
 	    client_event_cb, c);
 	bufferevent_set_timeouts(c->bev, NULL, &wto);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-	log_client(cl, "client %llu connected from %s",
-	    (unsigned long long)c->id, c->addr);
+	log_client(cl, "client %llu connected from %s%s",
+	    (unsigned long long)c->id, c->addr, c->tls ? " (TLS)" : "");
 }
 
 /* Unlink and free c, cancelling its places queries; while stopping, tell
@@ -335,13 +351,15 @@ client_maybe_close(struct client *c)
 	    evbuffer_get_length(out) != 0 || evbuffer_get_length(c->staged) ||
 	    c->held != NULL)
 		return;
-	if (c->eof) {
+	if (c->eof || c->handshaking) {
 		client_free(c);
 		return;
 	}
 	if (c->lingering)
 		return;
 	c->lingering = 1;
+	if (c->tls)
+		tls_client_close_notify(c->bev);
 	(void)shutdown(bufferevent_getfd(c->bev), SHUT_WR);
 	evbuffer_drain(bufferevent_get_input(c->bev),
 	    evbuffer_get_length(bufferevent_get_input(c->bev)));
@@ -486,7 +504,8 @@ client_flush(struct client *c)
 
 	if (evbuffer_get_length(c->staged) == 0)
 		return;
-	if (evbuffer_get_length(out) == 0)
+	/* TLS: the bufferevent encrypts (and calls back once drained). */
+	if (evbuffer_get_length(out) == 0 && !c->tls)
 		(void)evbuffer_write(c->staged, bufferevent_getfd(c->bev));
 	if (evbuffer_get_length(c->staged) > 0) {
 		evbuffer_add_buffer(out, c->staged);	/* the rest, later */
@@ -771,10 +790,30 @@ static void
 client_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct client *c = arg;
+	char why[512];
 
-	(void)bev;
+	if (what & BEV_EVENT_CONNECTED) {
+		c->handshaking = 0;	/* TLS is up */
+		log_client(c->clients, "client %llu: TLS handshake done",
+		    (unsigned long long)c->id);
+		return;
+	}
 	if (c->lingering) {
 		client_free(c);		/* EOF, error or linger timeout */
+		return;
+	}
+	if (c->tls && (what & BEV_EVENT_ERROR)) {
+		/* A refused handshake is worth a warning; a session that
+		 * breaks later is as ordinary as a plain one. */
+		tls_client_error(bev, why, sizeof(why));
+		if (c->handshaking)
+			log_warnx("client %llu from %s: TLS handshake failed:"
+			    " %s, closed", (unsigned long long)c->id, c->addr,
+			    why);
+		else
+			log_info("client %llu: TLS: %s, closed",
+			    (unsigned long long)c->id, why);
+		client_free(c);
 		return;
 	}
 	if (what & BEV_EVENT_EOF) {
@@ -817,6 +856,16 @@ clients_sweep(struct clients *cl)
 		why = NULL;
 		if (c->lingering)
 			continue;
+		if (c->handshaking &&
+		    now - c->since >= CLIENT_HANDSHAKE_S) {
+			log_warnx("client %llu from %s: TLS handshake not"
+			    " finished within %d s, closed",
+			    (unsigned long long)c->id, c->addr,
+			    CLIENT_HANDSHAKE_S);
+			cl->stats.dropped++;
+			client_free(c);
+			continue;
+		}
 		/* Paused, we do not read: a partial line is not its delay. */
 		if (c->partial_since != 0 && !c->paused &&
 		    now_ms() - c->partial_since >= h->line_timeout_s * 1000)

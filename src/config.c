@@ -63,6 +63,7 @@ static const struct key_def keys[] = {
 	{ SEC_SERVER,	"bind",		ckey_bind },
 	{ SEC_SERVER,	"neighbors",	ckey_neighbors },
 	{ SEC_SERVER,	"neighbours",	ckey_neighbors },
+	{ SEC_SERVER,	"tls_port",	ckey_tls_port },
 	{ SEC_HERD,	"run_dir",	ckey_run_dir },
 	{ SEC_HERD,	"log_socket",	ckey_log_socket },
 	{ SEC_HERD,	"max_line",	ckey_max_line },
@@ -79,6 +80,9 @@ static const struct key_def keys[] = {
 	{ SEC_HERD,	"persist",	ckey_persist },
 	{ SEC_HERD,	"fsync",	ckey_fsync },
 	{ SEC_HERD,	"peer_protocol", ckey_peer_protocol },
+	{ SEC_HERD,	"tls_cert",	ckey_tls_cert },
+	{ SEC_HERD,	"tls_key",	ckey_tls_key },
+	{ SEC_HERD,	"tls_client_ca", ckey_tls_client_ca },
 	{ SEC_PLACES,	"api",		ckey_api },
 	{ SEC_PLACES,	"key",		ckey_key },
 	{ SEC_PLACES,	"url",		ckey_url },
@@ -86,6 +90,10 @@ static const struct key_def keys[] = {
 	{ SEC_PLACES,	"cache_ttl_s",	ckey_cache_ttl },
 	{ SEC_PLACES,	"max_in_flight", ckey_max_in_flight },
 };
+
+/* One bit of struct loader's seen per key. */
+_Static_assert(sizeof(keys) / sizeof(keys[0]) <= 64,
+    "more keys than bits in struct loader's seen");
 
 /* Record "path:line: message"; line 0 means the file as a whole. */
 void
@@ -216,7 +224,7 @@ section_begin(struct loader *ld, const char *name, size_t len)
 	 * each [server:NAME] is a new section and starts clean. */
 	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		if (keys[i].sec == SEC_SERVER)
-			ld->seen &= ~(1u << i);
+			ld->seen &= ~((uint64_t)1 << i);
 	ld->sec = SEC_BAD;
 	if (len == 4 && memcmp(name, "herd", 4) == 0) {
 		ld->sec = SEC_HERD;
@@ -285,11 +293,11 @@ handler(void *user, const char *section, const char *name, const char *value)
 		if (keys[i].sec != ld->sec || strcmp(keys[i].name, name) != 0)
 			continue;
 		/* neighbors may continue on indented lines or repeat. */
-		if ((ld->seen & (1u << i)) && keys[i].set != ckey_neighbors) {
+		if ((ld->seen & ((uint64_t)1 << i)) && keys[i].set != ckey_neighbors) {
 			cerr(ld, ld->lineno, "duplicate key '%s'", name);
 			return 1;
 		}
-		ld->seen |= 1u << i;
+		ld->seen |= (uint64_t)1 << i;
 		if (keys[i].set(ld, value) == -1)
 			return 1;
 		return 1;
@@ -316,6 +324,13 @@ finish_servers(struct loader *ld)
 			strcpy(s->host, "127.0.0.1");
 		if (s->bind[0] == '\0')
 			strcpy(s->bind, s->host);
+		if (s->tls_port != 0 && (cfg->herd.tls_cert == NULL ||
+		    cfg->herd.tls_key == NULL))
+			cerr(ld, s->line, "server '%s' has a tls_port but [herd]"
+			    " has no tls_cert and tls_key", s->name);
+		if (s->tls_port != 0 && s->tls_port == s->port)
+			cerr(ld, s->line, "server '%s': tls_port %u is its"
+			    " port too", s->name, s->port);
 	}
 }
 
@@ -378,35 +393,49 @@ is_any(const char *addr)
 	return strcmp(addr, "0.0.0.0") == 0 || strcmp(addr, "::") == 0;
 }
 
-/* Two servers may not listen on the same port of the same address
- * (a wildcard bind covers every address of the server's host). */
+/* True when a and b listen on the same addresses (a wildcard bind
+ * holds the port on every address of its machine, which host names). */
+static int
+same_addrs(const struct herd_server *a, const struct herd_server *b)
+{
+	return (is_any(a->bind) || is_any(b->bind)) ?
+	    strcmp(a->host, b->host) == 0 : strcmp(a->bind, b->bind) == 0;
+}
+
+/* The port of b (port, or tls_port when tls) that a server before it
+ * already listens on (port or tls_port) on the same address, or 0. */
+static int
+port_clash(struct loader *ld, size_t j, int tls)
+{
+	struct herd_config *cfg = ld->cfg;
+	struct herd_server *b = &cfg->servers[j];
+	unsigned port = tls ? b->tls_port : b->port;
+	size_t i;
+
+	for (i = 0; i < j && port != 0; i++) {
+		struct herd_server *a = &cfg->servers[i];
+
+		if ((a->port != port && a->tls_port != port) ||
+		    !same_addrs(a, b))
+			continue;
+		cerr(ld, b->line, "server '%s': %s %u on %s is already used"
+		    " by server '%s' (line %d)", b->name, tls ? "tls_port" :
+		    "port", port, b->bind, a->name, a->line);
+		return 1;
+	}
+	return 0;
+}
+
+/* Two servers may not listen on the same port of the same address,
+ * plain or TLS. */
 static void
 check_ports(struct loader *ld)
 {
-	struct herd_config *cfg = ld->cfg;
-	size_t i, j;
+	size_t j;
 
-	for (j = 0; j < cfg->nservers; j++) {
-		struct herd_server *b = &cfg->servers[j];
-
-		for (i = 0; i < j && b->port != 0; i++) {
-			struct herd_server *a = &cfg->servers[i];
-
-			if (a->port != b->port)
-				continue;
-			/* bind = * holds the port on every address of its
-			 * machine, which host names; elsewhere it is free. */
-			if ((is_any(a->bind) || is_any(b->bind)) ?
-			    strcmp(a->host, b->host) == 0 :
-			    strcmp(a->bind, b->bind) == 0) {
-				cerr(ld, b->line, "server '%s': port %u on %s"
-				    " is already used by server '%s' (line %d)",
-				    b->name, b->port, b->bind, a->name,
-				    a->line);
-				break;
-			}
-		}
-	}
+	for (j = 0; j < ld->cfg->nservers; j++)
+		if (!port_clash(ld, j, 0))
+			(void)port_clash(ld, j, 1);
 }
 
 /*
@@ -570,6 +599,9 @@ config_free(struct herd_config *cfg)
 	free(cfg->herd.log_socket);
 	free(cfg->herd.secret_file);
 	free(cfg->herd.data_dir);
+	free(cfg->herd.tls_cert);
+	free(cfg->herd.tls_key);
+	free(cfg->herd.tls_client_ca);
 	free(cfg->places.key);
 	free(cfg->places.url);
 	free(cfg->path);

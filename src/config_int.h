@@ -27,7 +27,7 @@ struct loader {
 	int			 got_key;	/* ... and it did */
 	enum section		 sec;
 	long			 cur;		/* current server index */
-	unsigned		 seen;		/* keys seen in this section (in
+	uint64_t	 seen;		/* keys seen in this section (in
 					 * every copy of [herd]/[places]) */
 	struct herd_config	*cfg;
 	struct config_errors	*errs;
@@ -61,6 +61,10 @@ int	ckey_data_dir(struct loader *, const char *);
 int	ckey_persist(struct loader *, const char *);
 int	ckey_fsync(struct loader *, const char *);
 int	ckey_peer_protocol(struct loader *, const char *);
+int	ckey_tls_port(struct loader *, const char *);
+int	ckey_tls_cert(struct loader *, const char *);
+int	ckey_tls_key(struct loader *, const char *);
+int	ckey_tls_client_ca(struct loader *, const char *);
 int	ckey_api(struct loader *, const char *);
 int	ckey_key(struct loader *, const char *);
 int	ckey_url(struct loader *, const char *);

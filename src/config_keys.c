@@ -88,6 +88,21 @@ ckey_port(struct loader *ld, const char *v)
 	return 0;
 }
 
+/* Set [server:NAME] tls_port from v (1..65535); -1 (reported) if bad. */
+int
+ckey_tls_port(struct loader *ld, const char *v)
+{
+	long port;
+
+	if (parse_long(v, 1, 65535, &port) == -1) {
+		cerr(ld, ld->lineno, "bad tls_port '%s' (expected 1..65535)",
+		    v);
+		return -1;
+	}
+	CUR(ld)->tls_port = (uint16_t)port;
+	return 0;
+}
+
 /* Set [server:NAME] host from the numeric address v; -1 (reported) if bad. */
 int
 ckey_host(struct loader *ld, const char *v)
@@ -244,6 +259,28 @@ int
 ckey_secret_file(struct loader *ld, const char *v)
 {
 	return set_path(ld, &ld->cfg->herd.secret_file, "secret_file", v);
+}
+
+/* Set [herd] tls_cert from v (absolute path); -1 (reported) if bad. */
+int
+ckey_tls_cert(struct loader *ld, const char *v)
+{
+	return set_path(ld, &ld->cfg->herd.tls_cert, "tls_cert", v);
+}
+
+/* Set [herd] tls_key from v (absolute path); -1 (reported) if bad. */
+int
+ckey_tls_key(struct loader *ld, const char *v)
+{
+	return set_path(ld, &ld->cfg->herd.tls_key, "tls_key", v);
+}
+
+/* Set [herd] tls_client_ca from v (absolute path); -1 (reported) if bad. */
+int
+ckey_tls_client_ca(struct loader *ld, const char *v)
+{
+	return set_path(ld, &ld->cfg->herd.tls_client_ca, "tls_client_ca",
+	    v);
 }
 
 /* A bounded integer setting: "bad KEY 'v' (expected WHAT, MIN..MAX)". */

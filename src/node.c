@@ -45,6 +45,7 @@
 #include "herd/peer.h"
 #include "herd/persist.h"
 #include "herd/places.h"
+#include "herd/tls_client.h"
 
 #define STOP_GRACE_S		2	/* SIGTERM: WHATSATs in flight may finish */
 #define STOP_WRITE_S		1	/* then their answers may be written */
@@ -59,6 +60,8 @@ struct node {
 	struct auth_secret	 secret;	/* len 0: protected mode */
 
 	struct listener		*listener;
+	struct listener		*tls_listener;	/* tls_port, or NULL */
+	struct tls_client	*tls;		/* its certificate and key */
 	struct store		*store;
 	struct places		*places;
 	struct peers		*peers;
@@ -103,6 +106,7 @@ static int	load_record_cb(void *, const char *, size_t,
 		    const struct proto_at *);
 static void	node_persist_report(struct node *);
 static void	accept_cb(void *, int, const struct sockaddr *);
+static void	tls_accept_cb(void *, int, const struct sockaddr *);
 static size_t	clients_count_cb(void *);
 static void	signal_cb(evutil_socket_t, short, void *);
 static void	node_stats_log(struct node *);
@@ -136,6 +140,12 @@ static const struct durable_ops node_durable_ops = {
 /* What the listening socket tells and asks the node. */
 static const struct listener_ops node_listener_ops = {
 	.accept = accept_cb,
+	.count = clients_count_cb,
+};
+
+/* What the tls_port's listening socket tells and asks the node. */
+static const struct listener_ops node_tls_listener_ops = {
+	.accept = tls_accept_cb,
 	.count = clients_count_cb,
 };
 
@@ -318,7 +328,16 @@ accept_cb(void *arg, int fd, const struct sockaddr *sa)
 {
 	struct node *n = arg;
 
-	clients_accept(n->clients, fd, sa);
+	clients_accept(n->clients, fd, sa, NULL);
+}
+
+/* The tls_port accepted a connection: a client session inside TLS. */
+static void
+tls_accept_cb(void *arg, int fd, const struct sockaddr *sa)
+{
+	struct node *n = arg;
+
+	clients_accept(n->clients, fd, sa, n->tls);
 }
 
 /* The client sessions open (the listener's pause log line). */
@@ -419,6 +438,7 @@ node_reload(struct node *n)
 	struct herd_config *cfg;
 	const struct herd_server *self;
 	struct auth_secret secret;
+	struct tls_client *tls = NULL;
 	char err[512], line[400];
 	size_t i;
 
@@ -446,8 +466,17 @@ node_reload(struct node *n)
 		config_free(cfg);
 		goto fail;
 	}
-	if (self->port != n->self->port || strcmp(self->bind,
-	    n->self->bind) != 0)
+	/* Certificates are re-read; a bad one keeps the running ones. */
+	if (n->tls != NULL && self->tls_port != 0 &&
+	    (tls = tls_client_new(&cfg->herd, err,
+	    sizeof(err))) == NULL) {
+		log_warnx("reload: %s; keeping the running configuration and"
+		    " certificate", err);
+		config_free(cfg);
+		goto fail;
+	}
+	if (self->port != n->self->port || self->tls_port !=
+	    n->self->tls_port || strcmp(self->bind, n->self->bind) != 0)
 		log_warnx("reload: the listen address changed; it takes"
 		    " effect only after a restart");
 	if (cfg->herd.fsync != n->cfg->herd.fsync ||
@@ -461,8 +490,14 @@ node_reload(struct node *n)
 		log_warnx("reload: out of memory; keeping the running"
 		    " configuration");
 		snprintf(err, sizeof(err), "out of memory");
+		tls_client_free(tls);
 		config_free(cfg);
 		goto fail;
+	}
+	if (tls != NULL) {
+		tls_client_free(n->tls);	/* open sessions keep theirs */
+		n->tls = tls;
+		log_info("reload: TLS certificate and key re-read");
 	}
 	config_free(n->cfg);
 	n->cfg = cfg;
@@ -550,6 +585,8 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 		    "SIGINT");
 		n->stopping = 1;
 		listener_stop(n->listener);
+		if (n->tls_listener != NULL)
+			listener_stop(n->tls_listener);
 		peers_stop(n->peers);	/* queued floods drain like replies */
 		/* Let pending replies flush, then exit the loop. */
 		clients_stop(n->clients);
@@ -633,6 +670,13 @@ node_new(const char *config_path, const char *name, const char *data_dir,
 		*code = HERD_EXIT_CONFIG;
 		goto fail;
 	}
+	if (n->self->tls_port != 0 && (n->tls = tls_client_new(&n->cfg->herd,
+	    n->failure, sizeof(n->failure))) == NULL) {
+		fprintf(stderr, "%s\n", n->failure);
+		log_warnx("%s", n->failure);
+		*code = HERD_EXIT_CONFIG;
+		goto fail;
+	}
 	if (n->secret.len == 0)
 		log_warnx("no secret_file is configured: peer links are"
 		    " accepted and dialled over loopback only (protected"
@@ -671,6 +715,14 @@ node_new(const char *config_path, const char *name, const char *data_dir,
 	    &node_listener_ops, n, n->failure, sizeof(n->failure))) == NULL) {
 		*code = HERD_EXIT_UNAVAILABLE;
 		goto fail;
+	}
+	if (n->self->tls_port != 0) {
+		if ((n->tls_listener = listener_new(n->base, n->self->bind,
+		    n->self->tls_port, &node_tls_listener_ops, n, n->failure,
+		    sizeof(n->failure))) == NULL) {
+			*code = HERD_EXIT_UNAVAILABLE;
+			goto fail;
+		}
 	}
 	{
 		struct timeval one = { 1, 0 };
@@ -788,6 +840,8 @@ node_free(struct node *n)
 	if (n->places != NULL)
 		places_free(n->places);
 	listener_free(n->listener);
+	listener_free(n->tls_listener);
+	tls_client_free(n->tls);
 	store_free(n->store);
 	config_free(n->cfg);
 	free(n->config_path);

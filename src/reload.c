@@ -77,7 +77,10 @@ globals_equal(const struct herd_config *a, const struct herd_config *b)
 	    a->herd.log_requests == b->herd.log_requests &&
 	    a->herd.max_line == b->herd.max_line &&
 	    a->herd.max_output == b->herd.max_output &&
-	    a->herd.peer_protocol == b->herd.peer_protocol;
+	    a->herd.peer_protocol == b->herd.peer_protocol &&
+	    str_eq(a->herd.tls_cert, b->herd.tls_cert) &&
+	    str_eq(a->herd.tls_key, b->herd.tls_key) &&
+	    str_eq(a->herd.tls_client_ca, b->herd.tls_client_ca);
 }
 
 /* Append an item (name, action, why) to the plan; -1 when out of memory. */
@@ -121,8 +124,8 @@ reload_plan(const struct herd_config *oc, const struct herd_config *nc,
 
 		if (os == NULL)
 			r = add(p, ns->name, RELOAD_START, "new server");
-		else if (os->port != ns->port || strcmp(os->host, ns->host) ||
-		    strcmp(os->bind, ns->bind))
+		else if (os->port != ns->port || os->tls_port != ns->tls_port ||
+		    strcmp(os->host, ns->host) || strcmp(os->bind, ns->bind))
 			r = add(p, ns->name, RELOAD_RESTART,
 			    "listen address changed");
 		else if (nc->herd.persist && oc->herd.fsync != nc->herd.fsync) {
@@ -139,6 +142,9 @@ reload_plan(const struct herd_config *oc, const struct herd_config *nc,
 		else if (secret_changed)
 			r = add(p, ns->name, RELOAD_SIGNAL,
 			    "the secret_file's content changed");
+		else if (ns->tls_port != 0)
+			r = add(p, ns->name, RELOAD_SIGNAL,
+			    "TLS certificate and key re-read");
 		else
 			r = add(p, ns->name, RELOAD_KEEP, "unchanged");
 	}

@@ -68,6 +68,7 @@ struct opts {
 	uint64_t	 seed;
 	double		 timeout;
 	int		 gap_us;
+	int		 tls;		/* --tls: TLS to a tls_port */
 };
 
 /* What every mode of the run shares: the loop and what replies said. */
@@ -129,6 +130,7 @@ struct run {
 /* A long-lived client connection with requests in flight. */
 struct conn {
 	int		 fd;
+	void		*ssl;		/* SSL *, with --tls */
 	int		 idx;
 	int		 dead, finished;
 	int		 vital;		/* its failure ends the loop */
@@ -185,6 +187,15 @@ extern struct bench	bench;
 extern const struct bench_mode mode_iamat, mode_oneshot, mode_whatsat,
 		    mode_load, mode_propagation, mode_idle, mode_recovery;
 
+/* tls.c: a TLS client on a connected blocking socket (then made
+ * non-blocking); reads and writes like recv/send (-1 with EAGAIN when
+ * TLS must wait). */
+void		*tls_connect(int fd);
+ssize_t		 tls_read(void *ssl, void *buf, size_t len);
+ssize_t		 tls_write(void *ssl, const void *buf, size_t len);
+int		 tls_pending(void *ssl);
+void		 tls_free(void *ssl);
+
 /* main.c */
 void		 bench_fatal(const char *, ...)
 		    __attribute__((noreturn, format(printf, 1, 2)));
@@ -218,6 +229,7 @@ size_t		 req_reply_len(int, const char *, size_t);
 
 /* sock.c */
 int		 sock_connect(const char *, int, int);
+void		 sock_nonblock(int);
 int		 sock_error(int);
 int		 sock_write_all(int, const char *, size_t);
 int		 sock_reply(int, struct rbuf *, int, char **, size_t *, int);
@@ -295,8 +307,10 @@ rng_next(uint64_t *s)
 #define HELP_TIMEOUT \
 "  --timeout SECONDS  give up waiting (default 30)\n"
 /* The target and load options of iamat and whatsat. */
+#define HELP_TLS \
+"  --tls              speak TLS (the node's tls_port; no certificate check)\n"
 #define HELP_PIPELINED \
-	HELP_HOST HELP_PORT HELP_CONNS HELP_DEPTH HELP_SECS HELP_NREQ
+	HELP_HOST HELP_PORT HELP_CONNS HELP_DEPTH HELP_SECS HELP_NREQ HELP_TLS
 /* The measuring options of iamat, whatsat and load. */
 #define HELP_MEASURE \
 	HELP_SEED HELP_PID HELP_ALSO HELP_TIMEOUT

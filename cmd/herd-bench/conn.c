@@ -29,12 +29,14 @@ conn_new(const char *host, int port, int idx, int cap, struct stats *st)
 	struct conn *c;
 	int fd;
 
-	if ((fd = sock_connect(host, port, 1)) == -1)
+	if ((fd = sock_connect(host, port, opt.tls ? 0 : 1)) == -1)
 		bench_fatal("connect %s:%d: %s", host, port, strerror(errno));
 	if ((c = calloc(1, sizeof(*c))) == NULL ||
 	    (c->slots = calloc((size_t)cap + 1, sizeof(*c->slots))) == NULL)
 		bench_fatal("out of memory");
 	c->fd = fd;
+	if (opt.tls && (c->ssl = tls_connect(fd)) == NULL)
+		bench_fatal("TLS handshake with %s:%d failed", host, port);
 	c->idx = idx;
 	c->cap = (unsigned)cap + 1;
 	c->st = st;
@@ -64,6 +66,7 @@ conn_free(struct conn *c)
 		event_free(c->rev);
 	if (c->wev != NULL)
 		event_free(c->wev);
+	tls_free(c->ssl);
 	if (c->fd != -1)
 		close(c->fd);
 	free(c->slots);
@@ -121,8 +124,9 @@ conn_flush(struct conn *c)
 	ssize_t n;
 
 	while (c->ooff < c->olen) {
-		n = send(c->fd, c->out + c->ooff, c->olen - c->ooff,
-		    MSG_NOSIGNAL);
+		n = c->ssl != NULL ? tls_write(c->ssl, c->out + c->ooff,
+		    c->olen - c->ooff) : send(c->fd, c->out + c->ooff,
+		    c->olen - c->ooff, MSG_NOSIGNAL);
 		if (n > 0) {
 			c->ooff += (size_t)n;
 			continue;
@@ -272,7 +276,8 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 		if ((c->in = realloc(c->in, c->icap)) == NULL)
 			bench_fatal("out of memory");
 	}
-	n = recv(fd, c->in + c->ilen, c->icap - c->ilen, 0);
+	n = c->ssl != NULL ? tls_read(c->ssl, c->in + c->ilen, c->icap -
+	    c->ilen) : recv(fd, c->in + c->ilen, c->icap - c->ilen, 0);
 	if (n == 0) {
 		conn_fail(c, "closed by the server");
 		return;
@@ -305,6 +310,9 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 	c->ilen -= off;
 	if (c->count == 0 && c->run != NULL)
 		conn_fill(c);
+	/* TLS may hold decrypted bytes the socket no longer signals. */
+	if (c->ssl != NULL && !c->dead && tls_pending(c->ssl))
+		event_active(c->rev, EV_READ, 0);
 }
 
 /* The deadline passed: count it as an error in st and end the loop. */

@@ -80,6 +80,7 @@ HELP_DEPTH
 HELP_SECS
 "  -n REQUESTS        stop after this many requests (propagation: probes)\n"
 "  -k KEYSPACE        distinct client ids (iamat 100000, whatsat 100)\n"
+HELP_TLS
 "  --prefix STR       client id prefix (default bench- ; load and\n"
 "                     recovery: r<pid>- so the records are new)\n"
 HELP_SEED
@@ -211,7 +212,7 @@ bench_getopt(int argc, char *argv[], const struct bench_mode *m)
 		O_PID = 256, O_ALSO, O_TOHOST, O_TOPORT, O_TOPID, O_RATE,
 		O_LCONNS, O_RECORDS, O_IDLE, O_NOTOUCH, O_HERDCTL, O_NODE,
 		O_SAMPLE, O_RADIUS, O_BOUND, O_STATUS, O_SEED, O_TIMEOUT,
-		O_PREFIX, O_GAP, O_HELP
+		O_PREFIX, O_GAP, O_TLS, O_HELP
 	};
 	static const struct option longopts[] = {
 		{ "pid",	required_argument,	NULL, O_PID },
@@ -234,6 +235,7 @@ bench_getopt(int argc, char *argv[], const struct bench_mode *m)
 		{ "timeout",	required_argument,	NULL, O_TIMEOUT },
 		{ "prefix",	required_argument,	NULL, O_PREFIX },
 		{ "gap-us",	required_argument,	NULL, O_GAP },
+		{ "tls",	no_argument,		NULL, O_TLS },
 		{ "help",	no_argument,		NULL, O_HELP },
 		{ NULL,		0,			NULL, 0 }
 	};
@@ -327,6 +329,9 @@ bench_getopt(int argc, char *argv[], const struct bench_mode *m)
 			break;
 		case O_GAP:
 			opt.gap_us = (int)bench_parse_u64("gap", optarg);
+			break;
+		case O_TLS:
+			opt.tls = 1;
 			break;
 		case O_HELP:
 			mode_usage(m, stdout, 0);

@@ -21,7 +21,7 @@
 #include "bench.h"
 
 /* Make fd non-blocking. */
-static void
+void
 sock_nonblock(int fd)
 {
 	int fl = fcntl(fd, F_GETFL);

@@ -29,6 +29,7 @@
 #include "herd/log.h"
 #include "herd/rundir.h"
 #include "herd/supervisor.h"
+#include "herd/tls_client.h"
 
 #define EXIT_OK		0
 #define EXIT_FAIL	1
@@ -46,6 +47,7 @@ struct command {
 };
 
 static int	cmd_check(int, char **);
+static int	check_tls(const struct herd_config *, char *, size_t);
 static int	cmd_start(int, char **);
 static int	cmd_stop(int, char **);
 static int	cmd_restart(int, char **);
@@ -285,10 +287,34 @@ cmd_check(int argc, char **argv)
 		config_free(cfg);
 		return EXIT_FAIL;
 	}
+	if (check_tls(cfg, err, sizeof(err)) == -1) {
+		fprintf(stderr, "%s: error: %s\n", path, err);
+		config_free(cfg);
+		return EXIT_FAIL;
+	}
 	printf("%s: ok (%zu servers, %zu links)\n", path, cfg->nservers,
 	    cfg->nlinks);
 	config_free(cfg);
 	return EXIT_OK;
+}
+
+/* With a tls_port anywhere, load tls_cert, tls_key and tls_client_ca
+ * as a server would; -1 with the reason in err. */
+static int
+check_tls(const struct herd_config *cfg, char *err, size_t errlen)
+{
+	struct tls_client *tls;
+	size_t i;
+
+	for (i = 0; i < cfg->nservers; i++)
+		if (cfg->servers[i].tls_port != 0)
+			break;
+	if (i == cfg->nservers)
+		return 0;
+	if ((tls = tls_client_new(&cfg->herd, err, errlen)) == NULL)
+		return -1;
+	tls_client_free(tls);
+	return 0;
 }
 
 /* Split "a,b,c" into a NULL-terminated array (malloc'd). */

@@ -32,6 +32,7 @@ struct bufferevent;
 struct sockaddr;
 struct places;
 struct clients;
+struct tls_client;
 
 /* What the sessions ask of their owner; arg is clients_new()'s. */
 struct client_ops {
@@ -79,9 +80,12 @@ int		 clients_configure(struct clients *,
 		    const struct herd_settings *);
 
 /* A connection the listener accepted: start its session (on probation
- * past max_clients or in the descriptor reserve: a HELLO or leave). */
+ * past max_clients or in the descriptor reserve: a HELLO or leave).
+ * With tls (the tls_port's), the session runs inside TLS: it must
+ * finish its handshake within 5 s, never hands over to a peer, and
+ * past max_clients is refused at once. */
 void		 clients_accept(struct clients *, int fd,
-		    const struct sockaddr *sa);
+		    const struct sockaddr *sa, struct tls_client *tls);
 /* Entries up to seq are durable: release the replies held for them
  * (they go out with the next flush, in order). */
 void		 clients_durable(struct clients *, uint64_t seq);

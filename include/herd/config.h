@@ -21,6 +21,7 @@ struct herd_server {
 	char		  host[HERD_ADDR_MAX];	/* address neighbours dial */
 	char		  bind[HERD_ADDR_MAX];	/* address to listen on */
 	uint16_t	  port;
+	uint16_t	  tls_port;	/* client TLS, or 0 */
 	int		  line;		/* line of the [server:NAME] header */
 	int		  nbr_line;	/* line of the first neighbors key, or 0 */
 	char		**declared;	/* neighbour names as written */
@@ -69,6 +70,9 @@ struct herd_settings {
 	int		 persist;	   /* keep records on disk (yes) */
 	enum herd_fsync	 fsync;		   /* log sync policy */
 	int		 peer_protocol;	   /* highest herd/N spoken: 1, 2 */
+	char		*tls_cert;	   /* client TLS: PEM chain, or NULL */
+	char		*tls_key;	   /* ... its private key (mode 600) */
+	char		*tls_client_ca;	   /* required client certs' CA */
 };
 
 struct herd_config {

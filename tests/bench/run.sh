@@ -186,7 +186,14 @@ PLACES_PORT=$(cat "$TMP/places.port")
 
 # --- the herd ------------------------------------------------------------------
 NAMES="Hill Jaquez Smith Campbell Singleton"
-mapfile -t PORTS < <(free_ports 5)
+mapfile -t PORTS < <(free_ports 6)
+# Hill also serves clients over TLS (the tls-c50-d16 row), with a
+# throwaway self-signed certificate.
+TLS_PORT=${PORTS[5]}
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout "$TMP/tls.key" -out "$TMP/tls.pem" -days 2 -subj /CN=bench \
+    >/dev/null 2>&1
+chmod 600 "$TMP/tls.key"
 declare -A PORT NBR
 NBR[Hill]="Jaquez Smith"
 NBR[Jaquez]="Hill Singleton"
@@ -211,6 +218,8 @@ herd_ini() {
 		echo "fsync = ${3:-everysec}"
 		echo "; no syslog receiver: the nodes drop their log lines cheaply"
 		echo "log_socket = $TMP/no-syslog.sock"
+		echo "tls_cert = $TMP/tls.pem"
+		echo "tls_key = $TMP/tls.key"
 		echo
 		echo "[places]"
 		echo "api = new"
@@ -220,6 +229,7 @@ herd_ini() {
 		for n in $NAMES; do
 			echo "[server:$n]"
 			echo "port = ${PORT[$n]}"
+			[ "$n" = Hill ] && echo "tls_port = $TLS_PORT"
 			echo "neighbors = ${NBR[$n]}"
 			echo
 		done
@@ -443,6 +453,9 @@ for d in $DEPTHS; do
 		redis "redis-c$c-d$d" geoadd "$c" "$d"
 	done
 done
+# The same load over TLS on Hill's tls_port, next to the plain rows.
+run tls-c50-d16 iamat --tls -p "$TLS_PORT" --pid "${PID[Hill]}" \
+    --also-pids "$(others)" -c 50 -d 16 -t "$BENCH_SECS" -k "$KEYSPACE"
 run oneshot-c50 oneshot -p "$HILL" --pid "${PID[Hill]}" -c 50 \
     -t "$BENCH_SECS" -k "$KEYSPACE"
 redis redis-oneshot-c50 geoadd-oneshot 50 1 -k 0
@@ -830,7 +843,11 @@ for label in order:
     if mode == "iamat":
         params = "c=%s d=%s k=%s" % (d["conns"], d["depth"], d["keyspace"])
         r = rows.get("redis-c%s-d%s" % (d["conns"], d["depth"]))
-        if label.startswith("solo-"):
+        if label.startswith("tls-"):
+            mode = "iamat over TLS"
+            params += ", Hill's tls_port (TLS 1.3, P-256 certificate)"
+            r = None
+        elif label.startswith("solo-"):
             mode = "iamat, one node"
             params += ", no neighbours (nothing flooded)"
             if label.startswith("solo-always-"):
@@ -1044,6 +1061,22 @@ def target(name, ok, got):
                               "reported" if got != "not measured" else
                               "n/a")))
 
+
+t, p = rows.get("tls-c50-d16"), rows.get("iamat-c50-d16")
+if t and p:
+    w("## TLS for clients (issue 13)")
+    w("")
+    w("IAMAT c=50 d=16 to Hill's `tls_port` (herd-bench `--tls`: TLS 1.3, "
+      "no certificate check, one handshake per connection before the "
+      "clock starts), right after the same load on the plain port: "
+      "%s req/s against %s (%.2f×); Hill's CPU %s µs/req against %s "
+      "(%.2f×), p99 %s µs against %s.  The bench client decrypts too, on "
+      "the same two CPUs." % (
+          num(f(t, "rps")), num(f(p, "rps")), f(t, "rps") / f(p, "rps"),
+          num(f(t, "cpu_us_per_req"), 2), num(f(p, "cpu_us_per_req"), 2),
+          f(t, "cpu_us_per_req") / f(p, "cpu_us_per_req"),
+          num(f(t, "p99_us")), num(f(p, "p99_us"))))
+    w("")
 
 w("## Targets (issue 6)")
 w("")

@@ -292,6 +292,45 @@ test_host_bind(void **state)
 	config_free(cfg);
 }
 
+/* tls_port, tls_cert, tls_key, tls_client_ca: stored, required
+ * together, and their ports checked against every other port. */
+static void
+test_tls(void **state)
+{
+	struct herd_config *cfg;
+	const struct herd_server *a;
+
+	(void)state;
+	cfg = load_ok("[herd]\ntls_cert = /c.pem\ntls_key = /k.pem\n"
+	    "tls_client_ca = /ca.pem\n[server:A]\nport = 1\n"
+	    "tls_port = 2\n[server:B]\nport = 3\n");
+	a = config_server(cfg, "A");
+	assert_int_equal(a->tls_port, 2);
+	assert_int_equal(config_server(cfg, "B")->tls_port, 0);
+	assert_string_equal(cfg->herd.tls_cert, "/c.pem");
+	assert_string_equal(cfg->herd.tls_key, "/k.pem");
+	assert_string_equal(cfg->herd.tls_client_ca, "/ca.pem");
+	config_free(cfg);
+	expect_errors("[server:A]\nport = 1\ntls_port = 2\n",
+	    ":1: server 'A' has a tls_port but [herd] has no tls_cert and"
+	    " tls_key", NULL);
+	expect_errors("[herd]\ntls_cert = c.pem\ntls_key = /k\n"
+	    "[server:A]\nport = 1\ntls_port = 0\n",
+	    ":2: tls_cert must be an absolute path",
+	    ":6: bad tls_port '0' (expected 1..65535)", NULL);
+	expect_errors("[herd]\ntls_cert = /c\ntls_key = /k\n"
+	    "[server:A]\nport = 1\ntls_port = 1\n",
+	    ":4: server 'A': tls_port 1 is its port too", NULL);
+	expect_errors("[herd]\ntls_cert = /c\ntls_key = /k\n"
+	    "[server:A]\nport = 1\ntls_port = 2\n"
+	    "[server:B]\nport = 3\ntls_port = 2\n"
+	    "[server:C]\nport = 2\n",
+	    ":7: server 'B': tls_port 2 on 127.0.0.1 is already used by"
+	    " server 'A' (line 4)",
+	    ":10: server 'C': port 2 on 127.0.0.1 is already used by server"
+	    " 'A' (line 4)", NULL);
+}
+
 static void
 test_settings(void **state)
 {
@@ -1018,6 +1057,7 @@ main(void)
 		cmocka_unit_test(test_minimal_defaults),
 		cmocka_unit_test(test_host_bind),
 		cmocka_unit_test(test_settings),
+		cmocka_unit_test(test_tls),
 		cmocka_unit_test(test_links_undirected),
 		cmocka_unit_test(test_neighbor_lists),
 		cmocka_unit_test(test_syntax_variants),

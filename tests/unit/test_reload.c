@@ -107,6 +107,25 @@ test_listen_address_restarts(void **state)
 	    0, "A=restart B=keep C=keep");
 }
 
+/* A tls_port added restarts its server; afterwards every reload signals
+ * it, so that it re-reads its certificate and key. */
+static void
+test_tls_port(void **state)
+{
+#define TLS_BASE "[herd]\nmax_clients = 100\ntls_cert = /c.pem\n" \
+	"tls_key = /k.pem\n[server:A]\nport = 1\nneighbors = B\n" \
+	"[server:B]\nport = 2\n[server:C]\nport = 3\nneighbors = B\n"
+#define TLS_ON "[herd]\nmax_clients = 100\ntls_cert = /c.pem\n" \
+	"tls_key = /k.pem\n[server:A]\nport = 1\ntls_port = 5\n" \
+	"neighbors = B\n[server:B]\nport = 2\n[server:C]\nport = 3\n" \
+	"neighbors = B\n"
+	(void)state;
+	expect_plan(TLS_BASE, TLS_ON, 0, "A=restart B=keep C=keep");
+	expect_plan(TLS_ON, TLS_ON, 0, "A=signal B=keep C=keep");
+#undef TLS_BASE
+#undef TLS_ON
+}
+
 /* A neighbour's moved port signals the servers linked to it; a link
  * added signals both of its ends. */
 static void
@@ -244,6 +263,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_unchanged_keeps_all),
+		cmocka_unit_test(test_tls_port),
 		cmocka_unit_test(test_added_and_removed),
 		cmocka_unit_test(test_listen_address_restarts),
 		cmocka_unit_test(test_neighbours_signal),
