@@ -17,7 +17,7 @@ SYSCONFDIR ?= /etc
 UNITDIR	?= $(PREFIX)/lib/systemd/system
 RUN_CONFIG ?= etc/herd.ini
 
-PKGS	:= libevent libcurl libcjson inih libcrypto
+PKGS	:= libevent libevent_openssl libcurl libcjson inih libssl libcrypto
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
 

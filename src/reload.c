@@ -77,7 +77,8 @@ globals_equal(const struct herd_config *a, const struct herd_config *b)
 	    a->herd.log_requests == b->herd.log_requests &&
 	    a->herd.max_line == b->herd.max_line &&
 	    a->herd.max_output == b->herd.max_output &&
-	    a->herd.peer_protocol == b->herd.peer_protocol;
+	    a->herd.peer_protocol == b->herd.peer_protocol &&
+	    a->herd.peer_tls == b->herd.peer_tls;
 }
 
 /* Append an item (name, action, why) to the plan; -1 when out of memory. */

@@ -69,6 +69,7 @@ struct herd_settings {
 	int		 persist;	   /* keep records on disk (yes) */
 	enum herd_fsync	 fsync;		   /* log sync policy */
 	int		 peer_protocol;	   /* highest herd/N spoken: 1, 2 */
+	int		 peer_tls;	   /* with a secret: links in TLS */
 };
 
 struct herd_config {
