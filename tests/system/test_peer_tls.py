@@ -3,6 +3,7 @@ a proxy the test controls sits on the only connection of a link, records
 what crosses, flips a byte, replays a session; plus secret rotation, a
 plain-text HELLO refused, and peer_tls = no for comparison."""
 import os
+import re
 import signal
 import socket
 
@@ -207,20 +208,34 @@ def test_rotation_with_two_secrets_keeps_links_up(herd_factory, tmp_path):
         at = h.iamat("B", b"rotb%d" % n, LOC, b"%d" % n)
         h.wait_record("A", b"rotb%d" % n, at)
 
+    def restart(name, path):
+        """Fresh dials both ways; the lines of the new process."""
+        h.stop(name)
+        h.env["HERD_SECRET_FILE"] = path
+        h.start(name)
+        return r"herd-node\[%d\]: %s: " % (h.pid(name), name)
+
     step("A", fa, (NEW, OLD), 1)
-    # Force fresh dials both ways: a server restarted with its file.
-    h.stop("A")
-    h.env["HERD_SECRET_FILE"] = fa
-    h.start("A")
-    h.syslog.wait_for(r"A: peer B: TLS handshake with .* failed")
-    h.syslog.wait_for(r"A: peer B: the next dial uses secret 2 of "
+    a = restart("A", fa)
+    # A's dial with NEW is refused by B (OLD only); the next uses OLD.
+    h.syslog.wait_for(a + r"peer B: TLS handshake with .* failed")
+    h.syslog.wait_for(a + r"peer B: the next dial uses secret 2 of "
                       r"secret_file")
-    h.syslog.wait_for(r"A: peer B: outbound connection established",
+    h.syslog.wait_for(a + r"peer B: outbound connection established",
                       timeout=15)
-    h.syslog.wait_for(r"A: peer B: inbound connection established",
+    # B's dial with OLD is accepted by A (its second secret).
+    h.syslog.wait_for(a + r"peer B: inbound connection established",
                       timeout=15)
-    mark = len(h.syslog.drain())
     step("B", fb, (NEW, OLD), 2)
+    b = restart("B", fb)
+    # B dials with NEW (A's first); A still dials with OLD (B's second).
+    h.syslog.wait_for(b + r"peer A: outbound connection established",
+                      timeout=15)
+    h.syslog.wait_for(b + r"peer A: inbound connection established",
+                      timeout=15)
+    refused = [l for l in h.syslog.drain() if re.search(b + "peer TLS", l)]
+    assert not refused, refused
+    mark = len(h.syslog.drain())
     step("A", fa, (NEW,), 3)
     step("B", fb, (NEW,), 4)
     downs = [l for l in h.syslog.drain()[mark:] if " down" in l]
