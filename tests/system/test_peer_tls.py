@@ -6,8 +6,9 @@ import os
 import re
 import signal
 import socket
+import subprocess
 
-from conftest import AT_RE, peer_hello, wait_until
+from conftest import AT_RE, NODE, peer_hello, wait_until
 from test_peer_links import Proxy, bind_behind
 from test_security import SECRET, secret_file
 
@@ -241,3 +242,24 @@ def test_rotation_with_two_secrets_keeps_links_up(herd_factory, tmp_path):
     downs = [l for l in h.syslog.drain()[mark:] if " down" in l]
     assert not downs, downs
     assert AT_RE.match(h.whatsat_line("B", b"rot3"))
+
+
+def test_secret_file_holds_one_or_two_secrets(tmp_path):
+    """herdctl check and herd-node accept one or two lines of a secret
+    each; three, or a short line, are refused with the rule."""
+    herdctl = os.path.join(os.path.dirname(NODE), "herdctl")
+    sf = str(tmp_path / "secret")
+    ini = tmp_path / "a.ini"
+    ini.write_text("[herd]\nsecret_file = %s\n[server:A]\nport = 1\n" % sf)
+    for secrets, ok in (((NEW,), True), ((NEW, OLD), True),
+                        ((NEW, OLD, SECRET), False), ((NEW, b"short"), False)):
+        write_keys(sf, *secrets)
+        p = subprocess.run([herdctl, "-c", str(ini), "check"],
+                           capture_output=True, text=True, timeout=10)
+        assert (p.returncode == 0) == ok, (secrets, p.stderr)
+        if not ok:
+            assert "must hold one secret, or two" in p.stderr, p.stderr
+            p = subprocess.run([NODE, "-c", str(ini), "A"],
+                               capture_output=True, text=True, timeout=10)
+            assert p.returncode == 78, p.stderr
+            assert "must hold one secret, or two" in p.stderr, p.stderr
