@@ -86,21 +86,93 @@ auth_load_secret(const char *path, struct auth_secret *s, char *err,
 	return 0;
 }
 
-/* Load the peer secret: [herd] secret_file, else $HERD_SECRET_FILE
+/* Load the peer secrets: [herd] secret_file, else $HERD_SECRET_FILE
  * (herdctl's generated one), else none (protected mode). */
 int
-auth_load_peer_secret(const char *secret_file, struct auth_secret *out,
+auth_load_peer_keys(const char *secret_file, struct auth_keys *out,
     char *err, size_t errsize)
 {
 	const char *path = secret_file;
+	struct auth_secret *raw;
+	int rc;
 
+	out->n = 0;
 	if (path == NULL)
 		path = getenv("HERD_SECRET_FILE");
-	if (path == NULL || *path == '\0') {
-		out->len = 0;
+	if (path == NULL || *path == '\0')
 		return 0;
+	if ((raw = malloc(sizeof(*raw))) == NULL) {
+		snprintf(err, errsize, "secret_file %s: out of memory", path);
+		return -1;
 	}
-	return auth_load_secret(path, out, err, errsize);
+	rc = auth_load_secret(path, raw, err, errsize);
+	if (rc == 0)
+		rc = auth_split_keys(raw, path, out, err, errsize);
+	OPENSSL_cleanse(raw, sizeof(*raw));
+	free(raw);
+	return rc;
+}
+
+/* One secret per line (CR LF too), one or two lines, each of
+ * AUTH_SECRET_MIN bytes at least. */
+int
+auth_split_keys(const struct auth_secret *raw, const char *path,
+    struct auth_keys *out, char *err, size_t errsize)
+{
+	const unsigned char *p = raw->data, *end = raw->data + raw->len, *nl;
+	size_t len;
+
+	out->n = 0;
+	while (p < end) {
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			nl = end;
+		len = (size_t)(nl - p);
+		if (len > 0 && p[len - 1] == '\r')
+			len--;
+		if (out->n == AUTH_KEYS_MAX || len < AUTH_SECRET_MIN) {
+			snprintf(err, errsize, "secret_file %s must hold one"
+			    " secret, or two (the new one first) on two lines,"
+			    " of %d bytes at least each", path,
+			    AUTH_SECRET_MIN);
+			OPENSSL_cleanse(out, sizeof(*out));
+			out->n = 0;
+			return -1;
+		}
+		memcpy(out->key[out->n].data, p, len);
+		out->key[out->n].len = len;
+		out->n++;
+		p = nl + 1;
+	}
+	return 0;
+}
+
+/* Same count, and each secret the same bytes (constant time each). */
+int
+auth_keys_equal(const struct auth_keys *a, const struct auth_keys *b)
+{
+	size_t i;
+
+	if (a->n != b->n)
+		return 0;
+	for (i = 0; i < a->n; i++)
+		if (a->key[i].len != b->key[i].len || CRYPTO_memcmp(
+		    a->key[i].data, b->key[i].data, a->key[i].len) != 0)
+			return 0;
+	return 1;
+}
+
+/* The first AUTH_KEY_ID_HEX hex digits of HMAC-SHA256(s, a fixed text). */
+void
+auth_key_id(const struct auth_secret *s, char out[AUTH_KEY_ID_HEX + 1])
+{
+	static const char text[] = "herd-tls/1 key id";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+
+	if (HMAC(EVP_sha256(), s->data, (int)s->len,
+	    (const unsigned char *)text, sizeof(text) - 1, md, &mdlen) == NULL)
+		memset(md, 0, sizeof(md));
+	hex(md, AUTH_KEY_ID_HEX / 2, out);
 }
 
 /* True when path exists and is accessible to group or others. */

@@ -12,7 +12,9 @@
  * connection.
  *
  * The first line of a connection may instead be a peer HELLO, in which
- * case the owner's hello callback takes the connection over.  A
+ * case the owner's hello callback takes the connection over, and a
+ * first byte 0x16 (a TLS record) makes it a TLS peer for the owner's
+ * peer_tls callback.  A
  * connection accepted beyond max_clients (or into the last
  * CLIENT_FD_RESERVE descriptors) is on probation: only a HELLO within
  * CLIENT_PROBATION_S keeps it, so clients at max_clients never lock
@@ -132,6 +134,7 @@ static void	client_free(struct client *);
 static void	client_refused(struct clients *);
 static int	client_process(struct client *);
 static int	client_line(struct client *, const char *, size_t);
+static int	client_tls_peer(struct client *);
 static void	client_reply(struct client *, const char *, size_t);
 static void	client_invalid(struct client *, const struct proto_span *);
 static void	client_iamat(struct client *, const struct proto_request *);
@@ -631,6 +634,23 @@ whatsat_done(void *arg, const char *p, size_t len)
 		c->queued_seq = 0;
 }
 
+/* The first byte is a TLS handshake record (0x16, never the start of a
+ * classic line): a TLS peer, handed to the owner before any line is
+ * parsed, or closed when refused.  Always -1: c is gone. */
+static int
+client_tls_peer(struct client *c)
+{
+	struct clients *cl = c->clients;
+
+	c->first_line = 0;
+	bufferevent_disable(c->bev, EV_READ);
+	if (cl->ops->peer_tls != NULL &&
+	    cl->ops->peer_tls(cl->arg, c->bev, c->addr) == 0)
+		c->bev = NULL;
+	client_free(c);
+	return -1;
+}
+
 /* Handle one line (without its newline); -1 when the client was freed
  * or must not be read further. */
 static int
@@ -718,6 +738,8 @@ client_process(struct client *c)
 			c->partial_since = 0;
 			return 0;
 		}
+		if (c->first_line && *evbuffer_pullup(in, 1) == 0x16)
+			return client_tls_peer(c);
 		eol = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_LF);
 		if (eol.pos == -1 && !c->eof) {
 			if (avail <= max) {

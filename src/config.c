@@ -83,6 +83,7 @@ static const struct key_def keys[] = {
 	{ SEC_HERD,	"tls_cert",	ckey_tls_cert },
 	{ SEC_HERD,	"tls_key",	ckey_tls_key },
 	{ SEC_HERD,	"tls_client_ca", ckey_tls_client_ca },
+	{ SEC_HERD,	"peer_tls",	ckey_peer_tls },
 	{ SEC_PLACES,	"api",		ckey_api },
 	{ SEC_PLACES,	"key",		ckey_key },
 	{ SEC_PLACES,	"url",		ckey_url },
@@ -511,6 +512,7 @@ load(const char *path, char *buf, size_t len, int read_it,
 	cfg->herd.persist = 1;
 	cfg->herd.fsync = HERD_FSYNC_EVERYSEC;
 	cfg->herd.peer_protocol = 2;
+	cfg->herd.peer_tls = 1;
 	cfg->places.api = PLACES_API_NEW;
 	cfg->places.timeout_ms = DEFAULT_TIMEOUT_MS;
 	cfg->places.cache_ttl_s = DEFAULT_CACHE_TTL_S;

@@ -59,6 +59,7 @@ int	ckey_reconcile(struct loader *, const char *);
 int	ckey_log_requests(struct loader *, const char *);
 int	ckey_data_dir(struct loader *, const char *);
 int	ckey_persist(struct loader *, const char *);
+int	ckey_peer_tls(struct loader *, const char *);
 int	ckey_fsync(struct loader *, const char *);
 int	ckey_peer_protocol(struct loader *, const char *);
 int	ckey_tls_port(struct loader *, const char *);

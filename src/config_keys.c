@@ -403,6 +403,21 @@ ckey_persist(struct loader *ld, const char *v)
 	return 0;
 }
 
+/* Set [herd] peer_tls from a yes/no value; -1 (reported) otherwise. */
+int
+ckey_peer_tls(struct loader *ld, const char *v)
+{
+	int b = parse_bool(v);
+
+	if (b == -1) {
+		cerr(ld, ld->lineno, "bad peer_tls '%s' (expected yes or no)",
+		    v);
+		return -1;
+	}
+	ld->cfg->herd.peer_tls = b;
+	return 0;
+}
+
 /* Set [herd] fsync from always/everysec/no; -1 (reported) otherwise. */
 int
 ckey_fsync(struct loader *ld, const char *v)

@@ -57,7 +57,7 @@ struct node {
 	const struct herd_server *self;		/* inside cfg */
 	char			 name[HERD_NAME_MAX + 1];
 
-	struct auth_secret	 secret;	/* len 0: protected mode */
+	struct auth_keys	 keys;		/* n 0: protected mode */
 
 	struct listener		*listener;
 	struct listener		*tls_listener;	/* tls_port, or NULL */
@@ -91,6 +91,7 @@ static enum store_result node_merge(struct node *, struct peer_link *,
 static enum store_result client_record_cb(void *, const char *, size_t,
 		    const struct herd_time *, const char *, size_t,
 		    const struct herd_record **);
+static int	client_peer_tls_cb(void *, struct bufferevent *, const char *);
 static int	client_hello_cb(void *, struct bufferevent *, const char *,
 		    size_t, const char *);
 static void	peer_record_cb(void *, struct peer_link *, const char *,
@@ -125,6 +126,7 @@ static void	stop_grace_cb(evutil_socket_t, short, void *);
 static const struct client_ops node_client_ops = {
 	.record = client_record_cb,
 	.hello = client_hello_cb,
+	.peer_tls = client_peer_tls_cb,
 	.flush_wanted = flush_wanted_cb,
 	.drained = drained_cb,
 	.ack_seq = ack_seq_cb,
@@ -282,6 +284,15 @@ peer_record_cb(void *arg, struct peer_link *from, const char *client,
 	(void)node_merge(arg, from, client, clen, sent, line, llen, &rec);
 }
 
+/* A client connection opened with a TLS record: a TLS peer, or not. */
+static int
+client_peer_tls_cb(void *arg, struct bufferevent *bev, const char *addr)
+{
+	struct node *n = arg;
+
+	return peers_accept_tls(n->peers, bev, addr);
+}
+
 /* A client connection opened with HELLO: the peers take it, or not. */
 static int
 client_hello_cb(void *arg, struct bufferevent *bev, const char *line,
@@ -437,7 +448,7 @@ node_reload(struct node *n)
 	struct config_errors errs;
 	struct herd_config *cfg;
 	const struct herd_server *self;
-	struct auth_secret secret;
+	struct auth_keys keys;
 	struct tls_client *tls = NULL;
 	char err[512], line[400];
 	size_t i;
@@ -460,7 +471,7 @@ node_reload(struct node *n)
 		config_free(cfg);
 		goto fail;
 	}
-	if (auth_load_peer_secret(cfg->herd.secret_file, &secret, err,
+	if (auth_load_peer_keys(cfg->herd.secret_file, &keys, err,
 	    sizeof(err)) == -1) {
 		log_warnx("reload: %s; keeping the running configuration", err);
 		config_free(cfg);
@@ -472,6 +483,7 @@ node_reload(struct node *n)
 	    sizeof(err))) == NULL) {
 		log_warnx("reload: %s; keeping the running configuration and"
 		    " certificate", err);
+		explicit_bzero(&keys, sizeof(keys));
 		config_free(cfg);
 		goto fail;
 	}
@@ -490,6 +502,7 @@ node_reload(struct node *n)
 		log_warnx("reload: out of memory; keeping the running"
 		    " configuration");
 		snprintf(err, sizeof(err), "out of memory");
+		explicit_bzero(&keys, sizeof(keys));
 		tls_client_free(tls);
 		config_free(cfg);
 		goto fail;
@@ -502,11 +515,12 @@ node_reload(struct node *n)
 	config_free(n->cfg);
 	n->cfg = cfg;
 	n->self = self;
-	if (secret.len != n->secret.len || memcmp(secret.data,
-	    n->secret.data, secret.len) != 0)
-		log_info("reload: the peer secret changed; links re-authenticate"
-		    " as they reconnect");
-	n->secret = secret;
+	if (!auth_keys_equal(&keys, &n->keys))
+		log_info("reload: the peer secret changed (%zu secret%s); links"
+		    " re-authenticate as they reconnect", keys.n,
+		    keys.n == 1 ? "" : "s");
+	n->keys = keys;
+	explicit_bzero(&keys, sizeof(keys));
 	log_set_socket(cfg->herd.log_socket);
 	store_set_limit(n->store, (size_t)cfg->herd.max_records);
 	node_arm_reconcile(n);
@@ -663,7 +677,7 @@ node_new(const char *config_path, const char *name, const char *data_dir,
 	snprintf(n->name, sizeof(n->name), "%s", name);
 	log_set_prefix(n->name);
 	log_set_socket(n->cfg->herd.log_socket);
-	if (auth_load_peer_secret(n->cfg->herd.secret_file, &n->secret,
+	if (auth_load_peer_keys(n->cfg->herd.secret_file, &n->keys,
 	    n->failure, sizeof(n->failure)) == -1) {
 		fprintf(stderr, "%s\n", n->failure);
 		log_warnx("%s", n->failure);
@@ -677,7 +691,7 @@ node_new(const char *config_path, const char *name, const char *data_dir,
 		*code = HERD_EXIT_CONFIG;
 		goto fail;
 	}
-	if (n->secret.len == 0)
+	if (n->keys.n == 0)
 		log_warnx("no secret_file is configured: peer links are"
 		    " accepted and dialled over loopback only (protected"
 		    " mode); set secret_file in [herd] to a file holding a"
@@ -740,7 +754,7 @@ node_new(const char *config_path, const char *name, const char *data_dir,
 		fatalx("places_new failed");
 	n->clients = clients_new(n->base, n->name, &n->cfg->herd, n->fd_limit,
 	    n->store, n->places, &node_client_ops, n);
-	n->peers = peers_new(n->base, n->name, &n->secret, n->store,
+	n->peers = peers_new(n->base, n->name, &n->keys, n->store,
 	    &node_peer_ops, n);
 	peers_configure(n->peers, n->cfg, n->self);
 	log_info("started: %zu neighbours, config %s", peers_count(n->peers),

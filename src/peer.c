@@ -14,8 +14,12 @@
  *
  * Each proof is an HMAC of the shared secret over both names and both
  * fresh nonces (auth.c), so each side proves it knows the secret without
- * sending it, and no handshake can be replayed.  Without a secret both
- * proofs are "-" and only loopback peers are dialled or accepted.  A
+ * sending it, and no handshake can be replayed.  With a secret (and
+ * peer_tls = yes, the default) every link is TLS 1.3 keyed by the secret
+ * (tls_peer.c) and the lines above run inside it; an accepted TLS peer
+ * is told from a client by its first byte.  Without a secret both
+ * proofs are "-" and only loopback peers are dialled or accepted, in
+ * plain text.  A
  * connection is a peer only after the handshake with a configured
  * neighbour; an ordinary client that sends AT lines gets "?".  When a
  * link comes up, each side streams its whole store to the other from
@@ -38,6 +42,7 @@
 #include "herd/log.h"
 #include "herd/net.h"
 #include "herd/peer.h"
+#include "herd/tls_peer.h"
 #include "peer_int.h"
 
 #define BACKOFF_MIN_MS		100
@@ -64,17 +69,21 @@ static void	link_changed(struct peer_link *);
 /* A node's peer set, without links yet. */
 struct peers *
 peers_new(struct event_base *base, const char *self,
-    const struct auth_secret *secret, const struct store *store,
+    const struct auth_keys *keys, const struct store *store,
     const struct peer_ops *ops, void *arg)
 {
 	struct peers *ps;
 
 	if ((ps = calloc(1, sizeof(*ps))) == NULL)
 		fatal("calloc");
+	if ((ps->tls_ctx = tls_peer_ctx_new()) == NULL)
+		fatalx("cannot set up TLS for peer links");
 	ps->base = base;
 	snprintf(ps->name, sizeof(ps->name), "%s", self);
 	ps->name_len = strlen(ps->name);
-	ps->secret = secret;
+	ps->keys = keys;
+	ps->tls = 1;
+	TAILQ_INIT(&ps->tls_pending);
 	ps->store = store;
 	ps->ops = ops;
 	ps->arg = arg;
@@ -89,9 +98,12 @@ peers_free(struct peers *ps)
 
 	if (ps == NULL)
 		return;
+	while (!TAILQ_EMPTY(&ps->tls_pending))
+		peer_tls_accept_free(TAILQ_FIRST(&ps->tls_pending), NULL);
 	for (i = 0; i < ps->nlinks; i++)
 		peer_link_free(ps->links[i]);
 	free(ps->links);
+	tls_peer_ctx_free(ps->tls_ctx);
 	free(ps);
 }
 
@@ -105,6 +117,7 @@ peers_configure(struct peers *ps, const struct herd_config *cfg,
 	size_t i, k;
 
 	ps->line_max = cfg->herd.max_line + PROTO_AT_SLACK;
+	ps->tls = cfg->herd.peer_tls;	/* new dials; live ones keep theirs */
 	if (ps->version != cfg->herd.peer_protocol) {
 		/* New dials offer it; live connections keep theirs. */
 		ps->version = cfg->herd.peer_protocol;
@@ -281,20 +294,29 @@ dial(struct peer_link *l)
 		log_warnx("peer %s: bad address %s", l->name, addr);
 		return;
 	}
-	if (ps->secret->len == 0 && !net_is_loopback(&ss)) {
+	if (ps->keys->n == 0 && !net_is_loopback(&ss)) {
 		log_warnx("peer %s: not dialling %s: no secret_file is"
 		    " configured, so only loopback peers are used", l->name,
 		    addr);
 		return;
 	}
-	bev = bufferevent_socket_new(ps->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (l->dial_key >= ps->keys->n)
+		l->dial_key = 0;	/* the file changed: its first secret */
+	if (ps->keys->n > 0 && ps->tls)
+		bev = tls_peer_dial(ps->tls_ctx, ps->base, ps->name, l->name,
+		    &ps->keys->key[l->dial_key]);
+	else
+		bev = bufferevent_socket_new(ps->base, -1,
+		    BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL) {
-		log_warnx("peer %s: bufferevent_socket_new failed", l->name);
+		log_warnx("peer %s: cannot make a connection", l->name);
 		schedule_redial(l);
 		return;
 	}
 	peer_conn_attach(&l->out, bev);
 	l->out.state = CONN_CONNECTING;
+	l->out.key = ps->keys->n > 0 ? &ps->keys->key[l->dial_key] : NULL;
+	snprintf(l->out.addr, sizeof(l->out.addr), "%s", addr);
 	bufferevent_set_timeouts(bev, &hto, &hto);
 	if (bufferevent_socket_connect(bev, (struct sockaddr *)&ss,
 	    sslen) == -1) {
@@ -337,6 +359,8 @@ peer_conn_attach(struct peer_conn *c, struct bufferevent *bev)
 {
 	c->bev = bev;
 	c->version = 1;
+	c->tls = tls_peer_is_tls(bev);
+	c->broken = 0;
 	peer_sync_reset(c);
 	bufferevent_setcb(bev, peer_conn_read_cb, conn_write_cb, conn_event_cb, c);
 	bufferevent_setwatermark(bev, EV_WRITE, SYNC_LOW_WATER, 0);
@@ -370,8 +394,10 @@ peer_conn_close(struct peer_conn *c, const char *why)
 	if (c->bev == NULL)
 		return;
 	if (why != NULL)
-		log_info("peer %s: %s connection closed: %s", l->name,
-		    c->outbound ? "outbound" : "inbound", why);
+		log_info("peer %s: %s connection closed: %s (%s)", l->name,
+		    c->outbound ? "outbound" : "inbound", why, c->addr);
+	if (c->tls && !c->broken && c->state != CONN_LINGER)
+		tls_peer_close_notify(c->bev);
 	bufferevent_free(c->bev);
 	c->bev = NULL;
 	c->state = CONN_IDLE;
@@ -401,8 +427,9 @@ peer_conn_up(struct peer_conn *c)
 	bufferevent_set_timeouts(c->bev, NULL, &wto);
 	if (c->outbound)
 		l->backoff_ms = BACKOFF_MIN_MS;
-	log_info("peer %s: %s connection established (herd/%d)", l->name,
-	    c->outbound ? "outbound" : "inbound", c->version);
+	log_info("peer %s: %s connection established (herd/%d%s)", l->name,
+	    c->outbound ? "outbound" : "inbound", c->version,
+	    c->tls ? ", TLS 1.3" : "");
 	l->tx = c;
 	/* One catch-up per neighbour is enough: c's replaces the other's. */
 	(c->outbound ? &l->in : &l->out)->syncing = 0;
@@ -497,14 +524,40 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 		stop_check(c->link->peers);
 }
 
-/* On connect send HELLO with a fresh nonce; on EOF, timeout or error close
- * c, redial if ours, and update the link. */
+/* Why bev's connection ended (what: its event), into buf: the TLS
+ * error or refusal when there is one. */
+const char *
+peer_bev_error(struct bufferevent *bev, short what, int up, char *buf,
+    size_t len)
+{
+	char tls[200];
+
+	if (tls_peer_is_tls(bev) && *tls_peer_error(bev, tls,
+	    sizeof(tls)) != '\0') {
+		snprintf(buf, len, "TLS: %s", tls);
+		return buf;
+	}
+	if (what & BEV_EVENT_EOF)
+		snprintf(buf, len, "closed by peer");
+	else if (what & BEV_EVENT_TIMEOUT)
+		snprintf(buf, len, "%s", up ? "peer not reading" : "timed out");
+	else
+		snprintf(buf, len, "%s",
+		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	return buf;
+}
+
+/* On connect (after the TLS handshake, if TLS) send HELLO with a fresh
+ * nonce; on EOF, timeout or error close c, redial if ours, and update
+ * the link.  A TLS handshake of ours that fails is logged, and with two
+ * secrets the next dial tries the other one. */
 static void
 conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct peer_conn *c = arg;
 	struct peer_link *l = c->link;
-	const char *why;
+	struct peers *ps = l->peers;
+	char why[256];
 
 	if (what & BEV_EVENT_CONNECTED) {
 		net_keepalive(bufferevent_getfd(bev));
@@ -513,26 +566,32 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		c->version = l->dial_version;
 		evbuffer_add_printf(bufferevent_get_output(bev),
 		    "HELLO %s %s %s %s\n", c->version == 2 ?
-		    PROTO_PEER_VERSION2 : PROTO_PEER_VERSION, l->peers->name,
+		    PROTO_PEER_VERSION2 : PROTO_PEER_VERSION, ps->name,
 		    l->name, c->nonce);
 		bufferevent_enable(bev, EV_READ | EV_WRITE);
 		return;
 	}
+	if (what & BEV_EVENT_ERROR)
+		c->broken = 1;
 	if (c->state == CONN_LINGER) {
 		peer_conn_close(c, NULL);	/* their EOF (or an error): done */
-		stop_check(l->peers);
+		stop_check(ps);
 		return;
 	}
-	if (what & BEV_EVENT_EOF)
-		why = "closed by peer";
-	else if (what & BEV_EVENT_TIMEOUT)
-		why = c->state == CONN_UP ? "peer not reading" : "timed out";
-	else
-		why = evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR());
-	if (c->outbound && c->state != CONN_UP)
+	peer_bev_error(bev, what, c->state == CONN_UP, why, sizeof(why));
+	if (c->outbound && c->state == CONN_CONNECTING && c->tls &&
+	    strncmp(why, "TLS: ", 5) == 0) {
+		log_warnx("peer %s: TLS handshake with %s failed: %s", l->name,
+		    c->addr, why + 5);
+		if (ps->keys->n > 1) {
+			l->dial_key = (l->dial_key + 1) % ps->keys->n;
+			log_info("peer %s: the next dial uses secret %zu of"
+			    " secret_file", l->name, l->dial_key + 1);
+		}
+	} else if (c->outbound && c->state != CONN_UP)
 		log_debug("peer %s: dial failed: %s", l->name, why);
 	if (c->outbound && c->state == CONN_HANDSHAKE &&
-	    (what & BEV_EVENT_EOF) && l->peers->version == 2) {
+	    (what & BEV_EVENT_EOF) && ps->version == 2) {
 		/* A herd/1 server closes on "HELLO herd/2": offer herd/1
 		 * next (and herd/2 again after a herd/1 refusal). */
 		l->dial_version = c->version == 2 ? 1 : 2;
@@ -541,7 +600,7 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		    l->dial_version);
 	}
 	peer_conn_drop(c, c->state == CONN_UP || c->pending ? why : NULL);
-	stop_check(l->peers);
+	stop_check(ps);
 }
 
 /* While stopping, end the loop once clients and floods are all out. */
@@ -553,6 +612,8 @@ stop_check(struct peers *ps)
 
 	if (!ps->stopping)
 		return;
+	while (!TAILQ_EMPTY(&ps->tls_pending))
+		peer_tls_accept_free(TAILQ_FIRST(&ps->tls_pending), NULL);
 	for (i = 0; i < ps->nlinks; i++) {
 		if ((l = ps->links[i]) == NULL)	/* being rebuilt */
 			continue;
@@ -588,6 +649,8 @@ conn_linger(struct peer_conn *c)
 	c->state = CONN_LINGER;
 	if (c->link->tx == c)
 		c->link->tx = NULL;
+	if (c->tls)
+		tls_peer_close_notify(c->bev);
 	(void)shutdown(bufferevent_getfd(c->bev), SHUT_WR);
 	bufferevent_disable(c->bev, EV_WRITE);
 	bufferevent_enable(c->bev, EV_READ);
@@ -622,8 +685,9 @@ peers_flush(struct peers *ps)
 			peer_conn_drop(c, "too far behind");
 			continue;
 		}
-		/* Straight to the kernel unless a sync chunk is queued. */
-		if (evbuffer_get_length(out) == 0)
+		/* Straight to the kernel unless a sync chunk is queued (or
+		 * TLS must seal it: the bufferevent writes it next turn). */
+		if (evbuffer_get_length(out) == 0 && !c->tls)
 			(void)evbuffer_write(l->staged, bufferevent_getfd(c->bev));
 		if (evbuffer_get_length(l->staged) > 0)
 			evbuffer_add_buffer(out, l->staged);

@@ -14,6 +14,7 @@
 #include "herd/config.h"
 #include "herd/peer.h"
 #include "herd/proto.h"
+#include "herd/tls_peer.h"
 
 #define HANDSHAKE_TIMEOUT_S	5
 /* A catch-up stream is queued a chunk at a time behind live floods, so
@@ -42,6 +43,10 @@ struct peer_conn {
 	enum conn_state		 state;
 	int			 outbound;
 	int			 pending;	/* on link->pending */
+	int			 tls;		/* bev speaks TLS */
+	int			 broken;	/* TLS failed: no close_notify */
+	const struct auth_secret *key;		/* proofs; NULL: no secret */
+	char			 addr[HERD_ADDR_MAX + 16];	/* for logs */
 	TAILQ_ENTRY(peer_conn)	 entry;
 	char			 nonce[AUTH_NONCE_HEX + 1];	/* ours */
 	char			 peer_nonce[AUTH_NONCE_HEX + 1];
@@ -61,12 +66,25 @@ struct peer_conn {
 	struct sync_prints	*prints;	/* theirs, being received */
 };
 
+/* An accepted TLS connection whose handshake (or first line) is not done
+ * yet: its identity names the link only once the handshake is over. */
+struct tls_accept {
+	struct peers		*peers;
+	struct bufferevent	*bev;
+	char			 addr[HERD_ADDR_MAX + 16];
+	TAILQ_ENTRY(tls_accept)	 entry;
+};
+
 /* The links of one node, in the order of its config's neighbours. */
 struct peers {
 	struct event_base	*base;
 	char			 name[HERD_NAME_MAX + 1];	/* ours */
 	size_t			 name_len;
-	const struct auth_secret *secret;	/* the owner's; len 0: none */
+	const struct auth_keys	*keys;		/* the owner's; n 0: none */
+	struct tls_peer_ctx	*tls_ctx;
+	int			 tls;		/* peer_tls: dial TLS, no plain */
+	TAILQ_HEAD(, tls_accept) tls_pending;	/* handshakes of no link yet */
+	size_t			 ntls_pending;
 	const struct store	*store;		/* the owner's, read only */
 	const struct peer_ops	*ops;
 	void			*arg;
@@ -92,6 +110,7 @@ struct peer_link {
 	struct evbuffer		*staged;	/* floods of this loop turn */
 	unsigned		 backoff_ms;
 	int			 dial_version;	/* what the next dial offers */
+	size_t			 dial_key;	/* the secret it dials with */
 	int			 up;		/* as last logged */
 };
 
@@ -103,9 +122,11 @@ void	peer_conn_drop(struct peer_conn *, const char *);
 void	peer_conn_up(struct peer_conn *);
 void	peer_conn_read_cb(struct bufferevent *, void *);
 
-/* peer_handshake.c: HELLO / WELCOME / AUTH. */
+/* peer_handshake.c: HELLO / WELCOME / AUTH, and TLS accepts. */
 int	peer_conn_handshake(struct peer_conn *, const char *, size_t);
 void	peer_pending_free(struct peer_conn *, const char *);
+void	peer_tls_accept_free(struct tls_accept *, const char *);
+const char *peer_bev_error(struct bufferevent *, short, int, char *, size_t);
 
 /* peer_sync.c: catch-up streams and digests. */
 void	peer_sync_start(struct peer_conn *);

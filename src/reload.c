@@ -80,7 +80,8 @@ globals_equal(const struct herd_config *a, const struct herd_config *b)
 	    a->herd.peer_protocol == b->herd.peer_protocol &&
 	    str_eq(a->herd.tls_cert, b->herd.tls_cert) &&
 	    str_eq(a->herd.tls_key, b->herd.tls_key) &&
-	    str_eq(a->herd.tls_client_ca, b->herd.tls_client_ca);
+	    str_eq(a->herd.tls_client_ca, b->herd.tls_client_ca) &&
+	    a->herd.peer_tls == b->herd.peer_tls;
 }
 
 /* Append an item (name, action, why) to the plan; -1 when out of memory. */

@@ -268,8 +268,10 @@ cmd_check(int argc, char **argv)
 	struct config_errors errs;
 	struct herd_config *cfg;
 	struct auth_secret secret;
+	struct auth_keys *keys;
 	char err[512];
 	const char *path = config_default_path(config_arg);
+	int bad;
 
 	if (argc != 1) {
 		fprintf(stderr, "usage: herdctl [-c FILE] check\n");
@@ -280,7 +282,20 @@ cmd_check(int argc, char **argv)
 		return print_config_errors(&errs);
 	if (cfg->herd.secret_file != NULL &&
 	    auth_load_secret(cfg->herd.secret_file, &secret, err,
-	    sizeof(err)) == -1) {
+	    sizeof(err)) == 0) {
+		/* One secret, or two for a rotation. */
+		if ((keys = malloc(sizeof(*keys))) == NULL)
+			bad = 1, snprintf(err, sizeof(err), "out of memory");
+		else
+			bad = auth_split_keys(&secret, cfg->herd.secret_file,
+			    keys, err, sizeof(err)) == -1;
+		free(keys);
+		if (bad) {
+			fprintf(stderr, "%s: error: %s\n", path, err);
+			config_free(cfg);
+			return EXIT_FAIL;
+		}
+	} else if (cfg->herd.secret_file != NULL) {
 		fprintf(stderr, "%s: %s: %s\n", path,
 		    auth_secret_exposed(cfg->herd.secret_file) ? "warning" :
 		    "error", err);

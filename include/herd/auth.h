@@ -21,17 +21,36 @@ struct auth_secret {
 	size_t		len;		/* 0 = no secret */
 };
 
+/* The secrets of a secret_file, one per line, the one to dial with
+ * first (rotation: the new one, then the old one, both accepted). */
+#define AUTH_KEYS_MAX		2
+#define AUTH_KEY_ID_HEX		16	/* names a secret, reveals nothing */
+struct auth_keys {
+	struct auth_secret key[AUTH_KEYS_MAX];
+	size_t		n;		/* 0 = no secret (protected mode) */
+};
+
 /* Read a secret file: it must be a regular file, not readable or
  * writable by group or others, holding AUTH_SECRET_MIN.. bytes (a
  * trailing newline is ignored).  -1 with a message in err. */
 int	auth_load_secret(const char *path, struct auth_secret *,
 	    char *err, size_t errsize);
 
-/* A server's peer secret: secret_file ([herd] secret_file), else
- * $HERD_SECRET_FILE (herdctl's generated one), else none (len 0:
- * protected mode).  -1 with a message in err as auth_load_secret(). */
-int	auth_load_peer_secret(const char *secret_file, struct auth_secret *,
+/* A server's peer secrets: secret_file ([herd] secret_file), else
+ * $HERD_SECRET_FILE (herdctl's generated one), else none (n 0:
+ * protected mode).  -1 with a message in err as auth_load_secret(),
+ * or when the file does not hold one or two lines of a secret each. */
+int	auth_load_peer_keys(const char *secret_file, struct auth_keys *,
 	    char *err, size_t errsize);
+/* Split a secret file's content into its one or two secrets; -1 with
+ * a message naming path in err otherwise. */
+int	auth_split_keys(const struct auth_secret *raw, const char *path,
+	    struct auth_keys *, char *err, size_t errsize);
+/* True when a and b hold the same secrets in the same order. */
+int	auth_keys_equal(const struct auth_keys *a, const struct auth_keys *b);
+/* A secret's public name: hex HMAC of a fixed text under it, cut to
+ * AUTH_KEY_ID_HEX digits (which secret a TLS peer dials with). */
+void	auth_key_id(const struct auth_secret *, char out[AUTH_KEY_ID_HEX + 1]);
 
 /* 1 when path is readable by group or others (for herdctl check). */
 int	auth_secret_exposed(const char *path);

@@ -10,7 +10,8 @@
  * always a reply that acknowledges records not yet durable is held, with
  * every reply behind it on its connection, until clients_durable()
  * releases it.  A connection whose first line is a peer HELLO goes to
- * the owner's hello callback.
+ * the owner's hello callback, one whose first byte starts a TLS record
+ * to its peer_tls callback.
  *
  * Ownership: the owner (the node) allocates struct clients with
  * clients_new() and frees it, with every session, with clients_free().
@@ -46,6 +47,11 @@ struct client_ops {
 	 * -1 = refused (the session answers "?" and closes). */
 	int	(*hello)(void *arg, struct bufferevent *bev, const char *line,
 		    size_t len, const char *addr);
+	/* The first byte starts a TLS record (a TLS peer): 0 = the owner
+	 * took bev over, -1 = refused (the session closes).  NULL:
+	 * refused. */
+	int	(*peer_tls)(void *arg, struct bufferevent *bev,
+		    const char *addr);
 	/* Replies were staged: have the end-of-turn flush run. */
 	void	(*flush_wanted)(void *arg);
 	/* Stopping: a session ended, so the owner may check whether

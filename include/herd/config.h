@@ -73,6 +73,7 @@ struct herd_settings {
 	char		*tls_cert;	   /* client TLS: PEM chain, or NULL */
 	char		*tls_key;	   /* ... its private key (mode 600) */
 	char		*tls_client_ca;	   /* required client certs' CA */
+	int		 peer_tls;	   /* with a secret: links in TLS */
 };
 
 struct herd_config {

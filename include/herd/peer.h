@@ -14,8 +14,10 @@
  * and frees it, with every link and connection, with peers_free().  The
  * peers never change the store: records that arrive go to the owner's
  * record callback, which decides (merges) and floods back through
- * peers_flood().  The owner's name, secret and store must outlive the
- * peers; the secret may change in place (reload).
+ * peers_flood().  The owner's name, secrets and store must outlive the
+ * peers; the secrets may change in place (reload).  With a secret (and
+ * [herd] peer_tls = yes) every connection is TLS 1.3 keyed by it
+ * (tls_peer.h) and a plain-text HELLO is refused.
  */
 #ifndef HERD_PEER_H
 #define HERD_PEER_H
@@ -62,7 +64,7 @@ struct peer_stats {
 
 /* No links yet: peers_configure() makes them. */
 struct peers	*peers_new(struct event_base *, const char *self,
-		    const struct auth_secret *, const struct store *,
+		    const struct auth_keys *, const struct store *,
 		    const struct peer_ops *, void *arg);
 /* Close every connection and free every link and p. */
 void		 peers_free(struct peers *);
@@ -109,5 +111,11 @@ void		 peers_reconcile(struct peers *);
  * -1 = refused (logged; the caller answers "?" and closes). */
 int		 peers_accept(struct peers *, struct bufferevent *bev,
 		    const char *line, size_t len, const char *addr);
+/* A client connection whose first byte starts a TLS record: take it
+ * over (its socket and the bytes read) as an inbound TLS peer.  0 =
+ * taken (bev is freed, now or later); -1 = refused without a secret
+ * (logged; the caller closes bev). */
+int		 peers_accept_tls(struct peers *, struct bufferevent *bev,
+		    const char *addr);
 
 #endif

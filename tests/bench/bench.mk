@@ -8,12 +8,13 @@
 # tests/bench/scale.png.  About 30 s.
 # Knobs: SCALE_SIZES, SCALE_UPDATES, SCALE_PROBES, SCALE_SEED.
 
-.PHONY: bench bench-scale bench-catch-up
+.PHONY: bench bench-scale bench-catch-up bench-tls
 
 bench: all
 	bash tests/bench/run.sh
 	bash tests/bench/scale.sh
 	HERD_BIN=$(CURDIR)/$(BUILD)/bin /usr/bin/python3 tests/bench/catch_up.py
+	HERD_BIN=$(CURDIR)/$(BUILD)/bin /usr/bin/python3 tests/bench/tls.py
 
 bench-scale: all
 	bash tests/bench/scale.sh
@@ -23,3 +24,9 @@ bench-scale: all
 # writes tests/bench/catch_up.md (also the end of `make bench`).
 bench-catch-up: all
 	HERD_BIN=$(CURDIR)/$(BUILD)/bin /usr/bin/python3 tests/bench/catch_up.py
+
+# What TLS on peer links costs: herd CPU per update (all five servers,
+# c=50 d=16) with peer_tls = yes and = no, TLS_ROUNDS (3) of each,
+# alternating; writes tests/bench/tls.md (also the end of `make bench`).
+bench-tls: all
+	HERD_BIN=$(CURDIR)/$(BUILD)/bin /usr/bin/python3 tests/bench/tls.py

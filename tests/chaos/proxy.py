@@ -2,9 +2,11 @@
 
 Each server k listens on its `bind` address; its neighbours dial its
 `host` address, where this proxy listens and forwards to `bind`.  The
-first line a dialer sends is `HELLO herd/1 <from> <to> <nonce>`, so the
-proxy knows the undirected link {from, to} of every connection and can
-break that link both ways, whichever side dialled:
+first line a dialer sends is `HELLO herd/1 <from> <to> <nonce>`, or with
+TLS links its ClientHello names both in its PSK identity (`herd-tls/1
+<from> <to> <key id>`, in clear), so the proxy knows the undirected link
+{from, to} of every connection and can break that link both ways,
+whichever side dialled:
 
   blackhole  stop forwarding and stop reading both ways, keep every socket
              open (no FIN: both nodes see a half-open connection); new
@@ -32,7 +34,37 @@ import time
 
 BUF_MAX = 256 * 1024
 HELLO_MAX = 512
+TLS_HELLO_MAX = 16384 + 5
 RCVBUF = 64 * 1024
+
+
+def tls_dialer(hello):
+    """The FROM of the PSK identity in a TLS ClientHello record, or None
+    (not one, or no herd identity)."""
+    try:
+        body = hello[5:5 + int.from_bytes(hello[3:5], "big")]
+        if body[0] != 1:
+            return None
+        i = 4 + 2 + 32
+        i += 1 + body[i]                                # session id
+        i += 2 + int.from_bytes(body[i:i + 2], "big")   # cipher suites
+        i += 1 + body[i]                                # compression
+        end = i + 2 + int.from_bytes(body[i:i + 2], "big")
+        i += 2
+        while i + 4 <= end:
+            typ = int.from_bytes(body[i:i + 2], "big")
+            n = int.from_bytes(body[i + 2:i + 4], "big")
+            if typ == 41:                               # pre_shared_key
+                j = i + 4 + 2
+                idlen = int.from_bytes(body[j:j + 2], "big")
+                f = body[j + 2:j + 2 + idlen].split()
+                if len(f) == 4 and f[0] == b"herd-tls/1":
+                    return f[1].decode("utf-8", "replace")
+                return None
+            i += 4 + n
+    except (IndexError, ValueError):
+        pass
+    return None
 
 
 def rst_close(sock):
@@ -97,6 +129,8 @@ class Pair:
         self.d2u = Direction()
         self.u2d = Direction()
         self.scan = b""           # dialer lines until AUTH is seen
+        self.tls = False          # TLS: records scanned instead of lines
+        self.tls_data = 0         # dialer's encrypted records seen
         self.established = False
         self.created = now
         self.closed = False
@@ -240,8 +274,9 @@ class LinkProxy:
 
     def _read_hello(self, p, now):
         """Read the dialer's first line; learn the link; maybe connect."""
+        limit = TLS_HELLO_MAX if p.hello[:1] == b"\x16" else HELLO_MAX
         try:
-            b = p.down.recv(HELLO_MAX - len(p.hello))
+            b = p.down.recv(max(1, limit - len(p.hello)))
         except BlockingIOError:
             return
         except OSError:
@@ -251,9 +286,20 @@ class LinkProxy:
             self._close_pair(p, by_proxy=True)
             return
         p.hello += b
-        if b"\n" not in p.hello and len(p.hello) < HELLO_MAX:
+        if p.hello[:1] == b"\x16":
+            p.tls = True
+            need = 5 + int.from_bytes(p.hello[3:5], "big") \
+                if len(p.hello) >= 5 else TLS_HELLO_MAX
+            if len(p.hello) < min(need, TLS_HELLO_MAX):
+                return
+            p.dialer = tls_dialer(p.hello)
+            if p.dialer is not None:
+                p.link = frozenset((p.dialer, p.server))
+            f = []
+        elif b"\n" not in p.hello and len(p.hello) < HELLO_MAX:
             return
-        f = p.hello.split(b"\n", 1)[0].split()
+        else:
+            f = p.hello.split(b"\n", 1)[0].split()
         if len(f) == 5 and f[0] == b"HELLO":
             p.dialer = f[2].decode("utf-8", "replace")
             p.link = frozenset((p.dialer, p.server))
@@ -280,8 +326,23 @@ class LinkProxy:
             self._close_pair(p, by_proxy=True)
 
     def _scan(self, p):
-        """Mark p established once the dialer's AUTH line went by."""
+        """Mark p established once the dialer's AUTH line went by (in
+        TLS: its third encrypted record, after Finished and HELLO)."""
         if p.established or p.scan is None:
+            return
+        if p.tls:
+            while len(p.scan) >= 5:
+                n = 5 + int.from_bytes(p.scan[3:5], "big")
+                if len(p.scan) < n:
+                    break
+                if p.scan[0] == 0x17:
+                    p.tls_data += 1
+                p.scan = p.scan[n:]
+            if p.tls_data >= 3:
+                p.established = True
+                p.scan = None
+            elif len(p.scan) > TLS_HELLO_MAX:
+                p.scan = None
             return
         lines = p.scan.split(b"\n")
         if len(lines) >= 3:

@@ -183,14 +183,68 @@ def peer_proof(secret, role, frm, to, n_from, n_to):
     return hmac.new(secret, msg, hashlib.sha256).hexdigest()
 
 
-def peer_hello(port, frm, to, secret, nonce="0" * 32, auth=True):
-    """Dial port as peer `frm`; return (socket, first reply's fields, or
-    None on EOF), sending AUTH after a WELCOME when auth is true."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+TLS_SUITE = "TLS_AES_128_GCM_SHA256"
+_tls_clients = []
+
+
+def tls_key_id(secret):
+    """The public name of a secret in a PSK identity (auth_key_id())."""
+    return hmac.new(secret, b"herd-tls/1 key id",
+                    hashlib.sha256).hexdigest()[:16]
+
+
+def tls_identity(frm, to, secret, key_id=None):
+    """The PSK identity a dialer frm sends to to, and its key (hex):
+    HMAC-SHA256(secret, identity), as tls_peer.c derives them."""
+    ident = "herd-tls/1 %s %s %s" % (frm, to, key_id or tls_key_id(secret))
+    return ident, hmac.new(secret, ident.encode(), hashlib.sha256).hexdigest()
+
+
+def tls_connect(port, frm, to, secret, key_id=None, host="127.0.0.1"):
+    """A socket whose bytes travel inside TLS 1.3 (external PSK, as a
+    dialing neighbour frm) to host:port: openssl s_client runs on the
+    other end of a socketpair (Python's ssl has no external PSKs before
+    3.13).  When the server refuses or closes, the socket reads EOF."""
+    ident, psk = tls_identity(frm, to, secret, key_id)
+    mine, theirs = socket.socketpair()
+    p = subprocess.Popen(
+        ["openssl", "s_client", "-connect", "%s:%d" % (host, port),
+         "-tls1_3", "-ciphersuites", TLS_SUITE, "-psk_identity", ident,
+         "-psk", psk, "-quiet", "-no_ign_eof", "-nocommands"],
+        stdin=theirs.fileno(), stdout=theirs.fileno(),
+        stderr=subprocess.DEVNULL)
+    theirs.close()
+    _tls_clients.append(p)
+    mine.settimeout(5)
+    return mine
+
+
+@pytest.fixture(autouse=True)
+def _reap_tls_clients():
+    """Stop the s_client processes a test started (by PID)."""
+    yield
+    while _tls_clients:
+        p = _tls_clients.pop()
+        if p.poll() is None:
+            p.kill()
+        p.wait(5)
+
+
+def peer_hello(port, frm, to, secret, nonce="0" * 32, auth=True, plain=False):
+    """Dial port as peer `frm` (inside TLS keyed by secret when there is
+    one, unless plain); return (socket, first reply's fields, or None on
+    EOF), sending AUTH after a WELCOME when auth is true."""
+    if secret and not plain:
+        s = tls_connect(port, frm, to, secret)
+    else:
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
     s.sendall(("HELLO herd/1 %s %s %s\n" % (frm, to, nonce)).encode())
     buf = b""
     while b"\n" not in buf:
-        b = s.recv(4096)
+        try:
+            b = s.recv(4096)
+        except ConnectionResetError:
+            b = b""
         if not b:
             return s, None
         buf += b

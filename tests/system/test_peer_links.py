@@ -8,6 +8,8 @@ import socket
 import threading
 import time
 
+import pytest
+
 from conftest import wait_until, write_ini
 from test_security import secret_file
 
@@ -101,9 +103,13 @@ class Proxy:
                 if not data:
                     dst.shutdown(socket.SHUT_WR)
                     return
-                dst.sendall(data)
+                dst.sendall(self.relay(src, conn, data))
             except OSError:
                 return
+
+    def relay(self, src, conn, data):
+        """What to forward of data read from src (a subclass may look)."""
+        return data
 
     def freeze(self):
         for conn in list(self.conns):
@@ -120,11 +126,20 @@ class Proxy:
         self.ls.close()
 
 
+# A TLS ClientHello cut short: the acceptor waits for the rest.
+STALLED_TLS = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"
+
+
+@pytest.mark.parametrize("tls", [True, False], ids=["tls", "plain"])
 def test_unauthenticated_hellos_neither_cut_nor_delay_a_link(herd_factory,
-                                                             tmp_path):
+                                                             tmp_path, tls):
+    """Plain links (peer_tls = no): HELLOs that never prove the secret;
+    TLS links: plain HELLOs (refused at once) and TLS handshakes that
+    stall, past the bound of unfinished ones."""
     sf = secret_file(tmp_path)
     h = herd_factory(topology={"A": ["B"], "B": ["A"]},
-                     herd_extra="secret_file = %s" % sf).start()
+                     herd_extra="secret_file = %s\npeer_tls = %s"
+                     % (sf, "yes" if tls else "no")).start()
     settled(h, "A", "B")
     settled(h, "B", "A")
     calm = [propagation(h, "A", "B", b"calm%d" % i, b"%d" % (i + 1))
@@ -142,6 +157,10 @@ def test_unauthenticated_hellos_neither_cut_nor_delay_a_link(herd_factory,
                 s.sendall(("HELLO herd/1 %s %s %s\n" % (frm, to, NONCE))
                           .encode())
                 held.append(s)
+                for _ in range(3 if tls else 0):
+                    s = socket.create_connection(("127.0.0.1", port))
+                    s.sendall(STALLED_TLS)
+                    held.append(s)
             time.sleep(0.1)
     t = threading.Thread(target=attack)
     t.start()
@@ -157,11 +176,18 @@ def test_unauthenticated_hellos_neither_cut_nor_delay_a_link(herd_factory,
         stop.set()
         t.join(5)
     # The attack really reached the handshake code ...
-    assert log_since(h, mark, r"A: peer B: handshake from .*awaiting")
     assert len(held) >= 20
-    # More unfinished handshakes than the bound: the oldest went, not B.
-    assert log_since(h, mark, r"A: peer B: inbound handshake closed: too "
-                     r"many unfinished")
+    if tls:
+        assert log_since(h, mark, r"A: peer handshake from .* refused: a "
+                         r"plain-text HELLO, but peer links use TLS")
+        # More unfinished handshakes than the bound: the oldest went.
+        assert log_since(h, mark, r"A: peer TLS handshake from .*: too "
+                         r"many unfinished TLS handshakes")
+    else:
+        assert log_since(h, mark, r"A: peer B: handshake from .*awaiting")
+        # More unfinished handshakes than the bound: the oldest went, not B.
+        assert log_since(h, mark, r"A: peer B: inbound handshake closed: "
+                         r"too many unfinished")
     # ... and no authenticated connection was closed for it.
     cut = log_since(h, mark, r"peer [AB]: (outbound|inbound) connection "
                     r"closed|peer [AB] down")

@@ -9,7 +9,8 @@ import time
 import pytest
 
 from conftest import (AT_RE, NODE, Client, assert_rtts, connects, exchange,
-                      peer_hello, peer_proof, rtt_worst, wait_until)
+                      peer_hello, peer_proof, rtt_worst, tls_connect,
+                      tls_key_id, wait_until)
 
 LOC = b"+34.068930-118.445127"
 SECRET = b"0123456789abcdef0123456789abcdef-test-secret"
@@ -75,8 +76,9 @@ def test_right_secret_may_plant_records(herd_factory, tmp_path):
     s.close()
 
 
-@pytest.mark.parametrize("case", ["wrong-secret", "no-auth", "garbage-auth",
-                                  "not-neighbour", "replayed"])
+@pytest.mark.parametrize("case", ["wrong-secret", "forged-key-id", "no-auth",
+                                  "garbage-auth", "not-neighbour",
+                                  "replayed"])
 def test_failed_handshake_plants_nothing(herd_factory, tmp_path, case):
     sf = secret_file(tmp_path)
     h = herd_factory(topology={"A": ["B"], "B": [], "C": []},
@@ -84,14 +86,23 @@ def test_failed_handshake_plants_nothing(herd_factory, tmp_path, case):
     port = h.port("A")
     if case == "wrong-secret":
         s, w = handshake(port, "B", "A", b"another secret of enough length")
+        assert w is None            # refused by the TLS handshake
+    elif case == "forged-key-id":
+        # The right secret's public key id, a key from another secret.
+        s = tls_connect(port, "B", "A", b"another secret of enough length",
+                        key_id=tls_key_id(SECRET))
+        s.sendall(b"HELLO herd/1 B A " + b"0" * 32 + b"\n")
     elif case == "no-auth":
         s, w = handshake(port, "B", "A", SECRET, auth=False)
     elif case == "garbage-auth":
         s, w = handshake(port, "B", "A", SECRET, auth=False)
         s.sendall(b"AUTH " + b"0" * 64 + b"\n")
     elif case == "not-neighbour":
+        # The right secret, a name that is no neighbour: refused in TLS.
         s, w = handshake(port, "C", "A", SECRET)
-        assert w[0] == "?"
+        assert w is None
+        h.syslog.wait_for(r"A: peer TLS handshake from 127\.0\.0\.1:\d+: "
+                          r"refused: TLS: C is not a neighbour")
     else:
         # A proof captured from one handshake is useless in the next:
         # the acceptor's nonce is fresh each time.
@@ -110,8 +121,15 @@ def test_failed_handshake_plants_nothing(herd_factory, tmp_path, case):
     time.sleep(0.3)
     s.close()
     assert h.whatsat_line("A", b"evil").startswith(b"? ")
-    if case in ("wrong-secret", "garbage-auth", "replayed"):
+    if case in ("garbage-auth", "replayed"):
         h.syslog.wait_for(r"A: peer B: inbound handshake failed: wrong proof")
+    elif case == "wrong-secret":
+        h.syslog.wait_for(r"A: peer TLS handshake from 127\.0\.0\.1:\d+: "
+                          r"refused: TLS: B dials with a secret we do not "
+                          r"hold")
+    elif case == "forged-key-id":
+        h.syslog.wait_for(r"A: peer TLS handshake from 127\.0\.0\.1:\d+: "
+                          r"refused: TLS: binder does not verify")
 
 
 def test_handshake_timeout_closes(herd_factory, tmp_path):
@@ -138,8 +156,11 @@ def test_mismatched_secrets_never_link(herd_factory, tmp_path):
     p = subprocess.Popen([NODE, "-c", str(b_ini), "--stderr", "B"],
                          stderr=subprocess.PIPE, cwd=str(tmp_path))
     try:
-        h.syslog.wait_for(r"A: peer B: \w+ handshake failed: wrong proof")
-        h.syslog.wait_for(r"B: peer A: \w+ handshake failed: wrong proof")
+        h.syslog.wait_for(r"A: peer B: TLS handshake with 127\.0\.0\.1:\d+ "
+                          r"failed: .*alert")
+        h.syslog.wait_for(r"A: peer TLS handshake from 127\.0\.0\.1:\d+: "
+                          r"refused: TLS: B dials with a secret we do not "
+                          r"hold")
         at = h.iamat("A", b"x", LOC, b"1")
         time.sleep(0.3)
         assert exchange(h.port("B"), b"WHATSAT x 1 1\n").startswith(b"? ")
