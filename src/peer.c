@@ -689,6 +689,10 @@ peers_flush(struct peers *ps)
 		 * TLS must seal it: the bufferevent writes it next turn). */
 		if (evbuffer_get_length(out) == 0 && !c->tls)
 			(void)evbuffer_write(l->staged, bufferevent_getfd(c->bev));
+		else if (c->tls)
+			/* One chain: the TLS bufferevent seals a record per
+			 * chain, and a turn's floods are a chain each. */
+			(void)evbuffer_pullup(l->staged, -1);
 		if (evbuffer_get_length(l->staged) > 0)
 			evbuffer_add_buffer(out, l->staged);
 	}
