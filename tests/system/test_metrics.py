@@ -273,3 +273,24 @@ def _healthy(port):
         return get(port, "/healthz")[0] == 200
     except OSError:
         return False
+
+
+def test_persist_metrics(mherd_factory, tmp_path):
+    h = mherd_factory(topology={"Hill": []},
+                      herd_extra="data_dir = %s\nfsync = always\n"
+                      % (tmp_path / "data")).start()
+    port = h.mports["Hill"]
+    s, _ = scrape(port)
+    assert value(s, "herd_persist_state", state="ok") == 1
+    assert value(s, "herd_persist_state", state="off") == 0
+    before = value(s, "herd_persist_fsync_duration_seconds_count")
+    c = h.client("Hill")
+    for i in range(5):      # fsync = always: each waits for its fdatasync
+        c.request(b"IAMAT p%d +1+1 %d" % (i, i + 1))
+    c.close()
+    s, _ = scrape(port)
+    n = value(s, "herd_persist_fsync_duration_seconds_count")
+    assert n >= before + 1
+    assert value(s, "herd_persist_fsync_duration_seconds_bucket",
+                 le="+Inf") == n
+    assert value(s, "herd_persist_lag_seconds") >= 0
