@@ -294,3 +294,21 @@ def test_persist_metrics(mherd_factory, tmp_path):
     assert value(s, "herd_persist_fsync_duration_seconds_bucket",
                  le="+Inf") == n
     assert value(s, "herd_persist_lag_seconds") >= 0
+
+
+def test_reload_to_a_busy_port_keeps_the_old_one(mherd_factory):
+    import signal
+    h = mherd_factory(topology={"Hill": []}).start()
+    old = h.mports["Hill"]
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    try:
+        h.mports["Hill"] = busy.getsockname()[1]
+        h.write()
+        h.signal("Hill", signal.SIGHUP)
+        wait_until(lambda: "reload: metrics: cannot listen" in h.log("Hill"),
+                   10, what="the failed rebind logged")
+        assert get(old, "/healthz")[0] == 200
+    finally:
+        busy.close()
