@@ -595,6 +595,7 @@ client_iamat(struct client *c, const struct proto_request *req)
 	} else
 		log_client(cl, "client %llu: %s", (unsigned long long)c->id,
 		    log_quote(q, sizeof(q), cl->scratch, len));
+	cl->stats.iamat++;
 	cl->scratch[len] = '\n';
 	client_reply(c, cl->scratch, len + 1);
 }
@@ -612,6 +613,7 @@ client_whatsat(struct client *c, const struct proto_request *req)
 		return;
 	}
 	cl->stats.replies++;
+	cl->stats.whatsat++;
 	places_query(cl->places, &c->queue, rec, req->radius_km,
 	    req->max_results);
 }

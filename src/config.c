@@ -64,6 +64,8 @@ static const struct key_def keys[] = {
 	{ SEC_SERVER,	"neighbors",	ckey_neighbors },
 	{ SEC_SERVER,	"neighbours",	ckey_neighbors },
 	{ SEC_SERVER,	"tls_port",	ckey_tls_port },
+	{ SEC_SERVER,	"metrics_port",	ckey_metrics_port },
+	{ SEC_SERVER,	"metrics_bind",	ckey_metrics_bind },
 	{ SEC_HERD,	"run_dir",	ckey_run_dir },
 	{ SEC_HERD,	"log_socket",	ckey_log_socket },
 	{ SEC_HERD,	"max_line",	ckey_max_line },
@@ -325,6 +327,8 @@ finish_servers(struct loader *ld)
 			strcpy(s->host, "127.0.0.1");
 		if (s->bind[0] == '\0')
 			strcpy(s->bind, s->host);
+		if (s->metrics_bind[0] == '\0')
+			strcpy(s->metrics_bind, "127.0.0.1");
 		if (s->tls_port != 0 && (cfg->herd.tls_cert == NULL ||
 		    cfg->herd.tls_key == NULL))
 			cerr(ld, s->line, "server '%s' has a tls_port but [herd]"
@@ -332,6 +336,11 @@ finish_servers(struct loader *ld)
 		if (s->tls_port != 0 && s->tls_port == s->port)
 			cerr(ld, s->line, "server '%s': tls_port %u is its"
 			    " port too", s->name, s->port);
+		if (s->metrics_port != 0 && (s->metrics_port == s->port ||
+		    s->metrics_port == s->tls_port))
+			cerr(ld, s->line, "server '%s': metrics_port %u is"
+			    " also its port or tls_port", s->name,
+			    s->metrics_port);
 	}
 }
 

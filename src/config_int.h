@@ -63,6 +63,8 @@ int	ckey_peer_tls(struct loader *, const char *);
 int	ckey_fsync(struct loader *, const char *);
 int	ckey_peer_protocol(struct loader *, const char *);
 int	ckey_tls_port(struct loader *, const char *);
+int	ckey_metrics_port(struct loader *, const char *);
+int	ckey_metrics_bind(struct loader *, const char *);
 int	ckey_tls_cert(struct loader *, const char *);
 int	ckey_tls_key(struct loader *, const char *);
 int	ckey_tls_client_ca(struct loader *, const char *);

@@ -20,6 +20,8 @@
 static int	parse_long(const char *, long, long, long *);
 static int	parse_addr(const char *, char *, int);
 static int	parse_bool(const char *);
+static int	set_port(struct loader *, const char *, const char *,
+		    uint16_t *);
 
 /* Strict decimal in [min, max]. */
 static int
@@ -74,32 +76,53 @@ ckey_valid_name(const char *s, size_t len)
 
 #define CUR(ld)	(&(ld)->cfg->servers[(ld)->cur])
 
-/* Set [server:NAME] port from v (1..65535); -1 (reported) if bad. */
-int
-ckey_port(struct loader *ld, const char *v)
+/* Set *out from v (1..65535) for key; -1 (reported) if bad. */
+static int
+set_port(struct loader *ld, const char *key, const char *v, uint16_t *out)
 {
 	long port;
 
 	if (parse_long(v, 1, 65535, &port) == -1) {
-		cerr(ld, ld->lineno, "bad port '%s' (expected 1..65535)", v);
+		cerr(ld, ld->lineno, "bad %s '%s' (expected 1..65535)", key,
+		    v);
 		return -1;
 	}
-	CUR(ld)->port = (uint16_t)port;
+	*out = (uint16_t)port;
 	return 0;
+}
+
+/* Set [server:NAME] port from v (1..65535); -1 (reported) if bad. */
+int
+ckey_port(struct loader *ld, const char *v)
+{
+	return set_port(ld, "port", v, &CUR(ld)->port);
 }
 
 /* Set [server:NAME] tls_port from v (1..65535); -1 (reported) if bad. */
 int
 ckey_tls_port(struct loader *ld, const char *v)
 {
-	long port;
+	return set_port(ld, "tls_port", v, &CUR(ld)->tls_port);
+}
 
-	if (parse_long(v, 1, 65535, &port) == -1) {
-		cerr(ld, ld->lineno, "bad tls_port '%s' (expected 1..65535)",
-		    v);
+/* Set [server:NAME] metrics_port from v (1..65535); -1 (reported) if
+ * bad. */
+int
+ckey_metrics_port(struct loader *ld, const char *v)
+{
+	return set_port(ld, "metrics_port", v, &CUR(ld)->metrics_port);
+}
+
+/* Set [server:NAME] metrics_bind from v (numeric or *); -1 (reported)
+ * if bad. */
+int
+ckey_metrics_bind(struct loader *ld, const char *v)
+{
+	if (parse_addr(v, CUR(ld)->metrics_bind, 1) == -1) {
+		cerr(ld, ld->lineno, "bad metrics_bind '%s' (expected a"
+		    " numeric IPv4 or IPv6 address, or *)", v);
 		return -1;
 	}
-	CUR(ld)->tls_port = (uint16_t)port;
 	return 0;
 }
 

@@ -25,6 +25,8 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 
+#include <dirent.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -41,6 +43,7 @@
 #include "herd/durable.h"
 #include "herd/listener.h"
 #include "herd/log.h"
+#include "herd/metrics.h"
 #include "herd/node.h"
 #include "herd/peer.h"
 #include "herd/persist.h"
@@ -62,6 +65,10 @@ struct node {
 	struct listener		*listener;
 	struct listener		*tls_listener;	/* tls_port, or NULL */
 	struct tls_client	*tls;		/* its certificate and key */
+	struct metrics_server	*metrics;	/* metrics_port, or NULL */
+	struct metrics_peer	*mpeers;	/* a scrape's links */
+	size_t			 nmpeers, mpeers_cap;
+	double			 start_time_s;	/* Unix time of node_new() */
 	struct store		*store;
 	struct places		*places;
 	struct peers		*peers;
@@ -111,6 +118,9 @@ static void	tls_accept_cb(void *, int, const struct sockaddr *);
 static size_t	clients_count_cb(void *);
 static void	signal_cb(evutil_socket_t, short, void *);
 static void	node_stats_log(struct node *);
+static void	metrics_fill_cb(void *, struct metrics_snapshot *);
+static int	node_metrics_listen(struct node *, const struct herd_server *,
+		    char *, size_t);
 static void	node_report(struct node *, const char *);
 static void	node_records_changed(struct node *);
 static void	node_peers_changed(struct node *);
@@ -491,6 +501,16 @@ node_reload(struct node *n)
 	    n->self->tls_port || strcmp(self->bind, n->self->bind) != 0)
 		log_warnx("reload: the listen address changed; it takes"
 		    " effect only after a restart");
+	/* A moved metrics port rebinds now; a failed bind keeps the old. */
+	if ((self->metrics_port != n->self->metrics_port ||
+	    strcmp(self->metrics_bind, n->self->metrics_bind) != 0) &&
+	    node_metrics_listen(n, self, err, sizeof(err)) == -1) {
+		log_warnx("reload: metrics: %s; keeping the running"
+		    " configuration", err);
+		tls_client_free(tls);
+		config_free(cfg);
+		goto fail;
+	}
 	if (cfg->herd.fsync != n->cfg->herd.fsync ||
 	    cfg->herd.persist != n->cfg->herd.persist ||
 	    (cfg->herd.data_dir == NULL) != (n->cfg->herd.data_dir == NULL) ||
@@ -537,6 +557,111 @@ fail:
 			err[i] = ' ';
 	snprintf(line, sizeof(line), "RELOADED error %.300s\n", err);
 	node_report(n, line);
+}
+
+/* Serve /metrics as self says (NULL server when metrics_port is unset),
+ * replacing the running one; -1 with err when the bind fails (the
+ * running one stays). */
+static int
+node_metrics_listen(struct node *n, const struct herd_server *self,
+    char *err, size_t errlen)
+{
+	struct metrics_server *m = NULL;
+
+	if (self->metrics_port != 0 && (m = metrics_server_new(n->base,
+	    self->metrics_bind, self->metrics_port, metrics_fill_cb, n, err,
+	    errlen)) == NULL)
+		return -1;
+	metrics_server_free(n->metrics);
+	n->metrics = m;
+	return 0;
+}
+
+/* peers_each(): add one link to the scrape's list. */
+static void
+metrics_peer_cb(void *arg, const char *name, int up)
+{
+	struct node *n = arg;
+	struct metrics_peer *p;
+
+	if (n->nmpeers == n->mpeers_cap) {
+		size_t cap = n->mpeers_cap ? n->mpeers_cap * 2 : 16;
+
+		if ((p = reallocarray(n->mpeers, cap, sizeof(*p))) == NULL)
+			return;		/* the scrape shows fewer */
+		n->mpeers = p;
+		n->mpeers_cap = cap;
+	}
+	p = &n->mpeers[n->nmpeers++];
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	p->up = up;
+}
+
+/* Resident memory in bytes from /proc/self/statm, or 0. */
+static uint64_t
+proc_rss(void)
+{
+	unsigned long size, rss;
+	FILE *f;
+	int ok;
+
+	if ((f = fopen("/proc/self/statm", "r")) == NULL)
+		return 0;
+	ok = fscanf(f, "%lu %lu", &size, &rss) == 2;
+	fclose(f);
+	return ok ? (uint64_t)rss * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
+}
+
+/* Open descriptors (entries of /proc/self/fd but its own), or -1. */
+static long
+proc_open_fds(void)
+{
+	struct dirent *de;
+	DIR *d;
+	long count = 0;
+
+	if ((d = opendir("/proc/self/fd")) == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			count++;
+	closedir(d);
+	return count - 1;
+}
+
+/* A scrape: the node's counters as they are now. */
+static void
+metrics_fill_cb(void *arg, struct metrics_snapshot *s)
+{
+	struct node *n = arg;
+	const struct client_stats *cs = clients_stats(n->clients);
+	const struct peer_stats *ps = peers_stats(n->peers);
+	struct places_stats pls;
+	struct persist_status st;
+
+	s->start_time_s = n->start_time_s;
+	s->rss_bytes = proc_rss();
+	s->open_fds = proc_open_fds();
+	s->iamat = cs->iamat;
+	s->whatsat = cs->whatsat;
+	s->invalid = cs->invalid;
+	s->records = store_count(n->store);
+	s->clients = clients_count(n->clients);
+	n->nmpeers = 0;
+	peers_each(n->peers, metrics_peer_cb, n);
+	s->peers = n->mpeers;
+	s->npeers = n->nmpeers;
+	s->flood_in = ps->flood_in;
+	s->flood_out = ps->flood_out;
+	places_stats(n->places, &pls);
+	memcpy(s->places, pls.by_status, sizeof(s->places));
+	s->places_duration = pls.duration;
+	s->places_cache_hits = pls.cache_hits;
+	s->log_dropped = log_dropped();
+	durable_status(n->durable, &st);
+	s->persist_state = durable_state_name(n->durable);
+	s->persist_lag_s = (double)st.lag_ms / 1000.0;
+	s->fsync_duration = st.fsync_hist;
 }
 
 /* Log one stats line: records, clients, links, traffic and store memory. */
@@ -653,6 +778,12 @@ node_new(const char *config_path, const char *name, const char *data_dir,
 	if ((n = calloc(1, sizeof(*n))) == NULL)
 		fatal("calloc");
 	n->status_fd = -1;
+	{
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		n->start_time_s = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	}
 	if ((n->config_path = strdup(config_path)) == NULL)
 		fatal("strdup");
 	if (data_dir != NULL && (n->data_dir = strdup(data_dir)) == NULL)
@@ -757,6 +888,11 @@ node_new(const char *config_path, const char *name, const char *data_dir,
 	n->peers = peers_new(n->base, n->name, &n->keys, n->store,
 	    &node_peer_ops, n);
 	peers_configure(n->peers, n->cfg, n->self);
+	if (node_metrics_listen(n, n->self, n->failure,
+	    sizeof(n->failure)) == -1) {
+		*code = HERD_EXIT_UNAVAILABLE;
+		goto fail;
+	}
 	log_info("started: %zu neighbours, config %s", peers_count(n->peers),
 	    config_path);
 	if (ready_fd >= 0) {
@@ -840,6 +976,8 @@ node_free(struct node *n)
 	/* The staged entries reach the disk (synced per policy) first. */
 	durable_free(n->durable);
 	n->durable = NULL;
+	metrics_server_free(n->metrics);
+	free(n->mpeers);
 	clients_free(n->clients);
 	peers_free(n->peers);
 	for (i = 0; i < sizeof(n->sig_ev) / sizeof(n->sig_ev[0]); i++)

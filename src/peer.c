@@ -172,6 +172,18 @@ peers_up(const struct peers *ps)
 	return up;
 }
 
+/* Each configured link's name and whether it is up, in order. */
+void
+peers_each(const struct peers *ps, peers_each_fn fn, void *arg)
+{
+	size_t i;
+
+	for (i = 0; i < ps->nlinks; i++)	/* NULL while rebuilt */
+		if (ps->links[i] != NULL)
+			fn(arg, ps->links[i]->name,
+			    peer_link_is_up(ps->links[i]));
+}
+
 /* The flood counters. */
 const struct peer_stats *
 peers_stats(const struct peers *ps)

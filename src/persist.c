@@ -480,6 +480,7 @@ persist_status(struct persist *p, struct persist_status *st)
 	st->frozen = p->frozen;
 	pthread_mutex_lock(&p->mu);
 	st->syncs = p->t_syncs;
+	st->fsync_hist = p->t_sync_hist;
 	pthread_mutex_unlock(&p->mu);
 }
 

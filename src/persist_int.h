@@ -91,6 +91,7 @@ struct persist {
 	int64_t			 t_last_sync_ms;  /* (mu) */
 	int			 t_err;		/* (mu) last sync errno, 0 ok */
 	uint64_t		 t_syncs;	/* (mu) */
+	struct metrics_hist	 t_sync_hist;	/* (mu) their durations */
 	int			 t_quit;	/* (mu) */
 	int			 t_install;	/* (mu) job: install tmpfd */
 	int			 t_install_fd;	/* (mu) */

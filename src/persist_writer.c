@@ -127,10 +127,12 @@ writer_sync(struct persist *p)
 	uint64_t target = p->t_want;
 	void (*hook)(void *, uint64_t) = p->t_hook;
 	void *hook_arg = p->t_hook_arg;
+	struct timespec t0, t1;
 
 	p->t_oldfd = -1;
 	p->t_sync_start_ms = now_ms();
 	pthread_mutex_unlock(&p->mu);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (oldfd != -1) {
 		if (p->policy != HERD_FSYNC_NO && fdatasync(oldfd) == -1) {
 			r = -1;
@@ -143,13 +145,17 @@ writer_sync(struct persist *p)
 		r = -1;
 		e = errno;
 	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (r == 0 && p->policy != HERD_FSYNC_NO && hook != NULL)
 		hook(hook_arg, target);
 	pthread_mutex_lock(&p->mu);
 	p->t_last_sync_ms = now_ms();
 	p->t_err = e;
-	if (p->policy != HERD_FSYNC_NO)
+	if (p->policy != HERD_FSYNC_NO) {
 		p->t_syncs++;
+		metrics_hist_observe(&p->t_sync_hist, (double)(t1.tv_sec -
+		    t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	}
 	if (r == 0 && p->policy != HERD_FSYNC_NO && target > p->t_synced)
 		p->t_synced = target;
 	writer_wake_loop(p);

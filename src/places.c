@@ -89,6 +89,7 @@ struct places {
 	size_t			 nrunning, nwaiting;
 	struct places_cache	 cache;
 	unsigned long		 requests, cache_hits, coalesced, refused;
+	struct places_stats	 stats;		/* for /metrics */
 	time_t			 refused_logged;
 };
 
@@ -125,6 +126,13 @@ places_new(struct event_base *base, const struct herd_places *conf)
 	}
 	places_configure(pl, conf);
 	return pl;
+}
+
+/* See places.h. */
+void
+places_stats(const struct places *pl, struct places_stats *st)
+{
+	*st = pl->stats;
 }
 
 /*
@@ -393,6 +401,7 @@ places_query(struct places *pl, struct places_queue *q,
 	if ((cached = places_cache_get(&pl->cache, key, pl->cache_ttl_s,
 	    &cached_len)) != NULL) {
 		pl->cache_hits++;
+		pl->stats.cache_hits++;
 		log_info("places: cache hit for %s", key);
 		entry_answer(e, cached, cached_len);
 		return;
@@ -645,6 +654,8 @@ query_finish(void *arg, const struct places_http_result *res)
 	}
 	len = strlen(json);
 	status = places_json_status_of(json, st, sizeof(st));
+	pl->stats.by_status[metrics_places_index(status)]++;
+	metrics_hist_observe(&pl->stats.duration, (double)res->ms / 1000.0);
 	if (res->ok)
 		log_info("places: %s -> HTTP %ld, %s, %zu bytes in %ld ms",
 		    q->url_logged, res->status, status, res->len, res->ms);

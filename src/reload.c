@@ -137,6 +137,10 @@ reload_plan(const struct herd_config *oc, const struct herd_config *nc,
 		} else if (!links_equal(oc, os, nc, ns))
 			r = add(p, ns->name, RELOAD_SIGNAL,
 			    "neighbours changed");
+		else if (os->metrics_port != ns->metrics_port ||
+		    strcmp(os->metrics_bind, ns->metrics_bind) != 0)
+			r = add(p, ns->name, RELOAD_SIGNAL,
+			    "metrics_port or metrics_bind changed: rebinds");
 		else if (!same_globals)
 			r = add(p, ns->name, RELOAD_SIGNAL,
 			    "[herd] or [places] changed");

@@ -68,6 +68,8 @@ struct client_stats {
 	uint64_t	lines_in;	/* client lines received */
 	uint64_t	replies;	/* replies sent (AT, WHATSAT, ?) */
 	uint64_t	invalid;	/* "?" replies */
+	uint64_t	iamat;		/* IAMATs answered with AT */
+	uint64_t	whatsat;	/* WHATSATs sent to places */
 	uint64_t	accepted;	/* client connections accepted */
 	uint64_t	refused;	/* refused: max_clients reached */
 	uint64_t	dropped;	/* dropped by a timeout */

@@ -22,6 +22,8 @@ struct herd_server {
 	char		  bind[HERD_ADDR_MAX];	/* address to listen on */
 	uint16_t	  port;
 	uint16_t	  tls_port;	/* client TLS, or 0 */
+	uint16_t	  metrics_port;	/* Prometheus /metrics, or 0 */
+	char		  metrics_bind[HERD_ADDR_MAX];	/* its address */
 	int		  line;		/* line of the [server:NAME] header */
 	int		  nbr_line;	/* line of the first neighbors key, or 0 */
 	char		**declared;	/* neighbour names as written */

@@ -3,7 +3,8 @@
  *
  * struct node is private to node.c.  The node allocates and owns its
  * configuration, store, places, client sessions (client.h), peer links
- * (peer.h), listener (listener.h) and persistence (durable.h), wires
+ * (peer.h), listener (listener.h), persistence (durable.h) and
+ * metrics server (metrics.h, when metrics_port is set), wires
  * them together with their ops callbacks, and frees them all in
  * node_free().
  */

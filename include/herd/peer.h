@@ -79,6 +79,10 @@ void		 peers_configure(struct peers *, const struct herd_config *cfg,
 size_t		 peers_count(const struct peers *);
 size_t		 peers_up(const struct peers *);
 const struct peer_stats *peers_stats(const struct peers *);
+/* Call fn with each configured neighbour's name and 1 when its link is
+ * up, else 0 (read only: fn must not change the peers). */
+typedef void	(*peers_each_fn)(void *arg, const char *name, int up);
+void		 peers_each(const struct peers *, peers_each_fn, void *arg);
 
 /* Stage a changed record for every link up, except `except`; the
  * end-of-turn flush (peers_flush) writes them. */

@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "herd/config.h"
+#include "herd/metrics.h"
 #include "herd/proto.h"
 
 #define PERSIST_COMPACT_MIN	(4u * 1024 * 1024) /* log bytes */
@@ -79,6 +80,7 @@ struct persist_status {
 	uint64_t	 written_seq;	/* handed to the kernel */
 	uint64_t	 durable_seq;	/* fdatasync'ed */
 	uint64_t	 syncs;		/* fdatasync calls done */
+	struct metrics_hist fsync_hist;	/* their durations */
 	uint64_t	 write_errors;	/* failed write attempts */
 	uint64_t	 compactions;	/* snapshots installed */
 	int		 compacting;

@@ -22,6 +22,7 @@
 #include <stddef.h>
 
 #include "herd/config.h"
+#include "herd/metrics.h"
 #include "herd/store.h"
 
 /* Queries that may wait for a provider slot, per max_in_flight. */
@@ -47,6 +48,14 @@ struct places	*places_new(struct event_base *base,
 void		 places_configure(struct places *,
 		    const struct herd_places *conf);
 void		 places_free(struct places *);
+/* The counters of /metrics: requests sent to the provider by the status
+ * they produced (metrics_places_status), their durations, cache hits. */
+struct places_stats {
+	uint64_t		 by_status[METRICS_NPLACES];
+	struct metrics_hist	 duration;
+	uint64_t		 cache_hits;
+};
+void		 places_stats(const struct places *, struct places_stats *);
 /* SIGTERM's grace is over: answer every query in flight, and every later
  * one, with UNKNOWN_ERROR "server shutting down". */
 void		 places_shutdown(struct places *);

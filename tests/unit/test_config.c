@@ -331,6 +331,34 @@ test_tls(void **state)
 	    " 'A' (line 4)", NULL);
 }
 
+/* metrics_port and metrics_bind: off and 127.0.0.1 by default, stored,
+ * checked, and never one of the server's own ports. */
+static void
+test_metrics_keys(void **state)
+{
+	struct herd_config *cfg;
+	const struct herd_server *a, *b;
+
+	(void)state;
+	cfg = load_ok("[server:A]\nport = 1\nmetrics_port = 9100\n"
+	    "metrics_bind = *\n[server:B]\nport = 3\n");
+	a = config_server(cfg, "A");
+	b = config_server(cfg, "B");
+	assert_int_equal(a->metrics_port, 9100);
+	assert_string_equal(a->metrics_bind, "0.0.0.0");
+	assert_int_equal(b->metrics_port, 0);
+	assert_string_equal(b->metrics_bind, "127.0.0.1");
+	config_free(cfg);
+	expect_errors("[server:A]\nport = 1\nmetrics_port = 70000\n"
+	    "metrics_bind = host\n",
+	    ":3: bad metrics_port '70000' (expected 1..65535)",
+	    ":4: bad metrics_bind 'host' (expected a numeric IPv4 or IPv6"
+	    " address, or *)", NULL);
+	expect_errors("[server:A]\nport = 1\nmetrics_port = 1\n",
+	    ":1: server 'A': metrics_port 1 is also its port or tls_port",
+	    NULL);
+}
+
 static void
 test_settings(void **state)
 {
@@ -1058,6 +1086,7 @@ main(void)
 		cmocka_unit_test(test_host_bind),
 		cmocka_unit_test(test_settings),
 		cmocka_unit_test(test_tls),
+		cmocka_unit_test(test_metrics_keys),
 		cmocka_unit_test(test_links_undirected),
 		cmocka_unit_test(test_neighbor_lists),
 		cmocka_unit_test(test_syntax_variants),

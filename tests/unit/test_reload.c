@@ -126,6 +126,21 @@ test_tls_port(void **state)
 #undef TLS_ON
 }
 
+/* A metrics_port added, moved or rebound signals only its server, which
+ * rebinds it in place. */
+static void
+test_metrics_port_signals(void **state)
+{
+	(void)state;
+	expect_plan(BASE, "[herd]\nmax_clients = 100\n"
+	    "[server:A]\nport = 1\nneighbors = B\nmetrics_port = 9\n"
+	    "[server:B]\nport = 2\n[server:C]\nport = 3\nneighbors = B\n",
+	    0, "A=signal B=keep C=keep");
+	expect_plan("[server:A]\nport = 1\nmetrics_port = 9\n",
+	    "[server:A]\nport = 1\nmetrics_port = 9\nmetrics_bind = *\n",
+	    0, "A=signal");
+}
+
 /* A neighbour's moved port signals the servers linked to it; a link
  * added signals both of its ends. */
 static void
@@ -264,6 +279,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_unchanged_keeps_all),
 		cmocka_unit_test(test_tls_port),
+		cmocka_unit_test(test_metrics_port_signals),
 		cmocka_unit_test(test_added_and_removed),
 		cmocka_unit_test(test_listen_address_restarts),
 		cmocka_unit_test(test_neighbours_signal),
