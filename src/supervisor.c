@@ -28,6 +28,7 @@
 #include "herd/auth.h"
 #include "herd/control.h"
 #include "herd/job.h"
+#include "herd/links.h"
 #include "herd/log.h"
 #include "herd/reload.h"
 #include "herd/rundir.h"
@@ -218,7 +219,7 @@ check_names(struct supervisor *sv, struct control_conn *c, int argc,
 }
 
 /* Reply with the supervisor's pid, config path and the status of each named
- * (or every) worker. */
+ * (or every) worker; without names also every link's state. */
 static void
 cmd_status(struct supervisor *sv, struct control_conn *c, int argc,
     char **argv)
@@ -245,6 +246,9 @@ cmd_status(struct supervisor *sv, struct control_conn *c, int argc,
 		}
 		cJSON_AddItemToArray(arr, worker_json(w));
 	}
+	if (argc == 1)
+		cJSON_AddItemToObject(o, "links", links_json(sv->cfg,
+		    &sv->workers));
 	reply_json(c, o);
 	cJSON_Delete(o);
 }
