@@ -73,6 +73,8 @@ struct herd_settings {
 	char		*tls_cert;	   /* client TLS: PEM chain, or NULL */
 	char		*tls_key;	   /* ... its private key (mode 600) */
 	char		*tls_client_ca;	   /* required client certs' CA */
+	char		 http_addr[HERD_ADDR_MAX]; /* status page; "": off */
+	uint16_t	 http_port;
 };
 
 struct herd_config {
