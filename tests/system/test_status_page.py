@@ -15,7 +15,8 @@ import urllib.request
 
 import pytest
 
-from conftest import DEFAULT_TOPOLOGY, exchange, free_ports, wait_until
+from conftest import (DEFAULT_TOPOLOGY, Client, exchange, free_ports,
+                      wait_until)
 from test_herdctl import ctl_factory  # noqa: F401 (fixture)
 
 
@@ -67,6 +68,24 @@ def test_status_json(ctl_factory):  # noqa: F811
     assert sorted((l["from"], l["to"]) for l in st["links"]) == \
         default_links()
     assert all(l["up"] is True for l in st["links"])
+
+    # clients and requests (client lines, a neighbour's HELLO among them:
+    # at least the 3 IAMATs) as the servers report them, once a second.
+    def hill():
+        st = json.loads(get(c.http + "/status.json")[2])
+        return {s["name"]: s for s in st["servers"]}["Hill"]
+    before = hill()["requests"]
+    for i in range(3):
+        assert c.iamat("Hill", b"kiwi%d" % i).startswith(b"AT Hill ")
+    wait_until(lambda: hill()["requests"] >= before + 3, 10,
+               what="Hill's requests counted")
+    held = Client(c.ports["Hill"])
+    try:
+        wait_until(lambda: hill()["clients"] == 1, 10,
+                   what="Hill's client counted")
+    finally:
+        held.close()
+    wait_until(lambda: hill()["clients"] == 0, 10, what="client gone")
 
     c.run("stop", "Smith", check=0)
 
