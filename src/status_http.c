@@ -24,6 +24,7 @@ struct http_conn {
 	struct status_http	*srv;
 	struct bufferevent	*bev;
 	int			 answered;	/* the answer is queued */
+	struct timespec		 deadline;	/* for the whole head */
 };
 
 struct status_http {
@@ -112,11 +113,17 @@ read_cb(struct bufferevent *bev, void *arg)
 	struct http_conn *c = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 	struct evbuffer_ptr end;
+	struct timespec now;
 	size_t len;
 	char *head;
 
 	if (c->answered) {	/* what follows the head: discarded */
 		evbuffer_drain(in, evbuffer_get_length(in));
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (now.tv_sec > c->deadline.tv_sec) {	/* a byte at a time */
+		conn_free(c);
 		return;
 	}
 	end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
@@ -198,6 +205,8 @@ accept_fd(void *arg, int fd, const struct sockaddr *sa)
 		return;
 	}
 	c->srv = s;
+	clock_gettime(CLOCK_MONOTONIC, &c->deadline);
+	c->deadline.tv_sec += STATUS_HTTP_TIMEOUT_S;
 	LIST_INSERT_HEAD(&s->conns, c, entry);
 	s->nconns++;
 	bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);

@@ -5,9 +5,10 @@
  * "/" is one self-contained HTML page (status_page.c) that fetches
  * "/status.json" every second; "/status.json" is the owner's JSON.  Each
  * connection answers one request and closes.  Bounded: request head
- * STATUS_HTTP_MAX_HEAD bytes, STATUS_HTTP_TIMEOUT_S seconds to send it
- * and to take the answer, at most STATUS_HTTP_MAX_CONNS connections
- * (the excess is closed at once).
+ * STATUS_HTTP_MAX_HEAD bytes, sent within STATUS_HTTP_TIMEOUT_S seconds
+ * (however slowly it trickles in), each read or write idle at most that
+ * long, at most STATUS_HTTP_MAX_CONNS connections (the excess is closed
+ * at once).
  *
  * Ownership: status_http_new() returns an object the owner frees with
  * status_http_free(), which closes the socket and every connection.
