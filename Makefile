@@ -4,6 +4,7 @@
 #                     (and the other programs)
 #   make run          the same, then run the herd of etc/herd.ini
 #   make test         install missing Debian packages, build, run all tests
+#   make graph        docs/herd.svg: the picture of etc/herd.ini
 #   make SANITIZE=1   build with AddressSanitizer + UBSan
 #   make CC=clang     build with clang
 
@@ -114,6 +115,15 @@ run: all
 	@mkdir -p build/run
 	HERD_RUN_DIR=$(CURDIR)/build/run HERD_DATA_DIR=$(CURDIR)/build/run/data \
 	    bin/herdctl -c $(RUN_CONFIG) start --foreground
+
+# make graph: docs/herd.svg, the picture of RUN_CONFIG's configured topology
+# (README); a run directory no supervisor uses keeps live states out of it.
+graph: all
+	@mkdir -p docs
+	HERD_RUN_DIR=$(CURDIR)/build/graph bin/herdctl -c $(RUN_CONFIG) graph \
+	    > build/herd.dot
+	dot -Tsvg build/herd.dot > build/herd.svg
+	mv build/herd.svg docs/herd.svg
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 \

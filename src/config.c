@@ -86,6 +86,7 @@ static const struct key_def keys[] = {
 	{ SEC_HERD,	"tls_key",	ckey_tls_key },
 	{ SEC_HERD,	"tls_client_ca", ckey_tls_client_ca },
 	{ SEC_HERD,	"peer_tls",	ckey_peer_tls },
+	{ SEC_HERD,	"http",		ckey_http },
 	{ SEC_PLACES,	"api",		ckey_api },
 	{ SEC_PLACES,	"key",		ckey_key },
 	{ SEC_PLACES,	"url",		ckey_url },

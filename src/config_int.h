@@ -68,6 +68,7 @@ int	ckey_metrics_bind(struct loader *, const char *);
 int	ckey_tls_cert(struct loader *, const char *);
 int	ckey_tls_key(struct loader *, const char *);
 int	ckey_tls_client_ca(struct loader *, const char *);
+int	ckey_http(struct loader *, const char *);
 int	ckey_api(struct loader *, const char *);
 int	ckey_key(struct loader *, const char *);
 int	ckey_url(struct loader *, const char *);

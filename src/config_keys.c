@@ -545,3 +545,34 @@ ckey_max_in_flight(struct loader *ld, const char *v)
 	return set_bounded(ld, "max_in_flight", "requests", v, 1, 1024,
 	    &ld->cfg->places.max_in_flight);
 }
+
+/* Set [herd] http from v, "ADDR:PORT" (numeric address, [v6]:PORT for
+ * IPv6, port 1..65535); -1 (reported) if bad. */
+int
+ckey_http(struct loader *ld, const char *v)
+{
+	char addr[HERD_ADDR_MAX];
+	const char *colon = strrchr(v, ':'), *a = v;
+	size_t len;
+	long port;
+
+	if (colon == NULL || parse_long(colon + 1, 1, 65535, &port) == -1)
+		goto bad;
+	len = (size_t)(colon - v);
+	if (len > 1 && v[0] == '[' && v[len - 1] == ']') {
+		a = v + 1;
+		len -= 2;
+	}
+	if (len == 0 || len >= sizeof(addr))
+		goto bad;
+	memcpy(addr, a, len);
+	addr[len] = '\0';
+	if (parse_addr(addr, ld->cfg->herd.http_addr, 0) == -1)
+		goto bad;
+	ld->cfg->herd.http_port = (uint16_t)port;
+	return 0;
+bad:
+	cerr(ld, ld->lineno, "bad http '%s' (expected ADDR:PORT, a numeric"
+	    " address such as 127.0.0.1:12080 or [::1]:12080)", v);
+	return -1;
+}

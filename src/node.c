@@ -84,6 +84,8 @@ struct node {
 	struct event		 *sweep_ev;	/* client deadlines, 1 Hz */
 	struct event		 *reconcile_ev;	/* periodic anti-entropy */
 	size_t			  reported;	/* RECORDS last sent */
+	size_t			  reported_clients;  /* LOAD last sent */
+	uint64_t		  reported_lines;
 	time_t			  full_logged;
 	uint64_t		  store_full;	/* new ids refused: max_records */
 	struct event		 *flush_ev;	/* end-of-turn writes */
@@ -123,6 +125,7 @@ static int	node_metrics_listen(struct node *, const struct herd_server *,
 		    char *, size_t);
 static void	node_report(struct node *, const char *);
 static void	node_records_changed(struct node *);
+static void	node_load_changed(struct node *);
 static void	node_peers_changed(struct node *);
 static void	node_schedule_flush(struct node *);
 static void	node_stop_if_done(struct node *);
@@ -406,8 +409,8 @@ node_schedule_flush(struct node *n)
 	}
 }
 
-/* Once a second: tell the supervisor the record count, and let the
- * client sessions meet their deadlines. */
+/* Once a second: tell the supervisor the record count and the load, and
+ * let the client sessions meet their deadlines. */
 static void
 sweep_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -416,6 +419,7 @@ sweep_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	node_records_changed(n);
+	node_load_changed(n);
 	clients_sweep(n->clients);
 	if (durable_lag_changed(n->durable))
 		node_persist_report(n);	/* at most once a second */
@@ -942,6 +946,25 @@ node_records_changed(struct node *n)
 		return;
 	n->reported = store_count(n->store);
 	snprintf(line, sizeof(line), "RECORDS %zu\n", n->reported);
+	node_report(n, line);
+}
+
+/* Report "LOAD clients lines" (connected clients, client lines received
+ * since start) to the supervisor if either changed since last time. */
+static void
+node_load_changed(struct node *n)
+{
+	size_t clients = clients_count(n->clients);
+	uint64_t lines = clients_stats(n->clients)->lines_in;
+	char line[64];
+
+	if (n->status_fd == -1 || (clients == n->reported_clients &&
+	    lines == n->reported_lines))
+		return;
+	n->reported_clients = clients;
+	n->reported_lines = lines;
+	snprintf(line, sizeof(line), "LOAD %zu %llu\n", clients,
+	    (unsigned long long)lines);
 	node_report(n, line);
 }
 

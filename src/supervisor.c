@@ -28,10 +28,12 @@
 #include "herd/auth.h"
 #include "herd/control.h"
 #include "herd/job.h"
+#include "herd/links.h"
 #include "herd/log.h"
 #include "herd/reload.h"
 #include "herd/rundir.h"
 #include "herd/sdnotify.h"
+#include "herd/status_http.h"
 #include "herd/supervisor.h"
 #include "herd/worker.h"
 
@@ -42,6 +44,9 @@ struct supervisor {
 	struct workers		 workers;
 	struct jobs		 jobs;
 	struct control		*ctl;
+	struct status_http	*http;		/* [herd] http, or NULL */
+	char			 http_addr[HERD_ADDR_MAX]; /* ... served on */
+	uint16_t		 http_port;
 	struct event		*sig_ev[6];
 	struct event		*watchdog;
 	struct event		*tick;		/* job deadlines */
@@ -60,6 +65,7 @@ static void	tick_cb(evutil_socket_t, short, void *);
 static void	signal_cb(evutil_socket_t, short, void *);
 static void	watchdog_cb(evutil_socket_t, short, void *);
 static void	control_request(struct control_conn *, int, char **, void *);
+static void	add_status(struct supervisor *, cJSON *, int, char **);
 static void	cmd_status(struct supervisor *, struct control_conn *, int,
 		    char **);
 static void	cmd_start(struct supervisor *, struct control_conn *, int,
@@ -218,22 +224,72 @@ check_names(struct supervisor *sv, struct control_conn *c, int argc,
 }
 
 /* Reply with the supervisor's pid, config path and the status of each named
- * (or every) worker. */
+ * (or every) worker; without names also every link's state. */
 static void
 cmd_status(struct supervisor *sv, struct control_conn *c, int argc,
     char **argv)
 {
-	cJSON *o = cJSON_CreateObject(), *arr;
-	struct worker *w;
-	int i;
+	cJSON *o;
 
-	if (check_names(sv, c, argc, argv) == -1) {
-		cJSON_Delete(o);
+	if (check_names(sv, c, argc, argv) == -1)
 		return;
-	}
+	o = cJSON_CreateObject();
 	cJSON_AddBoolToObject(o, "ok", 1);
 	cJSON_AddNumberToObject(o, "supervisor_pid", sv->pid);
 	cJSON_AddStringToObject(o, "config", sv->opt->config_path);
+	add_status(sv, o, argc, argv);
+	reply_json(c, o);
+	cJSON_Delete(o);
+}
+
+/* The status page's /status.json: every server and every link. */
+static char *
+http_status_json(void *arg)
+{
+	cJSON *o = cJSON_CreateObject();
+	char *js;
+
+	if (o == NULL)
+		return NULL;
+	add_status(arg, o, 1, NULL);
+	js = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	return js;
+}
+
+/* (Re)open the status page when [herd] http names another address than
+ * the one served; -1 with the reason in err when it cannot listen. */
+static int
+sv_http_update(struct supervisor *sv, char *err, size_t errlen)
+{
+	const struct herd_settings *h = &sv->cfg->herd;
+	const char *a = sv->http_addr;
+
+	if (sv->http != NULL && sv->http_port == h->http_port &&
+	    strcmp(a, h->http_addr) == 0)
+		return 0;
+	status_http_free(sv->http);
+	sv->http = NULL;
+	if (h->http_port == 0)
+		return 0;
+	if ((sv->http = status_http_new(sv->base, h->http_addr, h->http_port,
+	    http_status_json, sv, err, errlen)) == NULL)
+		return -1;
+	snprintf(sv->http_addr, sizeof(sv->http_addr), "%s", h->http_addr);
+	sv->http_port = h->http_port;
+	log_info("status page on http://%s%s%s:%u/", strchr(a, ':') ? "[" : "",
+	    a, strchr(a, ':') ? "]" : "", sv->http_port);
+	return 0;
+}
+
+/* Add "servers" (the named ones, or all) to o and, for all, "links". */
+static void
+add_status(struct supervisor *sv, cJSON *o, int argc, char **argv)
+{
+	cJSON *arr;
+	struct worker *w;
+	int i;
+
 	arr = cJSON_AddArrayToObject(o, "servers");
 	TAILQ_FOREACH(w, &sv->workers.list, entry) {
 		if (argc > 1) {
@@ -245,8 +301,9 @@ cmd_status(struct supervisor *sv, struct control_conn *c, int argc,
 		}
 		cJSON_AddItemToArray(arr, worker_json(w));
 	}
-	reply_json(c, o);
-	cJSON_Delete(o);
+	if (argc == 1)
+		cJSON_AddItemToObject(o, "links", links_json(sv->cfg,
+		    &sv->workers));
 }
 
 /* Start the named workers, clearing their hold; reply once all are ready. */
@@ -385,6 +442,8 @@ cmd_reload(struct supervisor *sv, struct control_conn *c)
 	config_free(sv->cfg);
 	sv->cfg = cfg;
 	sv_set_data_dir(sv);
+	if (sv_http_update(sv, why, sizeof(why)) == -1)
+		log_warnx("reload: status page off: %s", why);
 
 	j = job_new(&sv->jobs, JOB_READY, c);
 	j->sd_ready = 1;
@@ -755,6 +814,11 @@ supervisor_run(const struct sv_options *opt, struct herd_config *cfg)
 		setenv("HERD_SECRET_FILE", path, 1);
 		log_info("generated the peer secret %s", path);
 	}
+	if (sv_http_update(&sv, path, sizeof(path)) == -1) {
+		report(&sv, path);
+		code = 1;
+		goto out;
+	}
 	sv.tick = event_new(sv.base, -1, EV_PERSIST, tick_cb, &sv);
 	event_add(sv.tick, &tv);
 	if (sdnotify_watchdog_usec(&wd) == 1 && wd > 0) {
@@ -792,6 +856,7 @@ out:
 	/* The socket goes first: once "herdctl start" sees EOF below, a
 	 * status must find no supervisor, not a listener nobody serves. */
 	control_close(sv.ctl);
+	status_http_free(sv.http);
 	if (sv.report_fd != -1)
 		close(sv.report_fd);	/* EOF without OK: start failed */
 	jobs_free(&sv.jobs);

@@ -216,6 +216,8 @@ worker_spawn(struct worker *w)
 	w->state = W_STARTING;
 	w->peers_up = 0;
 	w->records = 0;
+	w->clients = 0;
+	w->requests = 0;
 	worker_persist_off(w);
 	w->fail[0] = '\0';
 	clock_gettime(CLOCK_MONOTONIC, &w->started);
@@ -365,6 +367,8 @@ worker_exited(struct worker *w, int status)
 	w->last_status = status;
 	w->peers_up = 0;
 	w->records = 0;
+	w->clients = 0;
+	w->requests = 0;
 	worker_persist_off(w);
 	evtimer_del(w->timer);
 	if (w->status_ev != NULL) {
@@ -410,12 +414,13 @@ worker_exited(struct worker *w, int status)
 	}
 }
 
-/* Apply a status line from w: READY, PEERS up total, RECORDS n, FAIL why,
- * or RELOADED ok|error why (its answer to SIGHUP). */
+/* Apply a status line from w: READY, PEERS up total, RECORDS n, LOAD
+ * clients lines, FAIL why, or RELOADED ok|error why (its answer to SIGHUP). */
 static void
 worker_line(struct worker *w, char *line)
 {
 	unsigned long up, total;
+	unsigned long long lines;
 
 	if (strcmp(line, "READY") == 0) {
 		if (w->state == W_STARTING)
@@ -427,6 +432,9 @@ worker_line(struct worker *w, char *line)
 		w->peers_up = up;
 	} else if (sscanf(line, "RECORDS %lu", &up) == 1) {
 		w->records = up;
+	} else if (sscanf(line, "LOAD %lu %llu", &up, &lines) == 2) {
+		w->clients = up;
+		w->requests = lines;
 	} else if (strncmp(line, "PERSIST ", 8) == 0) {
 		struct worker_persist p;
 
@@ -518,6 +526,8 @@ worker_json(const struct worker *w)
 	cJSON_AddNumberToObject(o, "peers_up", (double)w->peers_up);
 	cJSON_AddNumberToObject(o, "peers", (double)w->peers);
 	cJSON_AddNumberToObject(o, "records", (double)w->records);
+	cJSON_AddNumberToObject(o, "clients", (double)w->clients);
+	cJSON_AddNumberToObject(o, "requests", (double)w->requests);
 	if (w->table->data_dir != NULL) {
 		snprintf(dir, sizeof(dir), "%s/%s", w->table->data_dir,
 		    w->name);

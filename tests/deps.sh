@@ -8,7 +8,8 @@ PKGS="build-essential pkg-config libevent-dev libcurl4-openssl-dev
 libcjson-dev libinih-dev libssl-dev"
 if [ "${1:-}" != build ]; then
 	PKGS="$PKGS clang libclang-rt-14-dev libcmocka-dev python3
-python3-pytest python3-prometheus-client iproute2 procps mandoc strace"
+python3-pytest python3-prometheus-client iproute2 procps mandoc strace graphviz
+chromium chromium-driver"
 fi
 missing=""
 for p in $PKGS; do

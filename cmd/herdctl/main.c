@@ -23,6 +23,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "graph.h"
 #include "herd/auth.h"
 #include "herd/config.h"
 #include "herd/control.h"
@@ -53,6 +54,7 @@ static int	cmd_stop(int, char **);
 static int	cmd_restart(int, char **);
 static int	cmd_reload(int, char **);
 static int	cmd_status(int, char **);
+static int	cmd_graph(int, char **);
 static int	process_gone(pid_t);
 static void	usage(FILE *) __attribute__((noreturn));
 static int	wants_help(int, char **, const struct command *);
@@ -90,6 +92,12 @@ static const struct command commands[] = {
 	  "Show NAME STATE PID PORT UPTIME RESTARTS LAST-EXIT PEERS for each\n"
 	  "worker (--json: {\"servers\":[...]}).  Exit 0 when every worker\n"
 	  "runs, 3 when some do not, 4 when no supervisor answers.\n" },
+	{ "graph", cmd_graph, "graph",
+	  "Print the topology as Graphviz DOT (herdctl graph | dot -Tsvg >\n"
+	  "herd.svg): every server a node, every link an edge.  With a\n"
+	  "supervisor answering, servers are coloured by state and links are\n"
+	  "solid when up, dashed red when down; without one, the configured\n"
+	  "topology.\n" },
 };
 
 /* Print the usage and command list to fp; exit 0 for stdout, else 2. */
@@ -769,6 +777,40 @@ cmd_status(int argc, char **argv)
 	}
 	cJSON_Delete(o);
 	return all ? EXIT_OK : EXIT_NOTALL;
+}
+
+/* herdctl graph: the topology as DOT, live when a supervisor answers. */
+static int
+cmd_graph(int argc, char **argv)
+{
+	struct config_errors errs;
+	struct herd_config *cfg;
+	char *path, *ans = NULL;
+	cJSON *o = NULL;
+
+	(void)argv;
+	if (argc != 1) {
+		fprintf(stderr, "usage: herdctl [-c FILE] graph\n");
+		return EXIT_USAGE;
+	}
+	if ((cfg = config_load(config_path(), &errs)) == NULL)
+		return print_config_errors(&errs);
+	/* No supervisor is no error here: the configured topology, then. */
+	if ((path = socket_path()) != NULL)
+		ans = control_call(path, "status", 5000);
+	free(path);
+	if (ans != NULL && ((o = cJSON_Parse(ans)) == NULL ||
+	    !cJSON_IsTrue(cJSON_GetObjectItem(o, "ok")))) {
+		fprintf(stderr, "herdctl: malformed answer from the supervisor;"
+		    " showing the configured topology\n");
+		cJSON_Delete(o);
+		o = NULL;
+	}
+	free(ans);
+	graph_print(stdout, cfg, o);
+	cJSON_Delete(o);
+	config_free(cfg);
+	return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
 }
 
 /* Parse the global options and run the named command. */

@@ -76,6 +76,8 @@ struct herd_settings {
 	char		*tls_key;	   /* ... its private key (mode 600) */
 	char		*tls_client_ca;	   /* required client certs' CA */
 	int		 peer_tls;	   /* with a secret: links in TLS */
+	char		 http_addr[HERD_ADDR_MAX]; /* status page; "": off */
+	uint16_t	 http_port;
 };
 
 struct herd_config {

@@ -62,6 +62,8 @@ struct worker {
 	size_t			 peers;		/* configured links */
 	size_t			 peers_up;
 	unsigned long		 records;	/* as last reported */
+	unsigned long		 clients;	/* ... */
+	unsigned long long	 requests;	/* client lines since start */
 	struct worker_persist	 persist;	/* as last reported */
 	enum worker_state	 state;
 	pid_t			 pid;
