@@ -25,8 +25,6 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 
-#include <dirent.h>
-
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -45,6 +43,7 @@
 #include "herd/log.h"
 #include "herd/metrics.h"
 #include "herd/node.h"
+#include "herd/node_report.h"
 #include "herd/peer.h"
 #include "herd/persist.h"
 #include "herd/places.h"
@@ -66,8 +65,7 @@ struct node {
 	struct listener		*tls_listener;	/* tls_port, or NULL */
 	struct tls_client	*tls;		/* its certificate and key */
 	struct metrics_server	*metrics;	/* metrics_port, or NULL */
-	struct metrics_peer	*mpeers;	/* a scrape's links */
-	size_t			 nmpeers, mpeers_cap;
+	struct node_report_links mlinks;	/* a scrape's links */
 	double			 start_time_s;	/* Unix time of node_new() */
 	struct store		*store;
 	struct places		*places;
@@ -77,15 +75,12 @@ struct node {
 	char			 *data_dir;	/* --data-dir, or NULL */
 	long			  fd_limit;	/* RLIMIT_NOFILE */
 
-	int			  status_fd;	/* to the supervisor, or -1 */
+	struct node_pipe	  pipe;		/* to the supervisor */
 	char			  failure[256];	/* why node_new() failed */
 
 	struct event		 *sig_ev[5];
 	struct event		 *sweep_ev;	/* client deadlines, 1 Hz */
 	struct event		 *reconcile_ev;	/* periodic anti-entropy */
-	size_t			  reported;	/* RECORDS last sent */
-	size_t			  reported_clients;  /* LOAD last sent */
-	uint64_t		  reported_lines;
 	time_t			  full_logged;
 	uint64_t		  store_full;	/* new ids refused: max_records */
 	struct event		 *flush_ev;	/* end-of-turn writes */
@@ -123,10 +118,6 @@ static void	node_stats_log(struct node *);
 static void	metrics_fill_cb(void *, struct metrics_snapshot *);
 static int	node_metrics_listen(struct node *, const struct herd_server *,
 		    char *, size_t);
-static void	node_report(struct node *, const char *);
-static void	node_records_changed(struct node *);
-static void	node_load_changed(struct node *);
-static void	node_peers_changed(struct node *);
 static void	node_schedule_flush(struct node *);
 static void	node_stop_if_done(struct node *);
 static void	flush_cb(evutil_socket_t, short, void *);
@@ -283,7 +274,7 @@ node_persist_report(struct node *n)
 	char line[96];
 
 	durable_report_line(n->durable, line, sizeof(line));
-	node_report(n, line);
+	node_pipe_send(&n->pipe, line);
 }
 
 /* A neighbour's AT line: merge it (not flooded back to it). */
@@ -334,14 +325,18 @@ drained_cb(void *arg)
 static void
 links_changed_cb(void *arg)
 {
-	node_peers_changed(arg);
+	struct node *n = arg;
+
+	node_pipe_peers(&n->pipe, peers_up(n->peers), peers_count(n->peers));
 }
 
 /* A neighbour's catch-up ended: tell the supervisor the record count. */
 static void
 synced_cb(void *arg)
 {
-	node_records_changed(arg);
+	struct node *n = arg;
+
+	node_pipe_records(&n->pipe, store_count(n->store));
 }
 
 /* --- the loop turn ----------------------------------------------------- */
@@ -418,8 +413,9 @@ sweep_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	node_records_changed(n);
-	node_load_changed(n);
+	node_pipe_records(&n->pipe, store_count(n->store));
+	node_pipe_load(&n->pipe, clients_count(n->clients),
+	    clients_stats(n->clients)->lines_in);
 	clients_sweep(n->clients);
 	if (durable_lag_changed(n->durable))
 		node_persist_report(n);	/* at most once a second */
@@ -550,9 +546,9 @@ node_reload(struct node *n)
 	node_arm_reconcile(n);
 	places_configure(n->places, &cfg->places);
 	peers_configure(n->peers, cfg, self);
-	node_peers_changed(n);
+	node_pipe_peers(&n->pipe, peers_up(n->peers), peers_count(n->peers));
 	log_info("reloaded: %zu neighbours", peers_count(n->peers));
-	node_report(n, "RELOADED ok\n");
+	node_pipe_send(&n->pipe, "RELOADED ok\n");
 	return;
 fail:
 	/* One line on the status pipe: no newline inside, bounded. */
@@ -560,7 +556,7 @@ fail:
 		if (err[i] == '\n' || err[i] == '\r')
 			err[i] = ' ';
 	snprintf(line, sizeof(line), "RELOADED error %.300s\n", err);
-	node_report(n, line);
+	node_pipe_send(&n->pipe, line);
 }
 
 /* Serve /metrics as self says (NULL server when metrics_port is unset),
@@ -581,56 +577,16 @@ node_metrics_listen(struct node *n, const struct herd_server *self,
 	return 0;
 }
 
-/* peers_each(): add one link to the scrape's list. */
+/* The modules the reports read. */
 static void
-metrics_peer_cb(void *arg, const char *name, int up)
+node_parts(struct node *n, struct node_parts *p)
 {
-	struct node *n = arg;
-	struct metrics_peer *p;
-
-	if (n->nmpeers == n->mpeers_cap) {
-		size_t cap = n->mpeers_cap ? n->mpeers_cap * 2 : 16;
-
-		if ((p = reallocarray(n->mpeers, cap, sizeof(*p))) == NULL)
-			return;		/* the scrape shows fewer */
-		n->mpeers = p;
-		n->mpeers_cap = cap;
-	}
-	p = &n->mpeers[n->nmpeers++];
-	snprintf(p->name, sizeof(p->name), "%s", name);
-	p->up = up;
-}
-
-/* Resident memory in bytes from /proc/self/statm, or 0. */
-static uint64_t
-proc_rss(void)
-{
-	unsigned long size, rss;
-	FILE *f;
-	int ok;
-
-	if ((f = fopen("/proc/self/statm", "r")) == NULL)
-		return 0;
-	ok = fscanf(f, "%lu %lu", &size, &rss) == 2;
-	fclose(f);
-	return ok ? (uint64_t)rss * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
-}
-
-/* Open descriptors (entries of /proc/self/fd but its own), or -1. */
-static long
-proc_open_fds(void)
-{
-	struct dirent *de;
-	DIR *d;
-	long count = 0;
-
-	if ((d = opendir("/proc/self/fd")) == NULL)
-		return -1;
-	while ((de = readdir(d)) != NULL)
-		if (de->d_name[0] != '.')
-			count++;
-	closedir(d);
-	return count - 1;
+	p->store = n->store;
+	p->clients = n->clients;
+	p->peers = n->peers;
+	p->places = n->places;
+	p->durable = n->durable;
+	p->start_time_s = n->start_time_s;
 }
 
 /* A scrape: the node's counters as they are now. */
@@ -638,66 +594,20 @@ static void
 metrics_fill_cb(void *arg, struct metrics_snapshot *s)
 {
 	struct node *n = arg;
-	const struct client_stats *cs = clients_stats(n->clients);
-	const struct peer_stats *ps = peers_stats(n->peers);
-	struct places_stats pls;
-	struct persist_status st;
+	struct node_parts p;
 
-	s->start_time_s = n->start_time_s;
-	s->rss_bytes = proc_rss();
-	s->open_fds = proc_open_fds();
-	s->iamat = cs->iamat;
-	s->whatsat = cs->whatsat;
-	s->invalid = cs->invalid;
-	s->records = store_count(n->store);
-	s->clients = clients_count(n->clients);
-	n->nmpeers = 0;
-	peers_each(n->peers, metrics_peer_cb, n);
-	s->peers = n->mpeers;
-	s->npeers = n->nmpeers;
-	s->flood_in = ps->flood_in;
-	s->flood_out = ps->flood_out;
-	places_stats(n->places, &pls);
-	memcpy(s->places, pls.by_status, sizeof(s->places));
-	s->places_duration = pls.duration;
-	s->places_cache_hits = pls.cache_hits;
-	s->log_dropped = log_dropped();
-	durable_status(n->durable, &st);
-	s->persist_state = durable_state_name(n->durable);
-	s->persist_lag_s = (double)st.lag_ms / 1000.0;
-	s->fsync_duration = st.fsync_hist;
+	node_parts(n, &p);
+	node_report_metrics(&p, &n->mlinks, s);
 }
 
-/* Log one stats line: records, clients, links, traffic and store memory. */
+/* SIGUSR1: one stats line. */
 static void
 node_stats_log(struct node *n)
 {
-	const struct client_stats *cs = clients_stats(n->clients);
-	const struct peer_stats *ps = peers_stats(n->peers);
-	struct persist_status st;
+	struct node_parts p;
 
-	durable_status(n->durable, &st);
-
-	log_info("stats: records=%zu clients=%zu peers_up=%zu/%zu lines_in=%llu"
-	    " replies=%llu invalid=%llu flood_in=%llu flood_out=%llu"
-	    " sync_out=%llu sync_bytes_out=%llu accepted=%llu refused=%llu dropped=%llu log_dropped=%lu"
-	    " store_bytes=%zu persist=%s fsync=%s persist_lag_ms=%ld"
-	    " log_bytes=%llu", store_count(n->store),
-	    clients_count(n->clients), peers_up(n->peers),
-	    peers_count(n->peers),
-	    (unsigned long long)cs->lines_in,
-	    (unsigned long long)cs->replies,
-	    (unsigned long long)cs->invalid,
-	    (unsigned long long)ps->flood_in,
-	    (unsigned long long)ps->flood_out,
-	    (unsigned long long)ps->sync_out,
-	    (unsigned long long)ps->sync_bytes_out,
-	    (unsigned long long)cs->accepted,
-	    (unsigned long long)cs->refused,
-	    (unsigned long long)cs->dropped, log_dropped(),
-	    store_bytes(n->store), durable_state_name(n->durable),
-	    durable_fsync_name(n->durable), st.lag_ms,
-	    (unsigned long long)st.log_bytes);
+	node_parts(n, &p);
+	node_report_stats(&p);
 }
 
 /*
@@ -781,7 +691,7 @@ node_new(const char *config_path, const char *name, const char *data_dir,
 
 	if ((n = calloc(1, sizeof(*n))) == NULL)
 		fatal("calloc");
-	n->status_fd = -1;
+	n->pipe.fd = -1;
 	{
 		struct timespec ts;
 
@@ -904,11 +814,11 @@ node_new(const char *config_path, const char *name, const char *data_dir,
 		 * link and record counts are reported on it. */
 		(void)fcntl(ready_fd, F_SETFD, FD_CLOEXEC);
 		(void)fcntl(ready_fd, F_SETFL, O_NONBLOCK);
-		n->status_fd = ready_fd;
-		node_report(n, "READY\n");
+		n->pipe.fd = ready_fd;
+		node_pipe_send(&n->pipe, "READY\n");
 	}
 	node_persist_report(n);
-	node_peers_changed(n);
+	node_pipe_peers(&n->pipe, peers_up(n->peers), peers_count(n->peers));
 	return n;
 fail:
 	if (ready_fd >= 0) {
@@ -922,61 +832,6 @@ fail:
 	}
 	node_free(n);
 	return NULL;
-}
-
-/* Send one status line to the supervisor, if there is one. */
-static void
-node_report(struct node *n, const char *line)
-{
-	if (n->status_fd == -1)
-		return;
-	if (write(n->status_fd, line, strlen(line)) == -1 && errno != EAGAIN) {
-		close(n->status_fd);	/* supervisor gone */
-		n->status_fd = -1;
-	}
-}
-
-/* Report "RECORDS n" to the supervisor if the count changed since last time. */
-static void
-node_records_changed(struct node *n)
-{
-	char line[64];
-
-	if (n->status_fd == -1 || store_count(n->store) == n->reported)
-		return;
-	n->reported = store_count(n->store);
-	snprintf(line, sizeof(line), "RECORDS %zu\n", n->reported);
-	node_report(n, line);
-}
-
-/* Report "LOAD clients lines" (connected clients, client lines received
- * since start) to the supervisor if either changed since last time. */
-static void
-node_load_changed(struct node *n)
-{
-	size_t clients = clients_count(n->clients);
-	uint64_t lines = clients_stats(n->clients)->lines_in;
-	char line[64];
-
-	if (n->status_fd == -1 || (clients == n->reported_clients &&
-	    lines == n->reported_lines))
-		return;
-	n->reported_clients = clients;
-	n->reported_lines = lines;
-	snprintf(line, sizeof(line), "LOAD %zu %llu\n", clients,
-	    (unsigned long long)lines);
-	node_report(n, line);
-}
-
-/* Report "PEERS up total" to the supervisor. */
-static void
-node_peers_changed(struct node *n)
-{
-	char line[64];
-
-	snprintf(line, sizeof(line), "PEERS %zu %zu\n", peers_up(n->peers),
-	    peers_count(n->peers));
-	node_report(n, line);
 }
 
 /* Run the event loop until stopped, log final stats, return the exit code. */
@@ -1000,7 +855,7 @@ node_free(struct node *n)
 	durable_free(n->durable);
 	n->durable = NULL;
 	metrics_server_free(n->metrics);
-	free(n->mpeers);
+	free(n->mlinks.v);
 	clients_free(n->clients);
 	peers_free(n->peers);
 	for (i = 0; i < sizeof(n->sig_ev) / sizeof(n->sig_ev[0]); i++)
@@ -1021,8 +876,8 @@ node_free(struct node *n)
 	config_free(n->cfg);
 	free(n->config_path);
 	free(n->data_dir);
-	if (n->status_fd != -1)
-		close(n->status_fd);
+	if (n->pipe.fd != -1)
+		close(n->pipe.fd);
 	log_flush(1000);
 	if (n->base != NULL)
 		event_base_free(n->base);
