@@ -42,84 +42,13 @@
 #include "herd/places.h"
 #include "herd/proto.h"
 #include "herd/tls_client.h"
+#include "client_int.h"
 
 #define CLIENT_LINGER_S		1	/* wait for EOF after our last reply */
 #define CLIENT_PROBATION_MAX	16	/* connections past max_clients */
 #define CLIENT_PROBATION_S	2	/* for their HELLO */
 #define CLIENT_FD_RESERVE	8	/* descriptors kept for neighbours */
 #define CLIENT_HANDSHAKE_S	5	/* for a TLS client's handshake */
-
-/* The next bytes of a client's held replies, which wait until entries
- * up to seq are durable. */
-struct hold_mark {
-	size_t			 bytes;
-	uint64_t		 seq;
-};
-
-struct client {
-	TAILQ_ENTRY(client)	 entry;
-	struct clients		*clients;
-	struct bufferevent	*bev;
-	uint64_t		 id;
-	char			 addr[INET6_ADDRSTRLEN + 8];
-	int			 eof;		/* client half-closed */
-	int			 closing;	/* close once output drains */
-	int			 first_line;	/* may still be a peer HELLO */
-	int			 tls;		/* on the tls_port */
-	int			 handshaking;	/* TLS handshake not done */
-	int			 probation;	/* on clients->probation */
-	time_t			 since;		/* accepted, monotonic s */
-	TAILQ_ENTRY(client)	 probation_entry;
-	int			 paused;	/* reading stopped: output full */
-	int			 lingering;	/* our side shut, draining theirs */
-	time_t			 last_active;	/* monotonic s of the last read */
-	int64_t			 partial_since;	/* monotonic ms since the same
-						   partial line waits, or 0 */
-	time_t			 paused_since;
-	struct places_queue	 queue;		/* replies waiting for places */
-	struct evbuffer		*staged;	/* replies of this loop turn */
-	TAILQ_ENTRY(client)	 dirty_entry;	/* in clients->dirty */
-	int			 dirty;		/* 1: in dirty, 2: in flushing */
-	struct evbuffer		*held;		/* replies waiting for a sync */
-	struct hold_mark	*marks;		/* held bytes per sequence */
-	size_t			 nmarks, marks_cap;
-	uint64_t		 queued_seq;	/* an IAMAT reply behind a
-						   WHATSAT waits for this */
-	TAILQ_ENTRY(client)	 hold_entry;	/* in clients->holding */
-};
-
-TAILQ_HEAD(client_list, client);
-
-/* Every session of one node. */
-struct clients {
-	struct event_base	*base;
-	const char		*name;		/* the owner's */
-	size_t			 name_len;
-	const struct herd_settings *h;		/* the owner's config */
-	const struct store	*store;		/* the owner's, read only */
-	struct places		*places;	/* the owner's */
-	const struct client_ops	*ops;
-	void			*arg;
-
-	struct client_list	 all;
-	size_t			 count;		/* probation included */
-	struct client_list	 probation;	/* over max_clients, oldest
-						 * first: HELLO or leave */
-	size_t			 nprobation;
-	long			 fd_limit;	/* RLIMIT_NOFILE */
-	uint64_t		 next_id;
-	struct client_list	 dirty;		/* with staged replies */
-	struct client_list	 flushing;	/* being flushed right now */
-	struct client_list	 holding;	/* with held replies */
-	uint64_t		 durable_seq;	/* clients_durable()'s last */
-
-	char			*scratch;	/* formatting buffer */
-	size_t			 scratch_size;
-	time_t			 refused_logged;
-	int			 stopping;
-	int			 freeing;	/* clients_free: no callbacks */
-	struct client_stats	 stats;
-};
 
 /* Per-request and per-connection lines: only with log_requests. */
 #define log_client(cl, ...) do {					\
@@ -128,23 +57,16 @@ struct clients {
 } while (0)
 
 static void	client_read_cb(struct bufferevent *, void *);
-static void	client_write_cb(struct bufferevent *, void *);
 static void	client_event_cb(struct bufferevent *, short, void *);
 static void	client_free(struct client *);
 static void	client_refused(struct clients *);
 static int	client_process(struct client *);
 static int	client_line(struct client *, const char *, size_t);
 static int	client_tls_peer(struct client *);
-static void	client_reply(struct client *, const char *, size_t);
 static void	client_invalid(struct client *, const struct proto_span *);
 static void	client_iamat(struct client *, const struct proto_request *);
 static void	client_whatsat(struct client *, const struct proto_request *);
 static void	client_maybe_close(struct client *);
-static void	client_stage(struct client *, const char *, size_t);
-static void	client_stage_seq(struct client *, const char *, size_t,
-		    uint64_t);
-static void	client_release(struct client *, uint64_t);
-static void	client_flush(struct client *);
 static void	whatsat_done(void *, const char *, size_t);
 static time_t	now_s(void);
 static int64_t	now_ms(void);
@@ -368,173 +290,6 @@ client_maybe_close(struct client *c)
 	    evbuffer_get_length(bufferevent_get_input(c->bev)));
 	bufferevent_set_timeouts(c->bev, &linger, NULL);
 	bufferevent_enable(c->bev, EV_READ);
-}
-
-/* Stage bytes for c that need nothing new on disk (they still wait
- * behind held ones). */
-static void
-client_stage(struct client *c, const char *p, size_t len)
-{
-	client_stage_seq(c, p, len, 0);
-}
-
-/*
- * Stage bytes for c; the turn's flush writes them.  When they must wait
- * for entries up to seq to be durable, or replies before them are held,
- * they are held too (in order) until client_release().
- */
-static void
-client_stage_seq(struct client *c, const char *p, size_t len, uint64_t seq)
-{
-	struct clients *cl = c->clients;
-	struct hold_mark *m;
-
-	if (seq <= cl->durable_seq)
-		seq = 0;		/* durable meanwhile */
-	if (seq != 0 || c->held != NULL) {
-		if (c->held == NULL) {
-			if ((c->held = evbuffer_new()) == NULL)
-				fatalx("client %llu: out of memory for a"
-				    " reply", (unsigned long long)c->id);
-			TAILQ_INSERT_TAIL(&cl->holding, c, hold_entry);
-		}
-		if (evbuffer_add(c->held, p, len) == -1)
-			fatalx("client %llu: out of memory for a reply",
-			    (unsigned long long)c->id);
-		m = c->nmarks ? &c->marks[c->nmarks - 1] : NULL;
-		if (m != NULL && (seq == 0 || seq <= m->seq)) {
-			m->bytes += len;	/* waits for the one before */
-			return;
-		}
-		if (c->nmarks == c->marks_cap) {
-			size_t cap = c->marks_cap ? c->marks_cap * 2 : 8;
-
-			if ((m = reallocarray(c->marks, cap,
-			    sizeof(*m))) == NULL)
-				fatalx("client %llu: out of memory for a"
-				    " reply", (unsigned long long)c->id);
-			c->marks = m;
-			c->marks_cap = cap;
-		}
-		c->marks[c->nmarks].bytes = len;
-		c->marks[c->nmarks].seq = seq;
-		c->nmarks++;
-		return;
-	}
-	if (evbuffer_add(c->staged, p, len) == -1)
-		fatalx("client %llu: out of memory for a reply",
-		    (unsigned long long)c->id);	/* never drop one */
-	if (!c->dirty) {
-		c->dirty = 1;
-		TAILQ_INSERT_TAIL(&cl->dirty, c, dirty_entry);
-		cl->ops->flush_wanted(cl->arg);	/* once per turn */
-	}
-}
-
-/* Move c's held replies whose entries are durable (up to seq) to its
- * staged ones, for the next flush. */
-static void
-client_release(struct client *c, uint64_t seq)
-{
-	struct clients *cl = c->clients;
-	size_t i, bytes = 0;
-
-	for (i = 0; i < c->nmarks && c->marks[i].seq <= seq; i++)
-		bytes += c->marks[i].bytes;
-	if (i == 0)
-		return;
-	if (evbuffer_remove_buffer(c->held, c->staged, bytes) != (int)bytes)
-		fatalx("client %llu: out of memory for a reply",
-		    (unsigned long long)c->id);
-	memmove(c->marks, c->marks + i, (c->nmarks - i) * sizeof(*c->marks));
-	c->nmarks -= i;
-	if (c->nmarks == 0) {
-		evbuffer_free(c->held);
-		c->held = NULL;
-		TAILQ_REMOVE(&cl->holding, c, hold_entry);
-	}
-	if (!c->dirty) {
-		c->dirty = 1;
-		TAILQ_INSERT_TAIL(&cl->dirty, c, dirty_entry);
-		cl->ops->flush_wanted(cl->arg);
-	}
-}
-
-/* Entries up to seq are durable: release what waited for them. */
-void
-clients_durable(struct clients *cl, uint64_t seq)
-{
-	struct client *c, *t;
-
-	if (seq > cl->durable_seq)
-		cl->durable_seq = seq;
-	for (c = TAILQ_FIRST(&cl->holding); c != NULL; c = t) {
-		t = TAILQ_NEXT(c, hold_entry);
-		client_release(c, seq);
-	}
-}
-
-/* The sequence number an acknowledgement must wait for, or 0. */
-static uint64_t
-client_ack_seq(struct clients *cl)
-{
-	return cl->ops->ack_seq != NULL ? cl->ops->ack_seq(cl->arg) : 0;
-}
-
-/* Stage an IAMAT reply for c (held until its entries are durable), or
- * queue it behind pending WHATSAT replies to keep the order (then the
- * queue's output waits for the same entries). */
-static void
-client_reply(struct client *c, const char *p, size_t len)
-{
-	uint64_t seq = client_ack_seq(c->clients);
-
-	c->clients->stats.replies++;
-	if (!places_queue_empty(&c->queue)) {
-		places_queue_append(&c->queue, p, len);	/* keep order */
-		if (seq > c->queued_seq)
-			c->queued_seq = seq;
-	} else
-		client_stage_seq(c, p, len, seq);
-}
-
-/* Write c's staged replies: straight to the socket when nothing is
- * queued before them, the rest through the bufferevent.  May free c. */
-static void
-client_flush(struct client *c)
-{
-	struct evbuffer *out = bufferevent_get_output(c->bev);
-
-	if (evbuffer_get_length(c->staged) == 0)
-		return;
-	/* TLS: the bufferevent encrypts (and calls back once drained). */
-	if (evbuffer_get_length(out) == 0 && !c->tls)
-		(void)evbuffer_write(c->staged, bufferevent_getfd(c->bev));
-	if (evbuffer_get_length(c->staged) > 0) {
-		evbuffer_add_buffer(out, c->staged);	/* the rest, later */
-		return;
-	}
-	/* All out, as the write callback would see it drained. */
-	client_write_cb(c->bev, c);
-}
-
-/* The end of a loop turn, after the floods: write every session's
- * staged replies. */
-void
-clients_flush(struct clients *cl)
-{
-	struct client *c;
-
-	/* Replies staged while flushing (a paused client resumed) wait
-	 * for the next flush, after their floods. */
-	TAILQ_FOREACH(c, &cl->dirty, dirty_entry)
-		c->dirty = 2;
-	TAILQ_CONCAT(&cl->flushing, &cl->dirty, dirty_entry);
-	while ((c = TAILQ_FIRST(&cl->flushing)) != NULL) {
-		TAILQ_REMOVE(&cl->flushing, c, dirty_entry);
-		c->dirty = 0;
-		client_flush(c);
-	}
 }
 
 /* Answer c with "? <line>", behind any pending WHATSAT replies. */
@@ -794,7 +549,7 @@ client_read_cb(struct bufferevent *bev, void *arg)
 }
 
 /* Output drained: resume reading if paused, then close c if it is done. */
-static void
+void
 client_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct client *c = arg;
