@@ -36,7 +36,7 @@ static void	oneshot_end(struct sconn *, int, const char *);
 static void
 oneshot_start(struct sconn *o)
 {
-	uint64_t key;
+	uint64_t key, slot;
 	int fd;
 
 	if (one.stopping || one.issued >= one.limit) {
@@ -46,7 +46,12 @@ oneshot_start(struct sconn *o)
 		return;
 	}
 	one.issued++;
-	key = rng_next(&one.rng) % opt.keyspace;
+	/* Each slot its own share of the keyspace (ids = slot mod conns),
+	 * as in iamat mode: two requests in flight for one id could see
+	 * each other's newer record in their replies. */
+	slot = (uint64_t)(o - one.sc);
+	key = rng_next(&one.rng) % (opt.keyspace / (uint64_t)opt.conns > 0 ?
+	    opt.keyspace / (uint64_t)opt.conns : 1) * (uint64_t)opt.conns + slot;
 	o->rlen = req_iamat(o->req, sizeof(o->req), opt.prefix, "o", key, 0,
 	    &one.rng, &one.last_rt, &o->explen);
 	o->blen = 0;

@@ -1062,8 +1062,8 @@ def target(name, ok, got):
                               "n/a")))
 
 
-t, p = rows.get("tls-c50-d16"), rows.get("iamat-c50-d16")
-if t and p:
+t, pl = rows.get("tls-c50-d16"), rows.get("iamat-c50-d16")
+if t and pl:
     w("## TLS for clients (issue 13)")
     w("")
     w("IAMAT c=50 d=16 to Hill's `tls_port` (herd-bench `--tls`: TLS 1.3, "
@@ -1072,10 +1072,10 @@ if t and p:
       "%s req/s against %s (%.2f×); Hill's CPU %s µs/req against %s "
       "(%.2f×), p99 %s µs against %s.  The bench client decrypts too, on "
       "the same two CPUs." % (
-          num(f(t, "rps")), num(f(p, "rps")), f(t, "rps") / f(p, "rps"),
-          num(f(t, "cpu_us_per_req"), 2), num(f(p, "cpu_us_per_req"), 2),
-          f(t, "cpu_us_per_req") / f(p, "cpu_us_per_req"),
-          num(f(t, "p99_us")), num(f(p, "p99_us"))))
+          num(f(t, "rps")), num(f(pl, "rps")), f(t, "rps") / f(pl, "rps"),
+          num(f(t, "cpu_us_per_req"), 2), num(f(pl, "cpu_us_per_req"), 2),
+          f(t, "cpu_us_per_req") / f(pl, "cpu_us_per_req"),
+          num(f(t, "p99_us")), num(f(pl, "p99_us"))))
     w("")
 
 w("## Targets (issue 6)")
