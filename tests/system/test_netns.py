@@ -16,6 +16,7 @@ import ctypes
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -69,7 +70,10 @@ class Machines:
         self.sup_pids = {}
         self.syslog = SyslogReceiver(str(tmp / "log.sock"))
         self.ini = tmp / "herd.ini"
-        self.secret = tmp / "herd.secret"
+        # One path, a file per machine: `ip netns exec` binds
+        # /etc/netns/NS/F over /etc/F, as every machine has its own copy.
+        self.secret = "/etc/herd-test-%s.secret" % tag
+        self.netns_etc = ["/etc/netns/%s" % ns for ns in self.ns]
         try:
             self._create(plen, family)
         except OSError as e:
@@ -98,8 +102,12 @@ class Machines:
                *extra)
 
     def _write_ini(self):
-        self.secret.write_bytes(SECRET)
-        os.chmod(self.secret, 0o600)
+        fd = os.open(self.secret, os.O_WRONLY | os.O_CREAT | os.O_EXCL,
+                     0o600)
+        os.close(fd)            # what the bind mounts cover
+        for m in range(3):
+            os.makedirs(self.netns_etc[m], exist_ok=True)
+            self.set_secret(m, SECRET)
         out = ["[herd]", "secret_file = %s" % self.secret,
                "log_socket = %s" % self.syslog.path, ""]
         for name, (m, port, nbrs) in SERVERS.items():
@@ -183,6 +191,15 @@ class Machines:
         out = self.exchange(name, b"WHATSAT %s 10 1" % cid)
         return out.split(b"\n", 1)[0] == line
 
+    def set_secret(self, m, text):
+        """Machine m's copy of the secret file, rewritten in place (the
+        bind mount holds the inode)."""
+        path = os.path.join(self.netns_etc[m], os.path.basename(
+            self.secret))
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.write(fd, text)
+        os.close(fd)
+
     def cut(self, m, up=False):
         """Unplug machine m from the bridge (no FIN), or plug it back."""
         ip("-n", self.switch, "link", "set", self.veth[m],
@@ -210,6 +227,12 @@ class Machines:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True,
                            timeout=20)
         self.made = []
+        for d in getattr(self, "netns_etc", []):
+            shutil.rmtree(d, ignore_errors=True)
+        try:
+            os.unlink(self.secret)
+        except (OSError, TypeError):
+            pass
 
 
     def sanitizer_reports(self):
@@ -281,3 +304,19 @@ def test_three_machines(machines):
     print("converged %.0f ms after healing" %
           ((time.monotonic() - healed) * 1000))
     assert all_links_up()
+
+    # A rolling secret rotation, one machine at a time, as the README
+    # says: the new secret first (old second) everywhere, then the new
+    # one alone.  Each machine's servers restart after its change, so
+    # every link is dialled and proven again with what is on disk.
+    new = b"fedcba9876543210fedcba9876543210-rotated-secret\n"
+    for text in (new + SECRET, new):
+        for m in MACHINES:
+            ms.set_secret(m, text)
+            ms.herdctl(m, "restart")
+            wait_until(all_links_up, 20, 0.2,
+                       "every link up after machine %d's change" % m)
+    at = ms.iamat("Campbell", b"after-rotation", b"3.5")
+    for name in SERVERS:
+        wait_until(lambda: ms.holds(name, b"after-rotation", at), 5, 0.05,
+                   "%s to hold %r" % (name, at))
