@@ -1,5 +1,6 @@
 /*
- * links.c -- infer each configured link's up state from the workers' counts.
+ * links.c -- each configured link's up state: as its server reported it
+ * ("LINK name 0|1"), else inferred from the workers' counts.
  */
 #include <stddef.h>
 #include <string.h>
@@ -26,9 +27,12 @@ link_up(const struct herd_config *cfg, struct workers *ws,
 {
 	struct worker *w = worker_find(ws, s->name);
 	size_t i, down = 0;
+	int reported;
 
 	if (!runs(ws, s) || !runs(ws, t))
 		return 0;
+	if (w != NULL && (reported = worker_link_up(w, t->name)) != -1)
+		return reported;	/* as s said on its status pipe */
 	if (w == NULL || w->peers_up >= w->peers)
 		return 1;
 	for (i = 0; i < s->nlinks; i++)

@@ -327,7 +327,7 @@ links_changed_cb(void *arg)
 {
 	struct node *n = arg;
 
-	node_pipe_peers(&n->pipe, peers_up(n->peers), peers_count(n->peers));
+	node_pipe_peers(&n->pipe, n->peers);
 }
 
 /* A neighbour's catch-up ended: tell the supervisor the record count. */
@@ -546,7 +546,7 @@ node_reload(struct node *n)
 	node_arm_reconcile(n);
 	places_configure(n->places, &cfg->places);
 	peers_configure(n->peers, cfg, self);
-	node_pipe_peers(&n->pipe, peers_up(n->peers), peers_count(n->peers));
+	node_pipe_peers(&n->pipe, n->peers);
 	log_info("reloaded: %zu neighbours", peers_count(n->peers));
 	node_pipe_send(&n->pipe, "RELOADED ok\n");
 	return;
@@ -818,7 +818,7 @@ node_new(const char *config_path, const char *name, const char *data_dir,
 		node_pipe_send(&n->pipe, "READY\n");
 	}
 	node_persist_report(n);
-	node_pipe_peers(&n->pipe, peers_up(n->peers), peers_count(n->peers));
+	node_pipe_peers(&n->pipe, n->peers);
 	return n;
 fail:
 	if (ready_fd >= 0) {

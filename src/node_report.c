@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "herd/client.h"
+#include "herd/config.h"
 #include "herd/durable.h"
 #include "herd/log.h"
 #include "herd/metrics.h"
@@ -26,6 +27,7 @@
 #include "herd/store.h"
 
 static void	link_cb(void *, const char *, int);
+static void	link_line_cb(void *, const char *, int);
 static uint64_t	proc_rss(void);
 static long	proc_open_fds(void);
 
@@ -70,14 +72,28 @@ node_pipe_load(struct node_pipe *p, size_t clients, uint64_t lines)
 	node_pipe_send(p, line);
 }
 
-/* "PEERS up total". */
+/* peers_each(): one "LINK name 0|1" line. */
+static void
+link_line_cb(void *arg, const char *name, int up)
+{
+	char line[HERD_NAME_MAX + 16];
+
+	snprintf(line, sizeof(line), "LINK %s %d\n", name, up ? 1 : 0);
+	node_pipe_send(arg, line);
+}
+
+/* "PEERS up total", then each link's state (herdctl status and the
+ * status page show which links are down). */
 void
-node_pipe_peers(struct node_pipe *p, size_t up, size_t total)
+node_pipe_peers(struct node_pipe *p, const struct peers *ps)
 {
 	char line[64];
 
-	snprintf(line, sizeof(line), "PEERS %zu %zu\n", up, total);
+	snprintf(line, sizeof(line), "PEERS %zu %zu\n", peers_up(ps),
+	    peers_count(ps));
 	node_pipe_send(p, line);
+	if (p->fd != -1)
+		peers_each(ps, link_line_cb, p);
 }
 
 /* peers_each(): add one link to the scrape's list. */

@@ -38,6 +38,7 @@ static void	worker_exited(struct worker *, int);
 static void	worker_timer_cb(evutil_socket_t, short, void *);
 static void	worker_status_cb(evutil_socket_t, short, void *);
 static void	worker_line(struct worker *, char *);
+static void	worker_link_line(struct worker *, const char *);
 static void	worker_persist_off(struct worker *);
 
 /* Set up an empty table reporting to ops; see worker.h. */
@@ -159,6 +160,7 @@ worker_free(struct worker *w)
 	if (w->status_fd != -1)
 		close(w->status_fd);
 	event_free(w->timer);
+	free(w->links);
 	free(w);
 }
 
@@ -215,6 +217,7 @@ worker_spawn(struct worker *w)
 	w->gen++;
 	w->state = W_STARTING;
 	w->peers_up = 0;
+	w->nlinks = 0;
 	w->records = 0;
 	w->clients = 0;
 	w->requests = 0;
@@ -366,6 +369,7 @@ worker_exited(struct worker *w, int status)
 	w->have_exit = 1;
 	w->last_status = status;
 	w->peers_up = 0;
+	w->nlinks = 0;
 	w->records = 0;
 	w->clients = 0;
 	w->requests = 0;
@@ -414,6 +418,49 @@ worker_exited(struct worker *w, int status)
 	}
 }
 
+/* "LINK name 0|1": remember the state of w's link to name. */
+static void
+worker_link_line(struct worker *w, const char *p)
+{
+	char name[HERD_NAME_MAX + 1];
+	struct worker_link *l;
+	size_t i;
+	int up;
+
+	if (sscanf(p, "%63s %d", name, &up) != 2 || (up != 0 && up != 1)) {
+		log_warnx("%s: bad status line 'LINK %.64s'", w->name, p);
+		return;
+	}
+	for (i = 0; i < w->nlinks; i++)
+		if (strcmp(w->links[i].name, name) == 0) {
+			w->links[i].up = up;
+			return;
+		}
+	if (w->nlinks == w->links_cap) {
+		size_t cap = w->links_cap ? w->links_cap * 2 : 8;
+
+		if ((l = reallocarray(w->links, cap, sizeof(*l))) == NULL)
+			return;		/* status shows it as unreported */
+		w->links = l;
+		w->links_cap = cap;
+	}
+	snprintf(w->links[w->nlinks].name, sizeof(w->links[0].name), "%s",
+	    name);
+	w->links[w->nlinks++].up = up;
+}
+
+/* The link from w to name as last reported: 1, 0, or -1 (unknown). */
+int
+worker_link_up(const struct worker *w, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < w->nlinks; i++)
+		if (strcmp(w->links[i].name, name) == 0)
+			return w->links[i].up;
+	return -1;
+}
+
 /* Apply a status line from w: READY, PEERS up total, RECORDS n, LOAD
  * clients lines, FAIL why, or RELOADED ok|error why (its answer to SIGHUP). */
 static void
@@ -430,6 +477,8 @@ worker_line(struct worker *w, char *line)
 		w->table->ops->ready(w, w->table->arg);
 	} else if (sscanf(line, "PEERS %lu %lu", &up, &total) == 2) {
 		w->peers_up = up;
+	} else if (strncmp(line, "LINK ", 5) == 0) {
+		worker_link_line(w, line + 5);
 	} else if (sscanf(line, "RECORDS %lu", &up) == 1) {
 		w->records = up;
 	} else if (sscanf(line, "LOAD %lu %llu", &up, &lines) == 2) {
@@ -506,6 +555,7 @@ worker_json(const struct worker *w)
 	cJSON *o = cJSON_CreateObject(), *p;
 	struct timespec now;
 	char how[64], dir[PATH_MAX];
+	size_t i;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	cJSON_AddStringToObject(o, "name", w->name);
@@ -525,6 +575,10 @@ worker_json(const struct worker *w)
 		cJSON_AddNullToObject(o, "last_exit");
 	cJSON_AddNumberToObject(o, "peers_up", (double)w->peers_up);
 	cJSON_AddNumberToObject(o, "peers", (double)w->peers);
+	if ((p = cJSON_AddObjectToObject(o, "links")) != NULL)
+		for (i = 0; i < w->nlinks; i++)
+			cJSON_AddBoolToObject(p, w->links[i].name,
+			    w->links[i].up);
 	cJSON_AddNumberToObject(o, "records", (double)w->records);
 	cJSON_AddNumberToObject(o, "clients", (double)w->clients);
 	cJSON_AddNumberToObject(o, "requests", (double)w->requests);

@@ -687,6 +687,25 @@ persist_state(const cJSON *s)
 /* Under the table, one line per server that needs a look: why it is
  * fatal or backing off, and persistence that is failing. */
 static void
+print_down_links(const cJSON *s)
+{
+	const cJSON *l;
+	int n = 0;
+
+	cJSON_ArrayForEach(l, cJSON_GetObjectItem(s, "links")) {
+		if (!cJSON_IsFalse(l))
+			continue;
+		if (n++ == 0)
+			printf("%s: links down: %s", json_str(s, "name", "?"),
+			    l->string);
+		else
+			printf(", %s", l->string);
+	}
+	if (n > 0)
+		printf("\n");
+}
+
+static void
 print_notes(const cJSON *servers)
 {
 	const cJSON *s, *p;
@@ -699,6 +718,7 @@ print_notes(const cJSON *servers)
 		    cJSON_IsString(cJSON_GetObjectItem(s, "error")))
 			printf("%s: %s: %s\n", json_str(s, "name", "?"), state,
 			    json_str(s, "error", "?"));
+		print_down_links(s);
 		if (strcmp(persist_state(s), "failing") == 0) {
 			p = cJSON_GetObjectItem(s, "persist");
 			printf("%s: persistence failing (fsync %s, %d ms"

@@ -50,8 +50,8 @@ void	node_pipe_send(struct node_pipe *, const char *line);
 void	node_pipe_records(struct node_pipe *, size_t records);
 /* "LOAD clients lines" when either changed since the last. */
 void	node_pipe_load(struct node_pipe *, size_t clients, uint64_t lines);
-/* "PEERS up total". */
-void	node_pipe_peers(struct node_pipe *, size_t up, size_t total);
+/* "PEERS up total", then "LINK name 0|1" for every link. */
+void	node_pipe_peers(struct node_pipe *, const struct peers *);
 
 /* Log one stats line: records, clients, links, traffic, store memory,
  * persistence. */

@@ -54,6 +54,12 @@ struct worker_persist {
 struct workers;
 struct event;
 
+/* One neighbour link as the worker reported it ("LINK name 0|1"). */
+struct worker_link {
+	char			 name[HERD_NAME_MAX + 1];
+	int			 up;
+};
+
 struct worker {
 	TAILQ_ENTRY(worker)	 entry;
 	struct workers		*table;
@@ -61,6 +67,8 @@ struct worker {
 	unsigned		 port;
 	size_t			 peers;		/* configured links */
 	size_t			 peers_up;
+	struct worker_link	*links;		/* as its LINK lines said */
+	size_t			 nlinks, links_cap;
 	unsigned long		 records;	/* as last reported */
 	unsigned long		 clients;	/* ... */
 	unsigned long long	 requests;	/* client lines since start */
@@ -137,5 +145,9 @@ char		*worker_exit_string(int status, char *buf, size_t size);
 /* Parse "PERSIST <ok|failing|off> <always|everysec|no> <lag_ms>" into p
  * (pure); -1, p untouched, when line is not exactly such a line. */
 int		 worker_parse_persist(const char *line, struct worker_persist *p);
+
+/* The link from w to name as w last reported it: 1 up, 0 down, -1 not
+ * reported (an older node, or not yet). */
+int	worker_link_up(const struct worker *, const char *name);
 
 #endif

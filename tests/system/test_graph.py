@@ -95,3 +95,22 @@ def test_graph_shows_remote_host(tmp_path):
 @pytest.mark.parametrize("args", [["graph", "extra"]])
 def test_graph_usage(ctl_factory, args):  # noqa: F811
     assert ctl_factory().run(*args).returncode == 2
+
+
+def test_status_names_the_links_down(ctl_factory):  # noqa: F811
+    """Each server reports every link ("LINK name 0|1" on its status
+    pipe): status --json lists them per server, the table names the ones
+    down."""
+    c = ctl_factory()
+    c.start()
+    nbrs = {n: set(v) for n, v in DEFAULT_TOPOLOGY.items()}
+    wait_until(lambda: all(s.get("links") == {t: True for t in nbrs[n]}
+                           for n, s in c.status().items()), 10,
+               what="every server to report every link up")
+    c.run("stop", "Smith", check=0)
+    wait_until(lambda: all(c.status()[n]["links"].get("Smith") is False
+                           for n in nbrs["Smith"]), 10,
+               what="Smith's neighbours to report their link to it down")
+    table = c.run("status", check=3).stdout
+    for n in nbrs["Smith"]:
+        assert re.search(r"^%s: links down: Smith$" % n, table, re.M), table
