@@ -33,6 +33,10 @@ link_up(const struct herd_config *cfg, struct workers *ws,
 		return 0;
 	if (w != NULL && (reported = worker_link_up(w, t->name)) != -1)
 		return reported;	/* as s said on its status pipe */
+	if (w == NULL && (w = worker_find(ws, t->name)) != NULL &&
+	    (reported = worker_link_up(w, s->name)) != -1)
+		return reported;	/* s is elsewhere: as t sees it */
+	w = worker_find(ws, s->name);
 	if (w == NULL || w->peers_up >= w->peers)
 		return 1;
 	for (i = 0; i < s->nlinks; i++)
