@@ -10,6 +10,7 @@ the supervisor and herdctl are tested without the node's persistence.
 import json
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -17,7 +18,7 @@ import time
 import pytest
 
 from conftest import alive, connects, exchange, wait_until
-from test_herdctl import LOC, Ctl, ctl_factory  # noqa: F401 (fixture)
+from test_herdctl import HERDCTL, LOC, Ctl, ctl_factory  # noqa: F401
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 ONE = {"Hill": []}
@@ -251,9 +252,19 @@ def test_kill9_supervisor_and_every_worker_then_start(ctl_factory, fsync):
         s = c.status()[name]
         assert s["persist"]["state"] == "ok", s
         assert s["persist"]["fsync"] == fsync, s
-    # The server that acknowledged a record has it from its files at
-    # once; one that was killed with the flood unread in its socket gets
-    # it from the catch-up.
+    _all_hold(c, names, acked)
+    assert c.run("stop", timeout=60).returncode == 0
+    # herdctl stop + start: still everything.
+    c.start()
+    for cid, line in acked[::7]:
+        for name in names:
+            assert _held(c, name, cid) == line
+
+
+def _all_hold(c, names, acked):
+    """The server that acknowledged a record has it from its files at
+    once; the others (one killed with the flood unread in its socket, or
+    down when it was sent) get it from the catch-up."""
     for cid, line in acked:
         origin = line.split()[1].decode()
         got = _held(c, origin, cid)
@@ -261,12 +272,58 @@ def test_kill9_supervisor_and_every_worker_then_start(ctl_factory, fsync):
         for name in names:
             wait_until(lambda: _held(c, name, cid) == line, 10,
                        what="%s to hold %r" % (name, line))
+
+
+def _service_start(c, path):
+    """herd.service's ExecStartPre and ExecStart (herdctl check, then
+    start --foreground under a NOTIFY_SOCKET); returns once READY=1."""
+    assert c.run("check").returncode == 0
+    ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    if os.path.exists(path):
+        os.unlink(path)
+    ns.bind(path)
+    ns.settimeout(30)
+    p = subprocess.Popen([HERDCTL, "-c", c.ini, "start", "--foreground"],
+                         env=dict(c.env, NOTIFY_SOCKET=path),
+                         stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, cwd=str(c.tmp))
+    c.sup_pid = p.pid
+    try:
+        while "READY=1" not in ns.recv(4096).decode().split("\n"):
+            pass
+    finally:
+        ns.close()
+    return p
+
+
+@pytest.mark.parametrize("fsync", ["everysec", "always"])
+def test_service_restart_keeps_every_acknowledged_record(ctl_factory,
+                                                         tmp_path, fsync):
+    """`systemctl restart herd` as herd.service runs it: ExecStop
+    (herdctl stop) while clients keep sending, the main process exits,
+    then ExecStartPre and ExecStart again; every record acknowledged
+    before, during or after is held by every server afterwards."""
+    c = ctl_factory(extra="fsync = %s\n" % fsync)
+    sock = str(tmp_path / "notify.sock")
+    p = _service_start(c, sock)
+    names = list(c.topology)
+    stop, acked = threading.Event(), []
+    t = threading.Thread(target=_load, args=(c, names, stop, acked))
+    t.start()
+    try:
+        wait_until(lambda: len(acked) >= 200, 60, what="200 acknowledged")
+        assert c.run("stop", timeout=60).returncode == 0     # ExecStop
+        assert p.wait(15) == 0
+        before = len(acked)
+        p = _service_start(c, sock)
+        wait_until(lambda: len(acked) >= before + 100, 60,
+                   what="100 more acknowledged after the restart")
+    finally:
+        stop.set()
+        t.join(10)
+    _all_hold(c, names, acked)
     assert c.run("stop", timeout=60).returncode == 0
-    # herdctl stop + start: still everything.
-    c.start()
-    for cid, line in acked[::7]:
-        for name in names:
-            assert _held(c, name, cid) == line
+    assert p.wait(15) == 0
 
 
 # exit(2) of the calling thread only (not exit_group): its number.
