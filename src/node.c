@@ -879,7 +879,11 @@ node_free(struct node *n)
 	if (n->pipe.fd != -1)
 		close(n->pipe.fd);
 	log_flush(1000);
-	if (n->base != NULL)
+	/* A TLS bufferevent freed above (a dial still connecting) finishes
+	 * freeing in a callback of the loop: run what is ready once. */
+	if (n->base != NULL) {
+		event_base_loop(n->base, EVLOOP_NONBLOCK);
 		event_base_free(n->base);
+	}
 	free(n);
 }
