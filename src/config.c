@@ -404,49 +404,116 @@ is_any(const char *addr)
 	return strcmp(addr, "0.0.0.0") == 0 || strcmp(addr, "::") == 0;
 }
 
-/* True when a and b listen on the same addresses (a wildcard bind
- * holds the port on every address of its machine, which host names). */
-static int
-same_addrs(const struct herd_server *a, const struct herd_server *b)
+/* One listening socket a config asks for: which key, on which address
+ * of which machine. */
+struct listen_at {
+	const char	*key;
+	const char	*bind;		/* address bound, maybe a wildcard */
+	const char	*host;		/* the machine it is on */
+	unsigned	 port;
+};
+
+/* The sockets server s listens on (port, tls_port, metrics_port) into
+ * out[3]; how many. */
+static size_t
+server_listens(const struct herd_server *s, struct listen_at *out)
 {
-	return (is_any(a->bind) || is_any(b->bind)) ?
-	    strcmp(a->host, b->host) == 0 : strcmp(a->bind, b->bind) == 0;
+	size_t n = 0;
+
+	if (s->port != 0)	/* no port: reported as such */
+		out[n++] = (struct listen_at){ "port", s->bind, s->host,
+		    s->port };
+	if (s->tls_port != 0)
+		out[n++] = (struct listen_at){ "tls_port", s->bind, s->host,
+		    s->tls_port };
+	if (s->metrics_port != 0)
+		out[n++] = (struct listen_at){ "metrics_port",
+		    s->metrics_bind, s->host, s->metrics_port };
+	return n;
 }
 
-/* The port of b (port, or tls_port when tls) that a server before it
- * already listens on (port or tls_port) on the same address, or 0. */
+/* True when addr is a loopback address: one per machine. */
 static int
-port_clash(struct loader *ld, size_t j, int tls)
+is_loopback(const char *addr)
+{
+	return strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0;
+}
+
+/* True when a and b listen on the same addresses of the same machine (a
+ * wildcard bind holds the port on every address of its machine, which
+ * host names; a loopback address exists on every machine). */
+static int
+same_addrs(const struct listen_at *a, const struct listen_at *b)
+{
+	if (is_any(a->bind) || is_any(b->bind))
+		return strcmp(a->host, b->host) == 0;
+	return strcmp(a->bind, b->bind) == 0 &&
+	    (!is_loopback(a->bind) || strcmp(a->host, b->host) == 0);
+}
+
+/* Report the first of server j's sockets that a server before it
+ * already listens on (same port, same address); 1 if one did. */
+static int
+port_clash(struct loader *ld, size_t j)
 {
 	struct herd_config *cfg = ld->cfg;
-	struct herd_server *b = &cfg->servers[j];
-	unsigned port = tls ? b->tls_port : b->port;
-	size_t i;
+	struct listen_at bl[3], al[3];
+	size_t nb = server_listens(&cfg->servers[j], bl), na, i, x, y;
 
-	for (i = 0; i < j && port != 0; i++) {
-		struct herd_server *a = &cfg->servers[i];
-
-		if ((a->port != port && a->tls_port != port) ||
-		    !same_addrs(a, b))
-			continue;
-		cerr(ld, b->line, "server '%s': %s %u on %s is already used"
-		    " by server '%s' (line %d)", b->name, tls ? "tls_port" :
-		    "port", port, b->bind, a->name, a->line);
-		return 1;
-	}
+	for (y = 0; y < nb; y++)
+		for (i = 0; i < j; i++) {
+			na = server_listens(&cfg->servers[i], al);
+			for (x = 0; x < na; x++) {
+				if (al[x].port != bl[y].port ||
+				    !same_addrs(&al[x], &bl[y]))
+					continue;
+				cerr(ld, cfg->servers[j].line, "server '%s':"
+				    " %s %u on %s is already used by server"
+				    " '%s' (line %d)", cfg->servers[j].name,
+				    bl[y].key, bl[y].port, bl[y].bind,
+				    cfg->servers[i].name,
+				    cfg->servers[i].line);
+				return 1;
+			}
+		}
 	return 0;
 }
 
-/* Two servers may not listen on the same port of the same address,
- * plain or TLS. */
+/* Report the first socket of server j on [herd] http's port and address.
+ * Every machine's supervisor serves http, so a wildcard http address
+ * meets every server's sockets. */
+static void
+http_clash(struct loader *ld, size_t j)
+{
+	const struct herd_settings *h = &ld->cfg->herd;
+	struct listen_at l[3];
+	size_t n = server_listens(&ld->cfg->servers[j], l), y;
+
+	for (y = 0; y < n; y++) {
+		if (l[y].port != h->http_port || !(is_any(h->http_addr) ||
+		    strcmp(h->http_addr, l[y].bind) == 0 ||
+		    (is_any(l[y].bind) && (is_loopback(h->http_addr) ||
+		    strcmp(h->http_addr, l[y].host) == 0))))
+			continue;
+		cerr(ld, ld->cfg->servers[j].line, "server '%s': %s %u on %s"
+		    " is also [herd] http's", ld->cfg->servers[j].name,
+		    l[y].key, l[y].port, l[y].bind);
+		return;
+	}
+}
+
+/* No two sockets of the herd on the same port of the same address:
+ * servers' plain, TLS and metrics ports, and the status page's. */
 static void
 check_ports(struct loader *ld)
 {
 	size_t j;
 
-	for (j = 0; j < ld->cfg->nservers; j++)
-		if (!port_clash(ld, j, 0))
-			(void)port_clash(ld, j, 1);
+	for (j = 0; j < ld->cfg->nservers; j++) {
+		(void)port_clash(ld, j);
+		if (ld->cfg->herd.http_port != 0)
+			http_clash(ld, j);
+	}
 }
 
 /*

@@ -376,17 +376,21 @@ mconn_route(struct mconn *c, const char *line)
 		mconn_text(c, 405, "Method Not Allowed", "GET only\n");
 		return;
 	}
+	memset(&s, 0, sizeof(s));
+	s.open_fds = -1;
+	m->fill(m->arg, &s);
 	if (tlen == 8 && memcmp(target, "/healthz", 8) == 0) {
-		mconn_text(c, 200, "OK", "ok");
+		/* Stopping: a load balancer should send no one new here. */
+		if (s.stopping)
+			mconn_text(c, 503, "Service Unavailable", "stopping\n");
+		else
+			mconn_text(c, 200, "OK", "ok");
 		return;
 	}
 	if (tlen != 8 || memcmp(target, "/metrics", 8) != 0) {
 		mconn_text(c, 404, "Not Found", "not found\n");
 		return;
 	}
-	memset(&s, 0, sizeof(s));
-	s.open_fds = -1;
-	m->fill(m->arg, &s);
 	if ((body = evbuffer_new()) == NULL || metrics_format(body, &s) == -1) {
 		if (body != NULL)
 			evbuffer_free(body);

@@ -598,6 +598,7 @@ metrics_fill_cb(void *arg, struct metrics_snapshot *s)
 
 	node_parts(n, &p);
 	node_report_metrics(&p, &n->mlinks, s);
+	s->stopping = n->stopping;
 }
 
 /* SIGUSR1: one stats line. */

@@ -73,6 +73,7 @@ struct metrics_snapshot {
 	const char	*persist_state;	/* "ok", "failing" or "off" */
 	double		 persist_lag_s;
 	struct metrics_hist fsync_duration;
+	int		 stopping;	/* SIGTERM's grace: /healthz is 503 */
 };
 
 struct evbuffer;

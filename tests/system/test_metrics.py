@@ -1,5 +1,6 @@
 """[server:NAME] metrics_port: /metrics parsed by a real Prometheus parser
 (Debian's python3-prometheus-client), /healthz, and hostile scrapers."""
+import signal
 import socket
 import threading
 import time
@@ -159,6 +160,34 @@ def test_healthz_404_405(mherd_factory):
     assert raw.startswith(b"HTTP/1.1 405 "), raw[:60]
     raw = http(port, b"DELETE /healthz HTTP/1.0\r\n\r\n")
     assert raw.startswith(b"HTTP/1.1 405 "), raw[:60]
+
+
+def test_healthz_503_during_sigterm_grace(mherd_factory):
+    """SIGTERM with a WHATSAT still at a slow provider: until the node
+    exits, /healthz answers 503 "stopping" (a load balancer sends no one
+    new), while /metrics still serves."""
+    fake = FakePlaces(key="k").start()
+    try:
+        places = "api = new\nurl = %s\nkey = k" % fake.url_new
+        h = mherd_factory(topology={"Hill": []}, places=places).start()
+        port = h.mports["Hill"]
+        assert get(port, "/healthz")[0] == 200
+        h.iamat("Hill", b"kiwi", LOC, b"1621464827.959498503")
+        fake.set_mode("slow", delay_s=60)
+        c = socket.create_connection(("127.0.0.1", h.port("Hill")),
+                                     timeout=20)
+        c.sendall(b"WHATSAT kiwi 10 5\n")
+        wait_until(lambda: any(r["path"].endswith("searchNearby")
+                               for r in fake.requests()), 10,
+                   what="the WHATSAT at the provider")
+        h.signal("Hill", signal.SIGTERM)
+        code, _, body = get(port, "/healthz")
+        assert (code, body) == (503, b"stopping\n")
+        assert get(port, "/metrics")[0] == 200
+        assert h.procs["Hill"].wait(20) == 0
+        c.close()
+    finally:
+        fake.stop()
 
 
 def test_peer_up_flips_when_a_neighbour_stops(mherd_factory):

@@ -788,6 +788,46 @@ test_err_port_clash(void **state)
 	    " 'A' (line 1)", NULL);
 }
 
+/* A metrics_port is a socket like the others: another server's port,
+ * tls_port or metrics_port on the same address is refused at load, and
+ * so is [herd] http's port (every supervisor serves it). */
+static void
+test_err_metrics_and_http_clash(void **state)
+{
+	struct herd_config *cfg;
+
+	(void)state;
+	expect_errors("[server:A]\nport = 5\n"
+	    "[server:B]\nport = 6\nmetrics_port = 5\n",
+	    ":3: server 'B': metrics_port 5 on 127.0.0.1 is already used by"
+	    " server 'A' (line 1)", NULL);
+	expect_errors("[server:A]\nport = 5\nmetrics_port = 9100\n"
+	    "[server:B]\nport = 6\nmetrics_port = 9100\n",
+	    ":4: server 'B': metrics_port 9100 on 127.0.0.1 is already used"
+	    " by server 'A' (line 1)", NULL);
+	expect_errors("[server:A]\nport = 5\nmetrics_port = 9100\n"
+	    "metrics_bind = *\n[server:B]\nport = 9100\n",
+	    ":5: server 'B': port 9100 on 127.0.0.1 is already used by"
+	    " server 'A' (line 1)", NULL);
+	expect_errors("[herd]\nhttp = 127.0.0.1:7\n"
+	    "[server:A]\nport = 5\nmetrics_port = 7\n",
+	    ":3: server 'A': metrics_port 7 on 127.0.0.1 is also [herd]"
+	    " http's", NULL);
+	expect_errors("[herd]\nhttp = 0.0.0.0:7\n"
+	    "[server:A]\nport = 7\nhost = 10.0.0.1\n",
+	    ":3: server 'A': port 7 on 10.0.0.1 is also [herd] http's", NULL);
+	expect_errors("[herd]\nhttp = 127.0.0.1:7\n"
+	    "[server:A]\nport = 7\nhost = 10.0.0.1\nbind = *\n",
+	    ":3: server 'A': port 7 on 0.0.0.0 is also [herd] http's", NULL);
+	/* Apart: other machines, other addresses, other ports. */
+	cfg = load_ok("[herd]\nhttp = 127.0.0.1:7\n"
+	    "[server:A]\nport = 7\nhost = 10.0.0.1\nmetrics_port = 9100\n"
+	    "[server:B]\nport = 8\nhost = 10.0.0.2\nmetrics_port = 9100\n"
+	    "metrics_bind = 10.0.0.2\n[server:C]\nport = 9\n"
+	    "metrics_port = 9100\n");
+	config_free(cfg);
+}
+
 static void
 test_port_no_clash(void **state)
 {
@@ -1103,6 +1143,7 @@ main(void)
 		cmocka_unit_test(test_err_missing_port),
 		cmocka_unit_test(test_err_neighbours),
 		cmocka_unit_test(test_err_port_clash),
+		cmocka_unit_test(test_err_metrics_and_http_clash),
 		cmocka_unit_test(test_port_no_clash),
 		cmocka_unit_test(test_err_bad_values),
 		cmocka_unit_test(test_places_max_in_flight),
