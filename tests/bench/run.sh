@@ -10,13 +10,14 @@
 # flooding costs.  Persistence: fresh herds with persist = no, fsync =
 # everysec and always next to a second redis-server with an AOF; a
 # restart on 1,000,000 records; disk bytes per record and log growth
-# under a paced load.  Writes tests/bench/results.md and tests/bench/throughput.png.
+# under a paced load.  Writes results.md and throughput.png into BENCH_OUT.
 # Cleans up everything it started, by PID, even on failure.
 #
 # Knobs (environment): BENCH_SECS (3), CONNS ("1 10 50 100"),
 # DEPTHS ("1 16"), PROP_N (500), PROP_RATE (20000), IDLE_K (10000),
 # RECOVERY_R (100000), MEM_R (1000000), RECOVERY_NODE (Hill),
-# GROWTH_N (500 probes, 8-10 s), BENCH_OUT (tests/bench).
+# GROWTH_N (500 probes, 8-10 s), SCRAPE_ROUNDS (3), SCRAPE_HZ (10),
+# BENCH_OUT (tests/bench; make bench gives build/bench).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -98,6 +99,7 @@ FAKE_PID=""
 REDIS_PID=""
 SOLO_PID=""
 AOF_PID=""
+SCRAPE_PID=""
 NODE_PIDS=""
 OK=0
 
@@ -108,7 +110,7 @@ cleanup() {
 		timeout 15 "$HERDCTL" -c "$INI" stop >/dev/null 2>&1
 		kill -9 "$SUP_PID" 2>/dev/null
 	fi
-	for p in $NODE_PIDS $SOLO_PID; do
+	for p in $NODE_PIDS $SOLO_PID $SCRAPE_PID; do
 		kill -9 "$p" 2>/dev/null
 	done
 	for p in $REDIS_PID $AOF_PID; do
@@ -186,7 +188,7 @@ PLACES_PORT=$(cat "$TMP/places.port")
 
 # --- the herd ------------------------------------------------------------------
 NAMES="Hill Jaquez Smith Campbell Singleton"
-mapfile -t PORTS < <(free_ports 6)
+mapfile -t PORTS < <(free_ports 11)
 # Hill also serves clients over TLS (the tls-c50-d16 row), with a
 # throwaway self-signed certificate.
 TLS_PORT=${PORTS[5]}
@@ -200,9 +202,12 @@ NBR[Jaquez]="Hill Singleton"
 NBR[Smith]="Campbell Singleton Hill"
 NBR[Campbell]="Smith Singleton"
 NBR[Singleton]="Jaquez Smith Campbell"
+# Every server serves /metrics (ports 6..10), scraped in the scrape rows.
+declare -A MPORT
 i=0
 for n in $NAMES; do
 	PORT[$n]=${PORTS[$i]}
+	MPORT[$n]=${PORTS[$((i + 6))]}
 	i=$((i + 1))
 done
 # herd_ini DATA [PERSIST [FSYNC]]: write $INI for the herd; the servers
@@ -230,6 +235,7 @@ herd_ini() {
 			echo "[server:$n]"
 			echo "port = ${PORT[$n]}"
 			[ "$n" = Hill ] && echo "tls_port = $TLS_PORT"
+			echo "metrics_port = ${MPORT[$n]}"
 			echo "neighbors = ${NBR[$n]}"
 			echo
 		done
@@ -349,6 +355,14 @@ run() {
 	return 0
 }
 
+# row_add LABEL KV...: append key=value words to the last row LABEL.
+row_add() {
+	local label=$1
+	shift
+	grep -q "^herd $label " "$RESULTS" || return 0
+	sed -i "s|^herd $label .*|& $*|" "$RESULTS"
+}
+
 # --- Redis ----------------------------------------------------------------------
 # redis-server runs (idle) next to the herd: each herd IAMAT run is
 # followed at once by its redis-benchmark counterpart, so that noise
@@ -456,6 +470,69 @@ done
 # The same load over TLS on Hill's tls_port, next to the plain rows.
 run tls-c50-d16 iamat --tls -p "$TLS_PORT" --pid "${PID[Hill]}" \
     --also-pids "$(others)" -c 50 -d 16 -t "$BENCH_SECS" -k "$KEYSPACE"
+# What Prometheus costs (issue 14): c=50 d=16 with a scraper reading
+# every server's /metrics SCRAPE_HZ (10) times a second, next to the same
+# run without, SCRAPE_ROUNDS (3) alternating pairs; the report compares
+# Hill's median CPU per request.
+scrape_start() {
+	"$PY" - "$TMP/scrape.count" "${SCRAPE_HZ:-10}" \
+	    "${MPORT[Hill]}" "${MPORT[Jaquez]}" "${MPORT[Smith]}" \
+	    "${MPORT[Campbell]}" "${MPORT[Singleton]}" <<'EOF' &
+import http.client, signal, sys, time
+out, hz, ports = sys.argv[1], float(sys.argv[2]), sys.argv[3:]
+stop = []
+signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
+ok = bad = 0
+t = time.monotonic()
+while not stop:
+    for p in ports:
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", int(p), timeout=5)
+            c.request("GET", "/metrics")
+            r = c.getresponse()
+            body = r.read()
+            ok += r.status == 200 and b"herd_records" in body
+            bad += r.status != 200
+            c.close()
+        except OSError:
+            bad += 1
+    t += 1 / hz
+    time.sleep(max(0, t - time.monotonic()))
+open(out, "w").write("%d %d\n" % (ok, bad))
+EOF
+	SCRAPE_PID=$!
+}
+scrape_stop() {
+	kill "$SCRAPE_PID"
+	wait "$SCRAPE_PID" || true
+	SCRAPE_PID=""
+}
+for r in $(seq "${SCRAPE_ROUNDS:-3}"); do
+	run "scrape-off-r$r" iamat -p "$HILL" --pid "${PID[Hill]}" \
+	    -c 50 -d 16 -t "$BENCH_SECS" -k "$KEYSPACE"
+	scrape_start
+	run "scrape-on-r$r" iamat -p "$HILL" --pid "${PID[Hill]}" \
+	    -c 50 -d 16 -t "$BENCH_SECS" -k "$KEYSPACE"
+	scrape_stop
+	read -r ok bad < "$TMP/scrape.count"
+	row_add "scrape-on-r$r" "scrapes_ok=$ok scrapes_bad=$bad"
+done
+# The same cost measured directly, free of the load's noise: Hill's CPU
+# for SCRAPE_N (1000) scrapes of its /metrics, one after the other.
+settle
+n=${SCRAPE_N:-1000}
+b=$(cpu_us "${PID[Hill]}")
+"$PY" - "${MPORT[Hill]}" "$n" <<'EOF'
+import http.client, sys
+for _ in range(int(sys.argv[2])):
+    c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=5)
+    c.request("GET", "/metrics")
+    assert c.getresponse().read()
+    c.close()
+EOF
+a=$(cpu_us "${PID[Hill]}")
+echo "herd scrape-cost n=$n cpu_us=$((a - b))" >> "$RESULTS"
+log "scrape-cost: $n scrapes of Hill's /metrics: $((a - b)) us of Hill's CPU"
 run oneshot-c50 oneshot -p "$HILL" --pid "${PID[Hill]}" -c 50 \
     -t "$BENCH_SECS" -k "$KEYSPACE"
 redis redis-oneshot-c50 geoadd-oneshot 50 1 -k 0
@@ -501,14 +578,6 @@ run_settled() {
 	# shellcheck disable=SC2086
 	ha=$(cpu_us $NODE_PIDS)
 	row_add "$label" "settled_cpu_us=$((a - b)) settled_herd_cpu_us=$((ha - hb))"
-}
-
-# row_add LABEL KV...: append key=value words to the last row LABEL.
-row_add() {
-	local label=$1
-	shift
-	grep -q "^herd $label " "$RESULTS" || return 0
-	sed -i "s|^herd $label .*|& $*|" "$RESULTS"
 }
 
 # p_iamat LABEL C D: run_settled one IAMAT run of the persistence rows.
@@ -1078,6 +1147,58 @@ if t and pl:
           num(f(t, "p99_us")), num(f(pl, "p99_us"))))
     w("")
 
+offs, ons = ([rows[l] for l in order if l.startswith(p)]
+             for p in ("scrape-off-r", "scrape-on-r"))
+
+
+def median(v):
+    v = sorted(x for x in v if x is not None)
+    if not v:
+        return None
+    return v[len(v) // 2] if len(v) % 2 else \
+        (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
+
+
+scrape = None
+if offs and ons:
+    w("## What scraping /metrics costs (issue 14)")
+    w("")
+    w("IAMAT c=50 d=16 to Hill, alternating: without a scraper, then with "
+      "one reading `/metrics` of all five servers %s times a second "
+      "(one connection per scrape).  The ratio compares medians."
+      % env.get("SCRAPE_HZ", "10"))
+    w("")
+    w("| round | Hill CPU µs/req without | with | scrapes answered (failed) "
+      "| req/s without | with |")
+    w("|---|---|---|---|---|---|")
+    for a, b in zip(offs, ons):
+        w("| %s | %s | %s | %s (%s) | %s | %s |" % (
+            a["label"][-1], num(f(a, "cpu_us_per_req"), 3),
+            num(f(b, "cpu_us_per_req"), 3), num(f(b, "scrapes_ok")),
+            num(f(b, "scrapes_bad")), num(f(a, "rps")), num(f(b, "rps"))))
+    m0 = median(f(a, "cpu_us_per_req") for a in offs)
+    m1 = median(f(b, "cpu_us_per_req") for b in ons)
+    bad = sum(f(b, "scrapes_bad", 1) for b in ons)
+    if m0 and m1:
+        scrape = (m1 / m0 - 1, m0, m1, bad)
+    sc = rows.get("scrape-cost")
+    if sc and f(sc, "n"):
+        per = f(sc, "cpu_us") / f(sc, "n")
+        hz = float(env.get("SCRAPE_HZ", "10"))
+        on = [b for b in ons if f(b, "rps") and f(b, "cpu_us_per_req")]
+        busy = median(f(b, "rps") * f(b, "cpu_us_per_req") for b in on)
+        w("")
+        w("Measured directly: %s scrapes of Hill's `/metrics` one after "
+          "the other cost Hill %s µs of CPU each; %g a second are %s µs "
+          "of CPU per second, against the %s µs per second Hill spent on "
+          "the c=50 d=16 load: %.2f%% (clock ticks are 10 ms, so this "
+          "figure is the steadier one)." % (
+              num(f(sc, "n")), num(per, 1), hz, num(per * hz),
+              num(busy), 100 * per * hz / busy if busy else 0))
+        if busy:
+            scrape = scrape + (per * hz / busy,) if scrape else None
+    w("")
+
 w("## Targets (issue 6)")
 w("")
 w("| target | measured | result |")
@@ -1188,6 +1309,16 @@ if g:
         f(g, "rate")), None if g.get("exit") == "0" else False,
         "%s MB/min at Hill (%.1f s measured, scaled)" % (
             num(growth_mb_min(g), 1), f(g, "secs")))
+if scrape and len(scrape) > 4:
+    # The direct figure decides; the A/B medians are shown beside it.
+    target("scraping /metrics of every server 10×/s during c=50 d=16: "
+           "Hill's CPU/req changes < 3%", scrape[4] < 0.03 and
+           scrape[3] == 0, "+%.2f%% measured directly; A/B medians %.3f "
+           "µs with vs %.3f without (%+.1f%%, noise); %d failed scrapes"
+           % (100 * scrape[4], scrape[2], scrape[1], 100 * scrape[0],
+              scrape[3]))
+else:
+    target("scraping /metrics costs < 3% CPU/req", None, "not measured")
 w("")
 w("## How to read and rerun")
 w("")

@@ -314,3 +314,24 @@ def test_reply_check_is_byte_exact():
             assert rc == (0 if errors == "0" else 1), (reply, out)
         finally:
             srv.close()
+
+
+def test_make_bench_leaves_the_tree_clean():
+    """`make bench` writes its figures into build/bench (BENCH_OUT), and
+    only `make bench-reference` into the committed tests/bench/."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))))
+
+    def dry(*args):
+        p = subprocess.run(["make", "-n", "--no-print-directory"] +
+                           list(args), cwd=root, capture_output=True,
+                           text=True, timeout=120)
+        assert p.returncode == 0, p.stderr
+        return p.stdout
+    out = dry("bench")
+    assert "results in %s/build/bench " % root in out, out
+    assert "BENCH_OUT=%s/tests/bench" % root in dry("bench-reference")
+    # Every writer of the bench honours BENCH_OUT.
+    for script in ("run.sh", "scale.sh", "catch_up.py", "tls.py"):
+        with open(os.path.join(root, "tests/bench", script)) as f:
+            assert "BENCH_OUT" in f.read(), script
