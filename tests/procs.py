@@ -23,3 +23,20 @@ def alive(pid):
 def gone(pid):
     """pid has exited with all its threads (see alive)."""
     return not alive(pid)
+
+
+def stop_all(procs, grace=5.0):
+    """SIGTERM every still-running subprocess.Popen of procs at once,
+    then wait up to grace s for each; SIGKILL (and reap) what remains.
+    Only these processes, by PID: never anything found by name."""
+    import subprocess
+    procs = list(procs)
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+    for p in procs:
+        try:
+            p.wait(grace)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(grace)

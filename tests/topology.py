@@ -21,6 +21,16 @@ import socket
 import sys
 
 
+# The herd of the README, etc/herd.ini and the bench: five servers, six
+# links.  The one copy every test, bench and the chaos suite use.
+DEFAULT_TOPOLOGY = {
+    "Hill": ["Jaquez", "Smith"],
+    "Jaquez": ["Hill", "Singleton"],
+    "Smith": ["Campbell", "Singleton", "Hill"],
+    "Campbell": ["Smith", "Singleton"],
+    "Singleton": ["Jaquez", "Smith", "Campbell"],
+}
+
 def generate(n, seed=1, degree=3.0):
     """{name: sorted neighbour names} of a random connected graph of n
     servers and round(n * degree / 2) links (fewer when n is too small

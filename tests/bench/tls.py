@@ -24,15 +24,12 @@ BIN = os.environ.get("HERD_BIN", os.path.join(ROOT, "build/normal/bin"))
 ROUNDS = int(os.environ.get("TLS_ROUNDS", "3"))
 SECS = os.environ.get("BENCH_SECS", "5")
 OUT = os.environ.get("BENCH_OUT", os.path.join(ROOT, "tests/bench"))
-TOPOLOGY = {
-    "Hill": ["Jaquez", "Smith"],
-    "Jaquez": ["Hill", "Singleton"],
-    "Smith": ["Campbell", "Singleton", "Hill"],
-    "Campbell": ["Smith", "Singleton"],
-    "Singleton": ["Jaquez", "Smith", "Campbell"],
-}
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__))))
 from catch_up import free_ports  # noqa: E402
+from topology import DEFAULT_TOPOLOGY as TOPOLOGY  # noqa: E402
+from procs import stop_all  # noqa: E402
 
 
 def cpu_s(pids):
@@ -109,14 +106,7 @@ def one_run(tmp, tls):
             last = now
         return (cpu_s(pids) - before) * 1e6 / int(m.group(1))
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(5)
+        stop_all(procs)
 
 
 def main():

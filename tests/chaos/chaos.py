@@ -61,14 +61,9 @@ sys.path.insert(0, os.path.join(ROOT, "tests"))
 from proxy import LinkProxy, rst_close  # noqa: E402
 from fake_places import FakePlaces  # noqa: E402
 from procs import alive, gone  # noqa: E402
+from topology import DEFAULT_TOPOLOGY  # noqa: E402
 
-TOPOLOGY = {
-    "Hill": ["Jaquez", "Smith"],
-    "Jaquez": ["Hill", "Singleton"],
-    "Smith": ["Campbell", "Singleton", "Hill"],
-    "Campbell": ["Smith", "Singleton"],
-    "Singleton": ["Jaquez", "Smith", "Campbell"],
-}
+TOPOLOGY = DEFAULT_TOPOLOGY
 NAMES = list(TOPOLOGY)
 CLIENT_IDS = ["c%d" % i for i in range(6)]
 KEY = "chaos-key"

@@ -20,7 +20,8 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from procs import alive  # noqa: E402,F401  (one copy, for every test)
+from procs import alive, stop_all  # noqa: E402,F401  (one copy)
+from topology import DEFAULT_TOPOLOGY  # noqa: E402,F401  (the README herd)
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.environ.get("HERD_BIN", os.path.join(ROOT, "bin"))
@@ -31,13 +32,6 @@ MAN_PAGES = {
     "herd.ini.5": os.path.join(ROOT, "etc", "herd.ini.5"),
 }
 
-DEFAULT_TOPOLOGY = {
-    "Hill": ["Jaquez", "Smith"],
-    "Jaquez": ["Hill", "Singleton"],
-    "Smith": ["Campbell", "Singleton", "Hill"],
-    "Campbell": ["Smith", "Singleton"],
-    "Singleton": ["Jaquez", "Smith", "Campbell"],
-}
 
 SANITIZER_RE = re.compile(
     r"ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|"
@@ -491,15 +485,7 @@ class Herd:
         return wait_until(got, 5, what="stats of %s" % name)
 
     def close(self):
-        for name, p in list(self.procs.items()):
-            if p.poll() is None:
-                p.terminate()
-        for name, p in list(self.procs.items()):
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(5)
+        stop_all(self.procs.values())
         self.procs.clear()
         self.syslog.close()
 

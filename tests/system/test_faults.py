@@ -11,7 +11,7 @@ import time
 import pytest
 
 from conftest import (AT_RE, NODE, Client, exchange, fake_peer, free_ports,
-                      rtt_worst, wait_until)
+                      rtt_worst, stop_all, wait_until)
 from fake_places import FakePlaces
 from test_herdctl import ctl_factory  # noqa: F401 (fixture)
 from test_security import Polite, secret_file
@@ -341,13 +341,7 @@ def test_partition_heals_and_converges(tmp_path):
                    20, interval=0.05, what="convergence after healing")
         print("converged %.2fs after healing" % (time.monotonic() - t0))
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all(procs)
         net.close()
 
 
