@@ -284,21 +284,22 @@ def rtt_bound(baseline, floor=0.05, factor=10):
 
 
 def assert_rtts(rtts, baseline, what="round trip"):
-    """Round trips under attack against the baseline without it: all but
-    the worst within rtt_bound(), and the worst within rtt_bound() with a
-    0.5 s floor, so one scheduling hiccup of a loaded machine passes but
-    a node that stalls, once or repeatedly, does not."""
+    """Round trips under attack against the baseline without it: nine in
+    ten within rtt_bound(), and every one within rtt_bound() with a 0.5 s
+    floor, so a few scheduling hiccups of a loaded machine (an ASan run
+    on two shared CPUs has several a second) pass, but a node that stalls
+    for the attack, or once for longer than half a second, does not."""
     assert rtts, "no %ss measured" % what
     ms = sorted(rtts)
     bound = rtt_bound(baseline)
-    msg = ("%s under attack: worst %.1f ms, next %.1f ms, median %.1f ms; "
-           "without: worst %.1f ms; bounds %.1f ms (all but one), %.1f ms"
-           % (what, ms[-1] * 1000, ms[-2:][0] * 1000, ms[len(ms) // 2] * 1000,
+    p90 = ms[(len(ms) * 9) // 10 - 1] if len(ms) >= 10 else ms[-2:][0]
+    msg = ("%s under attack: worst %.1f ms, p90 %.1f ms, median %.1f ms; "
+           "without: worst %.1f ms; bounds %.1f ms (p90), %.1f ms (all)"
+           % (what, ms[-1] * 1000, p90 * 1000, ms[len(ms) // 2] * 1000,
               baseline * 1000, bound * 1000,
               rtt_bound(baseline, floor=0.5) * 1000))
     print(msg)
-    if len(ms) > 1:
-        assert ms[-2] <= bound, msg
+    assert p90 <= bound, msg
     assert ms[-1] <= rtt_bound(baseline, floor=0.5), msg
 
 

@@ -39,7 +39,7 @@ def stats(herd, name):
     no datagram can be dropped on a busy machine), as a dict."""
     before = len(herd.log(name))
     herd.signal(name, signal.SIGUSR1)
-    rx = re.compile(r"%s: stats: (.*)" % re.escape(name))
+    rx = re.compile(r"%s: stats: (.*)\n" % re.escape(name))
 
     def got():
         m = rx.search(herd.log(name)[before:])
