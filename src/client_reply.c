@@ -17,6 +17,7 @@
 #include "herd/client.h"
 #include "herd/log.h"
 #include "herd/places.h"
+#include "herd/staged.h"
 #include "client_int.h"
 
 static void	client_release(struct client *, uint64_t);
@@ -156,20 +157,11 @@ client_reply(struct client *c, const char *p, size_t len)
 static void
 client_flush(struct client *c)
 {
-	struct evbuffer *out = bufferevent_get_output(c->bev);
-
 	if (evbuffer_get_length(c->staged) == 0)
 		return;
-	/* TLS: the bufferevent encrypts (and calls back once drained), a
-	 * record per chain: one chain for the turn's replies. */
-	if (evbuffer_get_length(out) == 0 && !c->tls)
-		(void)evbuffer_write(c->staged, bufferevent_getfd(c->bev));
-	else if (c->tls)
-		(void)evbuffer_pullup(c->staged, -1);
-	if (evbuffer_get_length(c->staged) > 0) {
-		evbuffer_add_buffer(out, c->staged);	/* the rest, later */
-		return;
-	}
+	/* TLS: the bufferevent encrypts (and calls back once drained). */
+	if (staged_flush(c->staged, c->bev, c->tls))
+		return;				/* the rest, later */
 	/* All out, as the write callback would see it drained. */
 	client_write_cb(c->bev, c);
 }

@@ -42,6 +42,7 @@
 #include "herd/log.h"
 #include "herd/net.h"
 #include "herd/peer.h"
+#include "herd/staged.h"
 #include "herd/tls_peer.h"
 #include "peer_int.h"
 
@@ -699,14 +700,7 @@ peers_flush(struct peers *ps)
 		}
 		/* Straight to the kernel unless a sync chunk is queued (or
 		 * TLS must seal it: the bufferevent writes it next turn). */
-		if (evbuffer_get_length(out) == 0 && !c->tls)
-			(void)evbuffer_write(l->staged, bufferevent_getfd(c->bev));
-		else if (c->tls)
-			/* One chain: the TLS bufferevent seals a record per
-			 * chain, and a turn's floods are a chain each. */
-			(void)evbuffer_pullup(l->staged, -1);
-		if (evbuffer_get_length(l->staged) > 0)
-			evbuffer_add_buffer(out, l->staged);
+		(void)staged_flush(l->staged, c->bev, c->tls);
 	}
 	if (ps->stopping)
 		stop_check(ps);		/* what went straight out may linger now */
