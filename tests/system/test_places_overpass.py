@@ -2,7 +2,6 @@
 Overpass server (tests/fake_overpass.py)."""
 import json
 import signal
-import time
 
 import pytest
 
@@ -162,12 +161,10 @@ def test_provider_failures_are_unknown_error(start, fake, mode, words):
 
 def test_slow_server_times_out_as_unknown_error(start, fake):
     h = start(timeout_ms=300)
-    fake.set_mode("slow", delay_s=5)
-    t0 = time.monotonic()
-    _, j = whatsat(h.port("A"), b"c")
-    assert time.monotonic() - t0 < 4
+    fake.set_mode("slow", delay_s=30)
+    _, j = whatsat(h.port("A"), b"c")       # answered long before 30 s
     assert j["status"] == "UNKNOWN_ERROR"
-    assert "300 ms" in j["error_message"]
+    assert "did not answer within 300 ms" in j["error_message"]
 
 
 @pytest.mark.parametrize("mode", ["http429", "rate_limited"])
