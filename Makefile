@@ -37,7 +37,7 @@ endif
 CFLAGS	+= $(OPT) $(WARN)
 CPPFLAGS += -D_GNU_SOURCE -Iinclude $(PKG_CFLAGS)
 LDFLAGS	+= $(filter -fsanitize=%,$(OPT))
-LDLIBS	+= $(PKG_LIBS) -pthread
+LDLIBS	+= $(PKG_LIBS) -pthread -lm
 
 LIB_SRCS := $(wildcard src/*.c)
 LIB_OBJS := $(LIB_SRCS:src/%.c=$(BUILD)/src/%.o)

@@ -39,6 +39,8 @@
 #define DEFAULT_TIMEOUT_MS	8000
 #define DEFAULT_CACHE_TTL_S	30
 #define DEFAULT_MAX_IN_FLIGHT	32
+#define OVERPASS_MAX_IN_FLIGHT	2	/* the public instances' rule */
+#define DEFAULT_BACKOFF_S	30
 #define DEFAULT_LOG_SOCKET	"/dev/log"
 
 /* A key of a section, with the bit that detects duplicates. */
@@ -55,6 +57,7 @@ static int	handler(void *, const char *, const char *, const char *);
 static void	finish_servers(struct loader *);
 static void	resolve_links(struct loader *);
 static void	check_ports(struct loader *);
+static void	overpass_defaults(struct loader *);
 static char	*read_file(const char *, size_t *, struct loader *);
 
 static const struct key_def keys[] = {
@@ -93,6 +96,8 @@ static const struct key_def keys[] = {
 	{ SEC_PLACES,	"timeout_ms",	ckey_timeout },
 	{ SEC_PLACES,	"cache_ttl_s",	ckey_cache_ttl },
 	{ SEC_PLACES,	"max_in_flight", ckey_max_in_flight },
+	{ SEC_PLACES,	"user_agent",	ckey_user_agent },
+	{ SEC_PLACES,	"backoff_s",	ckey_backoff },
 };
 
 /* One bit of struct loader's seen per key. */
@@ -516,6 +521,22 @@ check_ports(struct loader *ld)
 	}
 }
 
+/* api = overpass without max_in_flight: the public instances' limit of
+ * OVERPASS_MAX_IN_FLIGHT requests at once. */
+static void
+overpass_defaults(struct loader *ld)
+{
+	size_t i;
+
+	if (ld->cfg->places.api != PLACES_API_OVERPASS)
+		return;
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (keys[i].set == ckey_max_in_flight &&
+		    (ld->seen & ((uint64_t)1 << i)))
+			return;
+	ld->cfg->places.max_in_flight = OVERPASS_MAX_IN_FLIGHT;
+}
+
 /*
  * Read all of path into a malloc'd, NUL-terminated buffer (length in
  * *lenp); NULL (reported) if unreadable, too large or holding a NUL.
@@ -594,6 +615,7 @@ load(const char *path, char *buf, size_t len, int read_it,
 	cfg->places.timeout_ms = DEFAULT_TIMEOUT_MS;
 	cfg->places.cache_ttl_s = DEFAULT_CACHE_TTL_S;
 	cfg->places.max_in_flight = DEFAULT_MAX_IN_FLIGHT;
+	cfg->places.backoff_s = DEFAULT_BACKOFF_S;
 	ld.cfg = cfg;
 	if (read_it)
 		buf = read_file(path, &len, &ld);
@@ -613,6 +635,7 @@ load(const char *path, char *buf, size_t len, int read_it,
 		finish_servers(&ld);
 		resolve_links(&ld);
 		check_ports(&ld);
+		overpass_defaults(&ld);
 	}
 	if (cfg->herd.log_socket == NULL && errs->count == 0 &&
 	    (cfg->herd.log_socket = strdup(DEFAULT_LOG_SOCKET)) == NULL)
@@ -683,6 +706,7 @@ config_free(struct herd_config *cfg)
 	free(cfg->herd.tls_client_ca);
 	free(cfg->places.key);
 	free(cfg->places.url);
+	free(cfg->places.user_agent);
 	free(cfg->path);
 	free(cfg);
 }
@@ -784,10 +808,12 @@ config_fsync_name(enum herd_fsync f)
 	}
 }
 
-/* Google's default endpoint URL for api. */
+/* The default endpoint URL for api. */
 const char *
 config_places_default_url(enum places_api api)
 {
+	if (api == PLACES_API_OVERPASS)
+		return "https://overpass-api.de/api/interpreter";
 	if (api == PLACES_API_LEGACY)
 		return "https://maps.googleapis.com/maps/api/place/nearbysearch/json";
 	return "https://places.googleapis.com/v1/places:searchNearby";

@@ -75,5 +75,7 @@ int	ckey_url(struct loader *, const char *);
 int	ckey_timeout(struct loader *, const char *);
 int	ckey_cache_ttl(struct loader *, const char *);
 int	ckey_max_in_flight(struct loader *, const char *);
+int	ckey_user_agent(struct loader *, const char *);
+int	ckey_backoff(struct loader *, const char *);
 
 #endif /* HERD_CONFIG_INT_H */

@@ -13,9 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "herd/config.h"
 #include "config_int.h"
+
+#define USER_AGENT_MAX	200	/* bytes of [places] user_agent */
 
 static int	parse_long(const char *, long, long, long *);
 static int	parse_addr(const char *, char *, int);
@@ -472,7 +475,8 @@ ckey_peer_protocol(struct loader *ld, const char *v)
 	return 0;
 }
 
-/* Set [places] api from "new" or "legacy"; -1 (reported) otherwise. */
+/* Set [places] api from "new", "legacy" or "overpass"; -1 (reported)
+ * otherwise. */
 int
 ckey_api(struct loader *ld, const char *v)
 {
@@ -480,9 +484,11 @@ ckey_api(struct loader *ld, const char *v)
 		ld->cfg->places.api = PLACES_API_NEW;
 	else if (strcmp(v, "legacy") == 0)
 		ld->cfg->places.api = PLACES_API_LEGACY;
+	else if (strcmp(v, "overpass") == 0)
+		ld->cfg->places.api = PLACES_API_OVERPASS;
 	else {
-		cerr(ld, ld->lineno, "bad api '%s' (expected new or legacy)",
-		    v);
+		cerr(ld, ld->lineno, "bad api '%s' (expected new, legacy or"
+		    " overpass)", v);
 		return -1;
 	}
 	return 0;
@@ -544,6 +550,53 @@ ckey_max_in_flight(struct loader *ld, const char *v)
 {
 	return set_bounded(ld, "max_in_flight", "requests", v, 1, 1024,
 	    &ld->cfg->places.max_in_flight);
+}
+
+/*
+ * Set [places] user_agent from v: 1..USER_AGENT_MAX printable ASCII
+ * characters, not the stock agent of an HTTP library or tool (the
+ * public Overpass instances block those); -1 (reported) if bad.
+ */
+int
+ckey_user_agent(struct loader *ld, const char *v)
+{
+	static const char *const stock[] = {
+		"curl", "libcurl", "wget", "python-requests", "python-urllib",
+		"python-httpx", "aiohttp", "go-http-client", "java",
+		"okhttp", "axios", "node-fetch", "undici", "libwww-perl",
+		"http.rb", "guzzlehttp",
+	};
+	size_t i, n = strcspn(v, "/ ");
+
+	for (i = 0; v[i] != '\0'; i++)
+		if ((unsigned char)v[i] < 0x20 || (unsigned char)v[i] > 0x7e)
+			break;
+	if (*v == '\0' || v[i] != '\0' || i > USER_AGENT_MAX) {
+		cerr(ld, ld->lineno, "bad user_agent '%s' (expected 1..%d"
+		    " printable ASCII characters naming this service, such"
+		    " as herd-example/1.0 (ops@example.org))", v,
+		    USER_AGENT_MAX);
+		return -1;
+	}
+	for (i = 0; i < sizeof(stock) / sizeof(stock[0]); i++) {
+		if (strlen(stock[i]) == n && strncasecmp(v, stock[i], n) == 0) {
+			cerr(ld, ld->lineno, "user_agent '%s' is a stock agent"
+			    " (%s); the public Overpass instances want one"
+			    " that names this service and a contact, such as"
+			    " herd-example/1.0 (ops@example.org)", v,
+			    stock[i]);
+			return -1;
+		}
+	}
+	return set_string(ld, &ld->cfg->places.user_agent, v);
+}
+
+/* Set [places] backoff_s from v (0..3600); -1 (reported) if bad. */
+int
+ckey_backoff(struct loader *ld, const char *v)
+{
+	return set_bounded(ld, "backoff_s", "seconds, 0 = none", v, 0, 3600,
+	    &ld->cfg->places.backoff_s);
 }
 
 /* Set [herd] http from v, "ADDR:PORT" (numeric address, [v6]:PORT for

@@ -1,7 +1,7 @@
 /*
  * places.c -- WHATSAT answers from a places provider (Google Places, new
- * or legacy API): the places object, its queries and the replies kept in
- * request order per client.  The HTTP transfers run on the fetch engine
+ * or legacy API, or OpenStreetMap's Overpass API): the places object, its
+ * queries and the replies kept in request order per client.  The HTTP transfers run on the fetch engine
  * of places_http.c (libcurl multi on the node's libevent loop, nothing
  * blocks); the answers are cached by places_cache.c.
  *
@@ -10,7 +10,9 @@
  * At most max_in_flight requests run at once; more wait, in arrival
  * order, in a queue of at most PLACES_WAITING_FACTOR * max_in_flight, and the
  * rest are answered OVER_QUERY_LIMIT at once.  A query nobody waits for
- * any more is abandoned.
+ * any more is abandoned.  After an Overpass server's 429 (or rate_limited
+ * page) nothing is sent to it for backoff_s: new and waiting queries are
+ * answered OVER_QUERY_LIMIT at once.
  *
  * Out of memory for a reply that is owed is fatal (the node's policy:
  * log, exit 1, be restarted); an answer that cannot be built is replaced
@@ -26,6 +28,7 @@
 #include "herd/log.h"
 #include "herd/places.h"
 #include "herd/places_json.h"
+#include "herd/places_overpass.h"
 #include "places_cache.h"
 #include "places_http.h"
 
@@ -65,6 +68,7 @@ struct query {
 	char			 key[QUERY_KEY_MAX];
 	enum places_api		 api;
 	int			 max_results;
+	double			 lat, lon;	/* the query point */
 	char			 radius[64];	/* metres, for the log */
 	struct places_http_fetch *fetch;
 	char			*url_logged;	/* key redacted */
@@ -82,6 +86,9 @@ struct places {
 	long			 timeout_ms;
 	long			 cache_ttl_s;
 	long			 max_in_flight;
+	char			*user_agent;	/* overpass */
+	long			 backoff_s;	/* overpass: quiet after a 429 */
+	struct timespec		 backoff_until;	/* monotonic; 0: none */
 	unsigned		 gen;		/* bumped when the provider changes */
 	int			 stopped;	/* shut down: no new requests */
 	TAILQ_HEAD(, query)	 queries;	/* running on curl */
@@ -99,13 +106,16 @@ static void	entry_fail(struct places_entry *, const char *, const char *);
 static void	queue_flush(struct places_queue *);
 static void	query_finish(void *, const struct places_http_result *);
 static void	query_free(struct query *);
-static void	query_fail_all(struct query *, const char *);
+static void	query_fail_all(struct query *, const char *, const char *);
 static struct query *query_find(struct places *, const char *);
 static struct query *query_new(struct places *, const char *,
 		    const struct herd_location *, double, int);
 static int	query_run(struct query *);
 static void	run_waiting(struct places *);
 static void	format_radius(char *, size_t, double);
+static const char *api_name(enum places_api);
+static long	backoff_left(const struct places *);
+static void	backoff_start(struct places *);
 
 /* --- lifecycle ----------------------------------------------------------- */
 
@@ -151,10 +161,19 @@ places_configure(struct places *pl, const struct herd_places *conf)
 	changed = pl->api != conf->api || pl->url == NULL ||
 	    strcmp(pl->url, url) != 0 || (pl->key == NULL) != (key == NULL) ||
 	    (key != NULL && strcmp(pl->key, key) != 0);
+	/* Another Overpass server owes us no quiet; the same one does. */
+	if (changed && (pl->url == NULL || strcmp(pl->url, url) != 0 ||
+	    conf->api != PLACES_API_OVERPASS))
+		memset(&pl->backoff_until, 0, sizeof(pl->backoff_until));
 	free(pl->key);
 	free(pl->url);
+	free(pl->user_agent);
 	pl->key = key ? strdup(key) : NULL;
 	pl->url = strdup(url);
+	if (asprintf(&pl->user_agent, "User-Agent: %s", conf->user_agent ?
+	    conf->user_agent : "herd/" HERD_VERSION) == -1)
+		pl->user_agent = NULL;	/* then curl's own; logged below */
+	pl->backoff_s = conf->backoff_s;
 	pl->api = conf->api;
 	pl->timeout_ms = conf->timeout_ms;
 	pl->cache_ttl_s = conf->cache_ttl_s;
@@ -167,11 +186,17 @@ places_configure(struct places *pl, const struct herd_places *conf)
 		places_cache_clear(&pl->cache);
 		pl->gen++;
 	}
-	log_info("places: api %s, endpoint %s, key %s, timeout %ld ms,"
-	    " cache %ld s, max_in_flight %ld",
-	    pl->api == PLACES_API_NEW ? "new" : "legacy",
-	    pl->url ? pl->url : "?", pl->key ? "set" : "NOT SET",
-	    pl->timeout_ms, pl->cache_ttl_s, pl->max_in_flight);
+	if (pl->api == PLACES_API_OVERPASS)
+		log_info("places: api overpass, endpoint %s, %s, timeout %ld"
+		    " ms, cache %ld s, max_in_flight %ld, backoff %ld s",
+		    pl->url ? pl->url : "?", pl->user_agent ? pl->user_agent :
+		    "User-Agent: NOT SET (out of memory)", pl->timeout_ms,
+		    pl->cache_ttl_s, pl->max_in_flight, pl->backoff_s);
+	else
+		log_info("places: api %s, endpoint %s, key %s, timeout %ld ms,"
+		    " cache %ld s, max_in_flight %ld", api_name(pl->api),
+		    pl->url ? pl->url : "?", pl->key ? "set" : "NOT SET",
+		    pl->timeout_ms, pl->cache_ttl_s, pl->max_in_flight);
 	run_waiting(pl);	/* the limit may have grown */
 }
 
@@ -191,6 +216,7 @@ places_free(struct places *pl)
 		places_http_free(pl->http);
 	free(pl->key);
 	free(pl->url);
+	free(pl->user_agent);
 	free(pl);
 }
 
@@ -208,7 +234,7 @@ places_shutdown(struct places *pl)
 	pl->stopped = 1;
 	while ((q = TAILQ_FIRST(&pl->queries)) != NULL ||
 	    (q = TAILQ_FIRST(&pl->waiting)) != NULL) {
-		query_fail_all(q, "server shutting down");
+		query_fail_all(q, "UNKNOWN_ERROR", "server shutting down");
 		query_free(q);
 	}
 	if (n > 0)
@@ -370,7 +396,8 @@ places_query(struct places *pl, struct places_queue *q,
 	struct query *qu;
 	struct proto_at at;
 	struct herd_location where, *loc = &where;
-	char key[QUERY_KEY_MAX];
+	char key[QUERY_KEY_MAX], msg[256];
+	long left;
 
 	if ((e = calloc(1, sizeof(*e))) == NULL)
 		fatal("places_query");		/* a reply is owed */
@@ -383,7 +410,7 @@ places_query(struct places *pl, struct places_queue *q,
 		entry_fail(e, "UNKNOWN_ERROR", "server shutting down");
 		return;
 	}
-	if (pl->key == NULL) {
+	if (pl->key == NULL && pl->api != PLACES_API_OVERPASS) {
 		entry_fail(e, "REQUEST_DENIED", "no places API key"
 		    " is configured: set key in the [places] section of"
 		    " herd.ini or the HERD_PLACES_KEY environment variable");
@@ -408,7 +435,15 @@ places_query(struct places *pl, struct places_queue *q,
 	}
 	if ((qu = query_find(pl, key)) != NULL)
 		pl->coalesced++;
-	else if (pl->nrunning >= (size_t)pl->max_in_flight &&
+	else if ((left = backoff_left(pl)) > 0) {
+		pl->refused++;
+		snprintf(msg, sizeof(msg), "the Overpass server is rate"
+		    " limiting this address: no request for another %ld s"
+		    " ([places] backoff_s after its HTTP 429 or rate_limited"
+		    " answer); try again later", left);
+		entry_fail(e, "OVER_QUERY_LIMIT", msg);
+		return;
+	} else if (pl->nrunning >= (size_t)pl->max_in_flight &&
 	    pl->nwaiting >= (size_t)(PLACES_WAITING_FACTOR * pl->max_in_flight)) {
 		pl->refused++;
 		if (time(NULL) != pl->refused_logged) {
@@ -452,6 +487,50 @@ query_find(struct places *pl, const char *key)
 	return NULL;
 }
 
+/* The [places] api keyword of api. */
+static const char *
+api_name(enum places_api api)
+{
+	switch (api) {
+	case PLACES_API_LEGACY:
+		return "legacy";
+	case PLACES_API_OVERPASS:
+		return "overpass";
+	case PLACES_API_NEW:
+	default:
+		return "new";
+	}
+}
+
+/* Whole seconds (rounded up) left of the Overpass quiet, or 0. */
+static long
+backoff_left(const struct places *pl)
+{
+	struct timespec now;
+	long ns;
+
+	if (pl->api != PLACES_API_OVERPASS || (pl->backoff_until.tv_sec == 0 &&
+	    pl->backoff_until.tv_nsec == 0))
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ns = (long)(pl->backoff_until.tv_sec - now.tv_sec) * 1000000000L +
+	    (pl->backoff_until.tv_nsec - now.tv_nsec);
+	return ns > 0 ? (ns + 999999999L) / 1000000000L : 0;
+}
+
+/* The Overpass server said 429 / rate_limited: no request for
+ * backoff_s from now (a later one extends the quiet). */
+static void
+backoff_start(struct places *pl)
+{
+	if (pl->backoff_s <= 0)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &pl->backoff_until);
+	pl->backoff_until.tv_sec += pl->backoff_s;
+	log_warnx("places: the Overpass server is rate limiting us: no"
+	    " request for %ld s (backoff_s)", pl->backoff_s);
+}
+
 /* "10000" for 10 km, "0.5" for 0.0005 km: metres without exponent,
  * at least 1 mm (a provider wants a positive radius). */
 static void
@@ -480,6 +559,7 @@ query_new(struct places *pl, const char *key,
 	struct query *q;
 	struct places_http_request req;
 	char radius[64], *url = NULL, *esc = NULL, hdr[512], body[512];
+	char *form = NULL;
 	const char *sep, *headers[4];
 
 	if ((q = calloc(1, sizeof(*q))) == NULL)
@@ -489,6 +569,8 @@ query_new(struct places *pl, const char *key,
 	q->api = pl->api;
 	q->gen = pl->gen;
 	q->max_results = max_results;
+	q->lat = loc->lat;
+	q->lon = loc->lon;
 	TAILQ_INIT(&q->waiters);
 	format_radius(radius, sizeof(radius), radius_km);
 	snprintf(q->radius, sizeof(q->radius), "%s", radius);
@@ -503,6 +585,17 @@ query_new(struct places *pl, const char *key,
 		    "&key=REDACTED", pl->url, sep, loc->lat, loc->lon,
 		    radius) == -1)
 			goto fail;
+	} else if (pl->api == PLACES_API_OVERPASS) {
+		if ((form = places_overpass_body(loc->lat, loc->lon, radius,
+		    max_results, pl->timeout_ms)) == NULL ||
+		    (url = strdup(pl->url)) == NULL ||
+		    asprintf(&q->url_logged, "POST %s", pl->url) == -1)
+			goto fail;
+		headers[0] = "Content-Type: application/x-www-form-urlencoded";
+		headers[1] = pl->user_agent;	/* NULL: curl's own */
+		headers[2] = NULL;
+		req.headers = headers;
+		req.post = form;
 	} else {
 		snprintf(body, sizeof(body), "{\"locationRestriction\":"
 		    "{\"circle\":{\"center\":{\"latitude\":%.6f,"
@@ -527,10 +620,12 @@ query_new(struct places *pl, const char *key,
 		goto fail;
 	free(esc);
 	free(url);
+	free(form);
 	return q;
 fail:
 	free(esc);
 	free(url);
+	free(form);
 	free(q->url_logged);
 	free(q);
 	return NULL;
@@ -565,24 +660,32 @@ run_waiting(struct places *pl)
 		TAILQ_REMOVE(&pl->waiting, q, entry);
 		q->waiting = 0;
 		pl->nwaiting--;
-		if (query_run(q) == -1) {
-			query_fail_all(q, "the server could not start a"
-			    " places request (out of resources); try again");
+		if (q->api == PLACES_API_OVERPASS && backoff_left(pl) > 0) {
+			/* Queued before the 429: not sent in the quiet. */
+			query_fail_all(q, "OVER_QUERY_LIMIT", "the Overpass"
+			    " server is rate limiting this address: no"
+			    " request for [places] backoff_s; try again"
+			    " later");
+			query_free(q);
+		} else if (query_run(q) == -1) {
+			query_fail_all(q, "UNKNOWN_ERROR", "the server could"
+			    " not start a places request (out of resources);"
+			    " try again");
 			query_free(q);
 		}
 	}
 }
 
-/* Answer every waiter of q with a legacy-shaped UNKNOWN_ERROR. */
+/* Answer every waiter of q with a legacy-shaped error status. */
 static void
-query_fail_all(struct query *q, const char *message)
+query_fail_all(struct query *q, const char *status, const char *message)
 {
 	struct places_entry *e;
 
 	/* Answering may flush client queues; detach each waiter first. */
 	while ((e = TAILQ_FIRST(&q->waiters)) != NULL) {
 		TAILQ_REMOVE(&q->waiters, e, wentry);
-		entry_fail(e, "UNKNOWN_ERROR", message);
+		entry_fail(e, status, message);
 	}
 }
 
@@ -628,7 +731,10 @@ query_finish(void *arg, const struct places_http_result *res)
 	const char *status;
 	size_t len;
 
-	if (res->ok) {
+	if (res->ok && q->api == PLACES_API_OVERPASS)
+		json = places_overpass_to_legacy(res->body, res->len,
+		    res->status, q->lat, q->lon, q->max_results);
+	else if (res->ok) {
 		json = q->api == PLACES_API_NEW ?
 		    places_json_from_new(res->body, res->len, res->status,
 		    q->max_results) :
@@ -662,6 +768,9 @@ query_finish(void *arg, const struct places_http_result *res)
 	else
 		log_warnx("places: %s -> HTTP %ld, %s: %s (%ld ms)",
 		    q->url_logged, res->status, status, res->error, res->ms);
+	if (q->api == PLACES_API_OVERPASS && q->gen == pl->gen &&
+	    strcmp(status, "OVER_QUERY_LIMIT") == 0)
+		backoff_start(pl);
 	if (pl->cache_ttl_s > 0 && (strcmp(status, "OK") == 0 ||
 	    strcmp(status, "ZERO_RESULTS") == 0) && q->gen == pl->gen)
 		places_cache_put(&pl->cache, q->key, json, len,

@@ -41,8 +41,6 @@ static const char *const legacy_keys[LK_COUNT] = {
 static cJSON		*parse_body(const char *, size_t, int *);
 static char		*print_free(cJSON *);
 static cJSON		*legacy_shell(const char *, const char *);
-static char		*error_fmt(const char *, const char *, ...)
-			    __attribute__((format(printf, 2, 3)));
 static char		*malformed(long, const char *);
 static const char	*error_status(long, const char *);
 static const char	*status_hint(const char *);
@@ -104,6 +102,13 @@ parse_body(const char *body, size_t len, int *oom)
 	return doc;
 }
 
+/* See places_json.h. */
+cJSON *
+places_json_parse(const char *body, size_t len, int *oom)
+{
+	return parse_body(body, len, oom);
+}
+
 /* Print root compactly and free it; NULL only if memory ran out. */
 static char *
 print_free(cJSON *root)
@@ -146,9 +151,9 @@ places_json_error(const char *status, const char *message)
 	return print_free(legacy_shell(status, message));
 }
 
-/* places_json_error with a printf-formatted message. */
-static char *
-error_fmt(const char *status, const char *fmt, ...)
+/* See places_json.h. */
+char *
+places_json_errorf(const char *status, const char *fmt, ...)
 {
 	char msg[MSG_MAX];
 	va_list ap;
@@ -163,7 +168,7 @@ error_fmt(const char *status, const char *fmt, ...)
 static char *
 malformed(long http, const char *what)
 {
-	return error_fmt(STATUS_UNKNOWN,
+	return places_json_errorf(STATUS_UNKNOWN,
 	    "places provider returned malformed JSON (HTTP %ld%s%s); "
 	    "check the places endpoint URL", http,
 	    what != NULL ? ": " : "", what != NULL ? what : "");
@@ -261,7 +266,7 @@ http_error(long http, const char *google_status, const char *message)
 	st = error_status(http, google_status);
 	if (message != NULL && message[0] != '\0')
 		return places_json_error(st, message);
-	return error_fmt(st, "places provider returned HTTP %ld%s%s%s%s",
+	return places_json_errorf(st, "places provider returned HTTP %ld%s%s%s%s",
 	    http, google_status != NULL ? " (" : "",
 	    google_status != NULL ? google_status : "",
 	    google_status != NULL ? ")" : "", status_hint(st));
@@ -482,7 +487,7 @@ static int
 add_types(cJSON *r, const cJSON *p)
 {
 	const cJSON *types, *t;
-	cJSON *out, *s;
+	cJSON *out;
 
 	types = get(p, "types");
 	if (!cJSON_IsArray(types))
@@ -492,12 +497,23 @@ add_types(cJSON *r, const cJSON *p)
 	cJSON_ArrayForEach(t, types) {
 		if (!cJSON_IsString(t) || t->valuestring == NULL)
 			continue;
-		if ((s = cJSON_CreateString(t->valuestring)) == NULL)
+		if (places_json_append(out, t->valuestring) == -1)
 			return -1;
-		if (!cJSON_AddItemToArray(out, s)) {
-			cJSON_Delete(s);
-			return -1;
-		}
+	}
+	return 0;
+}
+
+/* See places_json.h. */
+int
+places_json_append(cJSON *array, const char *s)
+{
+	cJSON *n;
+
+	if ((n = cJSON_CreateString(s)) == NULL)
+		return -1;
+	if (!cJSON_AddItemToArray(array, n)) {
+		cJSON_Delete(n);
+		return -1;
 	}
 	return 0;
 }

@@ -36,6 +36,7 @@ struct herd_server {
 enum places_api {
 	PLACES_API_NEW = 0,	/* Places API (New) searchNearby */
 	PLACES_API_LEGACY,	/* Nearby Search (legacy) */
+	PLACES_API_OVERPASS,	/* OpenStreetMap's Overpass API, keyless */
 };
 
 struct herd_places {
@@ -45,6 +46,8 @@ struct herd_places {
 	long		  timeout_ms;
 	long		  cache_ttl_s;
 	long		  max_in_flight; /* provider requests at once */
+	char		 *user_agent;	/* overpass: NULL = herd/VERSION */
+	long		  backoff_s;	/* overpass: quiet after a 429 */
 };
 
 /* [herd] fsync: when the persistence log is fdatasync'ed. */

@@ -865,9 +865,9 @@ test_err_bad_values(void **state)
 	    ":3: bad bind 'example.com' (expected a numeric IPv4 or IPv6"
 	    " address, or *)", NULL);
 	expect_errors("[places]\napi = old\n[server:A]\nport = 1\n",
-	    ":2: bad api 'old' (expected new or legacy)", NULL);
+	    ":2: bad api 'old' (expected new, legacy or overpass)", NULL);
 	expect_errors("[places]\napi = New\n[server:A]\nport = 1\n",
-	    ":2: bad api 'New' (expected new or legacy)", NULL);
+	    ":2: bad api 'New' (expected new, legacy or overpass)", NULL);
 	expect_errors("[places]\nurl = ftp://example.com/\n[server:A]\n"
 	    "port = 1\n",
 	    ":2: bad url 'ftp://example.com/' (expected http:// or"
@@ -979,7 +979,7 @@ test_err_many(void **state)
 	    "[mystery]\n",				/* 20 */
 	    ":1: key 'stray' outside any section",
 	    ":3: bad max_line '10' (expected bytes, 256..1048576)",
-	    ":5: bad api 'classic' (expected new or legacy)",
+	    ":5: bad api 'classic' (expected new, legacy or overpass)",
 	    ":6: bad url 'gopher://x' (expected http:// or https://)",
 	    ":8: bad port '70000' (expected 1..65535)",
 	    ":10: syntax error (expected [section], key = value, or a ;"
