@@ -1,15 +1,16 @@
 /*
  * places.c -- WHATSAT answers from a places provider (Google Places, new
- * or legacy API, or OpenStreetMap's Overpass API): the places object, its
- * queries and the replies kept in request order per client.  The HTTP transfers run on the fetch engine
- * of places_http.c (libcurl multi on the node's libevent loop, nothing
- * blocks); the answers are cached by places_cache.c.
+ * or legacy API, or OpenStreetMap's Overpass API): the places object,
+ * its queries and the replies kept in request order per client.  The
+ * HTTP transfers run on the fetch engine of places_http.c (libcurl
+ * multi on the node's libevent loop, nothing blocks); the answers are
+ * cached by places_cache.c.
  *
  * Identical queries in flight share one request (a query has a list of
  * waiting replies), and successful answers are cached for cache_ttl_s.
  * At most max_in_flight requests run at once; more wait, in arrival
- * order, in a queue of at most PLACES_WAITING_FACTOR * max_in_flight, and the
- * rest are answered OVER_QUERY_LIMIT at once.  A query nobody waits for
+ * order, in a queue of at most PLACES_WAITING_FACTOR * max_in_flight,
+ * and the rest are answered OVER_QUERY_LIMIT at once.  A query nobody waits for
  * any more is abandoned.  After an Overpass server's 429 (or rate_limited
  * page) nothing is sent to it for backoff_s: new and waiting queries are
  * answered OVER_QUERY_LIMIT at once.
