@@ -1071,8 +1071,10 @@ main(int argc, char *argv[])
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc < 1)
+	if (argc < 1) {
+		fprintf(stderr, "herdctl: no command given\n");
 		usage(stderr);
+	}
 	if (take_config(&argc, argv) == -1)
 		return EXIT_USAGE;
 	/* The supervisor runs from "/": a relative path means ours. */

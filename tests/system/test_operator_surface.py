@@ -259,6 +259,9 @@ def test_one_error_prefix(ctl_factory, tmp_path):
     p = herdctl("start", "--only")
     assert p.returncode == 2
     assert p.stderr == "herdctl: option '--only' needs a value\n"
+    p = herdctl()
+    assert p.returncode == 2
+    assert p.stderr.startswith("herdctl: no command given\nusage: herdctl")
 
 
 # --- 14: every variable read is documented --------------------------------
