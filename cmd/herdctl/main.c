@@ -122,14 +122,17 @@ usage(FILE *fp)
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(fp, "  %s\n", commands[i].usage);
 	fprintf(fp, "\n-c may also follow the command (herdctl check -c"
-	    " FILE).\n\nEnvironment: HERD_CONFIG (the INI without -c),"
-	    " HERD_RUN_DIR (run directory\nwhen the INI sets no run_dir),"
-	    " HERD_DATA_DIR (data directory when it sets no\ndata_dir),"
-	    " HERD_SECRET_FILE (peer secret when it sets no secret_file),\n"
-	    "HERD_NODE_BIN (the herd-node to run); XDG_RUNTIME_DIR,"
-	    " XDG_STATE_HOME, HOME\n(per-user defaults). A relative path"
-	    " there or in -c is the working\ndirectory's; the INI's path"
-	    " keys must be absolute.\n");
+	    " FILE).\n\n"
+	    "Environment: HERD_CONFIG (the INI without -c), HERD_RUN_DIR"
+	    " (run directory\n"
+	    "when the INI sets no run_dir), HERD_DATA_DIR (data directory"
+	    " when it sets no\n"
+	    "data_dir), HERD_NODE_BIN (the herd-node to run); XDG_RUNTIME_DIR,\n"
+	    "XDG_STATE_HOME, HOME (per-user defaults). A relative path there"
+	    " or in -c is\n"
+	    "the working directory's; the INI's path keys must be absolute."
+	    " Without\n"
+	    "secret_file the servers get HERD_SECRET_FILE=RUN_DIR/secret.\n");
 	fprintf(fp, "\nExit status: 0 success, 1 failure (start: also when"
 	    " no server is on this\nmachine), 2 usage error (also an unknown"
 	    " --only name); status: 3 not all\nrunning, 4 no supervisor.\n");
@@ -1048,7 +1051,7 @@ main(int argc, char *argv[])
 		{ NULL,		0,			NULL, 0 }
 	};
 	static const char *const env_paths[] = { "HERD_CONFIG", "HERD_RUN_DIR",
-	    "HERD_DATA_DIR", "HERD_SECRET_FILE", "HERD_NODE_BIN" };
+	    "HERD_DATA_DIR", "HERD_NODE_BIN" };
 	size_t i;
 	int ch;
 

@@ -17,11 +17,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
 
 
 class EnvRunDirCtl(Ctl):
-    """A Ctl whose INI sets no run_dir: $HERD_RUN_DIR, relative, finds it."""
+    """A Ctl whose INI sets no run_dir: $HERD_RUN_DIR, relative, finds it;
+    $HERD_DATA_DIR and $HERD_NODE_BIN are relative too."""
 
     def __init__(self, tmp, **kw):
+        (tmp / "bin").mkdir()
+        os.symlink(NODE, str(tmp / "bin" / "herd-node"))
         env = dict(kw.pop("env", None) or {}, HERD_RUN_DIR="run",
-                   HERD_DATA_DIR="data")
+                   HERD_DATA_DIR="data", HERD_NODE_BIN="bin/herd-node")
         super().__init__(tmp, env=env, **kw)
 
     def write(self, topology=None, ports=None, extra=None):
@@ -291,7 +294,7 @@ def test_help_and_man_pages_name_every_variable():
                  if v.startswith("HERD_")}
     assert {"HERD_RUN_DIR", "HERD_SECRET_FILE"} <= herd_vars
     ctl_vars = {"HERD_CONFIG", "HERD_RUN_DIR", "HERD_DATA_DIR",
-                "HERD_NODE_BIN", "HERD_SECRET_FILE"}
+                "HERD_NODE_BIN", "HERD_SECRET_FILE"}   # the last: it sets it
     node_vars = herd_vars - {"HERD_RUN_DIR", "HERD_DATA_DIR",
                              "HERD_NODE_BIN"}
     for v in node_vars:
