@@ -386,7 +386,8 @@ restart_add(struct job *j, struct worker *w, cJSON *held)
 }
 
 /* Restart the named workers (all if none) one at a time, replying when done;
- * the held ones stay stopped (the reply's "held"). */
+ * the held ones stay stopped (the reply's "held", the others' count is
+ * "restarting"). */
 static void
 cmd_restart(struct supervisor *sv, struct control_conn *c, int argc,
     char **argv)
@@ -407,6 +408,7 @@ cmd_restart(struct supervisor *sv, struct control_conn *c, int argc,
 		for (i = 1; i < argc; i++)
 			restart_add(j, worker_find(&sv->workers, argv[i]),
 			    held);
+	cJSON_AddNumberToObject(j->reply, "restarting", (double)j->nitems);
 	jobs_poll(&sv->jobs);
 }
 

@@ -753,7 +753,7 @@ cmd_restart(int argc, char **argv)
 	if (o == NULL)
 		return EXIT_FAIL;
 	code = print_errors(o) ? EXIT_FAIL : EXIT_OK;
-	if (code == EXIT_OK)
+	if (code == EXIT_OK && json_int(o, "restarting") != 0)
 		printf("restarted\n");
 	cJSON_ArrayForEach(h, cJSON_GetObjectItem(o, "held"))
 		if (cJSON_IsString(h))
