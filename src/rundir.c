@@ -22,19 +22,36 @@
 #include "herd/log.h"
 #include "herd/rundir.h"
 
-/* Return (malloc'd) the configured run directory, else $HERD_RUN_DIR if
- * absolute, else /run/herd for root, $XDG_RUNTIME_DIR/herd or /tmp/herd-UID. */
+/* Join a and b with a slash (malloc'd), or NULL. */
+static char *
+path_join(const char *a, const char *b)
+{
+	char *p;
+
+	if (asprintf(&p, "%s/%s", a, b) == -1)
+		return NULL;
+	return p;
+}
+
+/* Return (malloc'd) the configured run directory, else $HERD_RUN_DIR
+ * (relative: against the working directory), else /run/herd for root,
+ * $XDG_RUNTIME_DIR/herd or /tmp/herd-UID. */
 char *
 rundir_path(const char *configured)
 {
 	const char *xdg = getenv("XDG_RUNTIME_DIR");
 	const char *env = getenv("HERD_RUN_DIR");
-	char *dir = NULL;
+	char *dir = NULL, cwd[PATH_MAX];
 
 	if (configured != NULL)
 		return strdup(configured);
 	if (env != NULL && env[0] == '/')
 		return strdup(env);
+	if (env != NULL && env[0] != '\0') {
+		if (getcwd(cwd, sizeof(cwd)) == NULL)
+			return NULL;
+		return path_join(cwd, env);
+	}
 	if (geteuid() == 0)
 		return strdup("/run/herd");
 	if (xdg != NULL && xdg[0] == '/') {
@@ -103,17 +120,6 @@ rundir_lock(const char *run_dir, int *lock_fd, long *other_pid,
 	}
 	*lock_fd = fd;
 	return 0;
-}
-
-/* Join a and b with a slash (malloc'd), or NULL. */
-static char *
-path_join(const char *a, const char *b)
-{
-	char *p;
-
-	if (asprintf(&p, "%s/%s", a, b) == -1)
-		return NULL;
-	return p;
 }
 
 /* The servers' data directory from explicit inputs only, so that a unit
@@ -189,4 +195,53 @@ rundir_is_local(const struct herd_server *s)
 	if (ifs != NULL)
 		freeifaddrs(ifs);
 	return local;
+}
+
+/* Is a one of the entries of list ("x, y, z")? */
+static int
+addr_listed(const char *list, const char *a)
+{
+	size_t n = strlen(a);
+	const char *p;
+
+	for (p = list; (p = strstr(p, a)) != NULL; p += n)
+		if ((p == list || p[-1] == ' ') && (p[n] == '\0' ||
+		    p[n] == ','))
+			return 1;
+	return 0;
+}
+
+/* This machine's addresses, "127.0.0.1, ::1, 192.0.2.7" (malloc'd; each
+ * once, in interface order), or NULL when getifaddrs fails. */
+char *
+rundir_local_addrs(void)
+{
+	struct ifaddrs *ifs = NULL, *i;
+	char a[INET6_ADDRSTRLEN], *out = NULL, *n;
+	size_t len = 0;
+	const void *src;
+
+	if (getifaddrs(&ifs) == -1)
+		return NULL;
+	for (i = ifs; i != NULL; i = i->ifa_next) {
+		if (i->ifa_addr == NULL)
+			continue;
+		if (i->ifa_addr->sa_family == AF_INET)
+			src = &((struct sockaddr_in *)(void *)i->ifa_addr)->
+			    sin_addr;
+		else if (i->ifa_addr->sa_family == AF_INET6)
+			src = &((struct sockaddr_in6 *)(void *)i->ifa_addr)->
+			    sin6_addr;
+		else
+			continue;
+		if (inet_ntop(i->ifa_addr->sa_family, src, a, sizeof(a)) ==
+		    NULL || (out != NULL && addr_listed(out, a)))
+			continue;
+		if ((n = realloc(out, len + strlen(a) + 3)) == NULL)
+			break;
+		out = n;
+		len += (size_t)sprintf(out + len, "%s%s", len ? ", " : "", a);
+	}
+	freeifaddrs(ifs);
+	return out != NULL ? out : strdup("none");
 }

@@ -306,13 +306,15 @@ add_status(struct supervisor *sv, cJSON *o, int argc, char **argv)
 		    &sv->workers));
 }
 
-/* Start the named workers, clearing their hold; reply once all are ready. */
+/* Start the named workers, clearing their hold; reply once all are ready,
+ * naming in "already_running" those that ran before. */
 static void
 cmd_start(struct supervisor *sv, struct control_conn *c, int argc,
     char **argv)
 {
 	struct job *j;
 	struct worker *w;
+	cJSON *already;
 	int i;
 
 	if (argc < 2) {
@@ -323,6 +325,7 @@ cmd_start(struct supervisor *sv, struct control_conn *c, int argc,
 	if (check_names(sv, c, argc, argv) == -1)
 		return;
 	j = job_new(&sv->jobs, JOB_READY, c);
+	already = cJSON_AddArrayToObject(j->reply, "already_running");
 	for (i = 1; i < argc; i++) {
 		w = worker_find(&sv->workers, argv[i]);
 		job_add(j, w);
@@ -333,6 +336,8 @@ cmd_start(struct supervisor *sv, struct control_conn *c, int argc,
 		} else if (w->state == W_RUNNING) {
 			/* Already up: count it as ready now. */
 			j->items[j->nitems - 1].gen = w->ready_gen - 1;
+			cJSON_AddItemToArray(already,
+			    cJSON_CreateString(w->name));
 		} else if (w->state == W_STARTING) {
 			/* Starting now: this incarnation's READY or failure
 			 * answers, not the next one's (which may never come). */
@@ -369,24 +374,41 @@ cmd_stop(struct supervisor *sv, struct control_conn *c, int argc,
 	jobs_poll(&sv->jobs);
 }
 
-/* Restart the named workers (all if none) one at a time, replying when done. */
+/* Add w to restart job j, unless "herdctl stop NAME" holds it: then it
+ * stays stopped and is named in held. */
+static void
+restart_add(struct job *j, struct worker *w, cJSON *held)
+{
+	if (w->held)
+		cJSON_AddItemToArray(held, cJSON_CreateString(w->name));
+	else
+		job_add(j, w);
+}
+
+/* Restart the named workers (all if none) one at a time, replying when done;
+ * the held ones stay stopped (the reply's "held", the others' count is
+ * "restarting"). */
 static void
 cmd_restart(struct supervisor *sv, struct control_conn *c, int argc,
     char **argv)
 {
 	struct job *j;
 	struct worker *w;
+	cJSON *held;
 	int i;
 
 	if (check_names(sv, c, argc, argv) == -1)
 		return;
 	j = job_new(&sv->jobs, JOB_RESTART, c);
+	held = cJSON_AddArrayToObject(j->reply, "held");
 	if (argc < 2) {
 		TAILQ_FOREACH(w, &sv->workers.list, entry)
-			job_add(j, w);
+			restart_add(j, w, held);
 	} else
 		for (i = 1; i < argc; i++)
-			job_add(j, worker_find(&sv->workers, argv[i]));
+			restart_add(j, worker_find(&sv->workers, argv[i]),
+			    held);
+	cJSON_AddNumberToObject(j->reply, "restarting", (double)j->nitems);
 	jobs_poll(&sv->jobs);
 }
 
@@ -652,6 +674,7 @@ control_request(struct control_conn *c, int argc, char **argv, void *arg)
 		o = cJSON_CreateObject();
 		cJSON_AddBoolToObject(o, "ok", 1);
 		cJSON_AddNumberToObject(o, "supervisor_pid", sv->pid);
+		cJSON_AddStringToObject(o, "config", sv->opt->config_path);
 		reply_json(c, o);
 		cJSON_Delete(o);
 	} else

@@ -71,26 +71,34 @@ static const struct command commands[] = {
 	  "server of this machine (those whose host or bind address is local,\n"
 	  "or the --only list).  Returns once every worker listens; if one\n"
 	  "cannot start, prints why and leaves nothing running (exit 1).\n"
+	  "No server local: says so, naming the INI's and this machine's\n"
+	  "addresses (exit 1).\n"
 	  "  --foreground  stay in the foreground, log to stderr too (systemd,\n"
 	  "                make run)\n"
-	  "  --only LIST   run exactly these servers (comma-separated)\n"
-	  "With names: ask the running supervisor to start those workers.\n" },
+	  "  --only LIST   run exactly these servers (comma-separated; a name\n"
+	  "                not in the INI: exit 2)\n"
+	  "With names: ask the running supervisor to start those workers\n"
+	  "(\"NAME started\", or \"NAME already running\": exit 0).\n" },
 	{ "stop", cmd_stop, "stop [NAME...]",
 	  "Without names: stop every worker (SIGTERM, SIGKILL after 5 s), then\n"
 	  "the supervisor; returns when all are gone.  With names: stop those\n"
 	  "workers and keep them stopped until \"herdctl start NAME\".\n" },
 	{ "restart", cmd_restart, "restart [NAME...]",
 	  "Restart those workers (all if none named), one at a time, each\n"
-	  "waiting for the previous one to listen again.\n" },
+	  "waiting for the previous one to listen again.  Those stopped with\n"
+	  "\"herdctl stop NAME\" stay stopped (and are named).\n" },
 	{ "reload", cmd_reload, "reload",
 	  "Re-read the INI and apply the difference: new servers start,\n"
 	  "removed ones stop, a changed port/host/bind restarts that server,\n"
 	  "changed neighbours or [places]/[herd] settings are applied live\n"
 	  "(SIGHUP; same PID, connections kept), the rest is untouched.  An\n"
-	  "invalid INI changes nothing: the errors are printed, exit 1.\n" },
+	  "invalid INI changes nothing: the errors are printed, exit 1.  The\n"
+	  "supervisor re-reads its own INI: -c naming another file is refused\n"
+	  "(exit 1), naming the file it runs.\n" },
 	{ "status", cmd_status, "status [--json] [NAME...]",
 	  "Show NAME STATE PID PORT UPTIME RESTARTS LAST-EXIT PEERS for each\n"
-	  "worker (--json: {\"servers\":[...]}).  Exit 0 when every worker\n"
+	  "worker, then why those fatal or backing off are (--json:\n"
+	  "{\"servers\":[...]}, the reason in \"error\").  Exit 0 when every worker\n"
 	  "runs, 3 when some do not, 4 when no supervisor answers.\n" },
 	{ "graph", cmd_graph, "graph",
 	  "Print the topology as Graphviz DOT (herdctl graph | dot -Tsvg >\n"
@@ -113,8 +121,21 @@ usage(FILE *fp)
 	    " command\n\nCommands:\n", HERD_DEFAULT_CONFIG);
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(fp, "  %s\n", commands[i].usage);
-	fprintf(fp, "\nExit status: 0 success, 1 failure, 2 usage error;"
-	    " status: 3 not all running,\n4 no supervisor.\n");
+	fprintf(fp, "\n-c may also follow the command (herdctl check -c"
+	    " FILE).\n\n"
+	    "Environment: HERD_CONFIG (the INI without -c), HERD_RUN_DIR"
+	    " (run directory\n"
+	    "when the INI sets no run_dir), HERD_DATA_DIR (data directory"
+	    " when it sets no\n"
+	    "data_dir), HERD_NODE_BIN (the herd-node to run); XDG_RUNTIME_DIR,\n"
+	    "XDG_STATE_HOME, HOME (per-user defaults). A relative path there"
+	    " or in -c is\n"
+	    "the working directory's; the INI's path keys must be absolute."
+	    " Without\n"
+	    "secret_file the servers get HERD_SECRET_FILE=RUN_DIR/secret.\n");
+	fprintf(fp, "\nExit status: 0 success, 1 failure (start: also when"
+	    " no server is on this\nmachine), 2 usage error (also an unknown"
+	    " --only name); status: 3 not all\nrunning, 4 no supervisor.\n");
 	exit(fp == stdout ? EXIT_OK : EXIT_USAGE);
 }
 
@@ -213,6 +234,18 @@ json_int(const cJSON *o, const char *key)
 	return (int)v->valuedouble;
 }
 
+/* Does o's array member key hold the string name? */
+static int
+json_has(const cJSON *o, const char *key, const char *name)
+{
+	const cJSON *e;
+
+	cJSON_ArrayForEach(e, cJSON_GetObjectItem(o, key))
+		if (cJSON_IsString(e) && strcmp(e->valuestring, name) == 0)
+			return 1;
+	return 0;
+}
+
 /* Print the answer's error(s); returns 1 if it was not ok. */
 static int
 print_errors(cJSON *o)
@@ -230,7 +263,31 @@ print_errors(cJSON *o)
 	return 1;
 }
 
-/* "a b c" from argv[from..] for a request line. */
+/* Say that opt is no option of this command. */
+static void
+unknown_option(const char *opt)
+{
+	fprintf(stderr, "herdctl: unknown option '%s' (herdctl COMMAND --help"
+	    " lists a command's options)\n", opt);
+}
+
+/* For a command that takes no arguments: 0, else the error said (an unknown
+ * option, or a stray argument) and -1. */
+static int
+no_arguments(int argc, char **argv)
+{
+	if (argc == 1)
+		return 0;
+	if (argv[1][0] == '-')
+		unknown_option(argv[1]);
+	else
+		fprintf(stderr, "herdctl: %s takes no arguments (got '%s')\n",
+		    argv[0], argv[1]);
+	return -1;
+}
+
+/* "a b c" from argv[from..] for a request line; NULL (said) when one is an
+ * option or no server name. */
 static char *
 join_request(const char *cmd, int argc, char **argv, int from)
 {
@@ -244,7 +301,12 @@ join_request(const char *cmd, int argc, char **argv, int from)
 		return NULL;
 	strcpy(s, cmd);
 	for (i = from; i < argc; i++) {
-		if (argv[i][0] == '-' || strchr(argv[i], ' ') != NULL ||
+		if (argv[i][0] == '-') {
+			unknown_option(argv[i]);
+			free(s);
+			return NULL;
+		}
+		if (strchr(argv[i], ' ') != NULL ||
 		    strchr(argv[i], '\n') != NULL) {
 			fprintf(stderr, "herdctl: bad server name '%s'\n",
 			    argv[i]);
@@ -264,7 +326,7 @@ print_config_errors(struct config_errors *errs)
 	size_t i;
 
 	for (i = 0; i < errs->count; i++)
-		fprintf(stderr, "%s\n", errs->msgs[i]);
+		fprintf(stderr, "herdctl: %s\n", errs->msgs[i]);
 	config_errors_free(errs);
 	return EXIT_FAIL;
 }
@@ -281,11 +343,8 @@ cmd_check(int argc, char **argv)
 	const char *path = config_default_path(config_arg);
 	int bad;
 
-	if (argc != 1) {
-		fprintf(stderr, "usage: herdctl [-c FILE] check\n");
+	if (no_arguments(argc, argv) == -1)
 		return EXIT_USAGE;
-	}
-	(void)argv;
 	if ((cfg = config_load(path, &errs)) == NULL)
 		return print_config_errors(&errs);
 	if (cfg->herd.secret_file != NULL &&
@@ -299,19 +358,19 @@ cmd_check(int argc, char **argv)
 			    keys, err, sizeof(err)) == -1;
 		free(keys);
 		if (bad) {
-			fprintf(stderr, "%s: error: %s\n", path, err);
+			fprintf(stderr, "herdctl: %s: error: %s\n", path, err);
 			config_free(cfg);
 			return EXIT_FAIL;
 		}
 	} else if (cfg->herd.secret_file != NULL) {
-		fprintf(stderr, "%s: %s: %s\n", path,
+		fprintf(stderr, "herdctl: %s: %s: %s\n", path,
 		    auth_secret_exposed(cfg->herd.secret_file) ? "warning" :
 		    "error", err);
 		config_free(cfg);
 		return EXIT_FAIL;
 	}
 	if (check_tls(cfg, err, sizeof(err)) == -1) {
-		fprintf(stderr, "%s: error: %s\n", path, err);
+		fprintf(stderr, "herdctl: %s: error: %s\n", path, err);
 		config_free(cfg);
 		return EXIT_FAIL;
 	}
@@ -359,6 +418,60 @@ split_list(const char *list, size_t *n)
 	}
 	free(copy);
 	return v;
+}
+
+/* EXIT_OK when every name of the --only list is a server of cfg, else
+ * EXIT_USAGE with the unknown ones named. */
+static int
+check_only(const struct herd_config *cfg, const char *path, const char *only)
+{
+	char **names;
+	size_t i, n;
+	int bad = 0;
+
+	if ((names = split_list(only, &n)) == NULL || n == 0) {
+		fprintf(stderr, "herdctl: --only names no server\n");
+		free(names);
+		return EXIT_USAGE;
+	}
+	for (i = 0; i < n; i++) {
+		if (names[i] != NULL && config_server(cfg, names[i]) == NULL)
+			fprintf(stderr, "%s%s", bad++ ? ", " : "herdctl: --only:"
+			    " no such server: ", names[i]);
+		free(names[i]);
+	}
+	free(names);
+	if (bad)
+		fprintf(stderr, " (not in %s)\n", path);
+	return bad ? EXIT_USAGE : EXIT_OK;
+}
+
+/* EXIT_OK when some server of cfg is local; else say which addresses the
+ * INI has and which this machine has, and EXIT_FAIL. */
+static int
+check_local(const struct herd_config *cfg, const char *path)
+{
+	const struct herd_server *s;
+	char *addrs;
+	size_t i;
+
+	for (i = 0; i < cfg->nservers; i++)
+		if (rundir_is_local(&cfg->servers[i]))
+			return EXIT_OK;
+	fprintf(stderr, "herdctl: no server of %s is on this machine; its"
+	    " servers:", path);
+	for (i = 0; i < cfg->nservers; i++) {
+		s = &cfg->servers[i];
+		fprintf(stderr, "%s %s %s", i ? "," : "", s->name,
+		    strcmp(s->bind, "0.0.0.0") == 0 || strcmp(s->bind,
+		    "::") == 0 ? s->host : s->bind);
+	}
+	addrs = rundir_local_addrs();
+	fprintf(stderr, "; this machine's addresses: %s (herdctl start --only"
+	    " NAME,... runs servers here anyway)\n", addrs ? addrs :
+	    "unknown");
+	free(addrs);
+	return EXIT_FAIL;
 }
 
 /* Background start: wait for the daemon's verdict on the report pipe. */
@@ -472,7 +585,8 @@ cmd_start(int argc, char **argv)
 	const char *only = NULL;
 
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+fo:", longopts, NULL)) != -1) {
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "+:fo:", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'f':
 			fg = 1;
@@ -480,7 +594,12 @@ cmd_start(int argc, char **argv)
 		case 'o':
 			only = optarg;
 			break;
+		case ':':
+			fprintf(stderr, "herdctl: option '%s' needs a value\n",
+			    argv[optind - 1]);
+			return EXIT_USAGE;
 		default:
+			unknown_option(argv[optind - 1]);
 			return EXIT_USAGE;
 		}
 	}
@@ -499,7 +618,9 @@ cmd_start(int argc, char **argv)
 			return EXIT_FAIL;
 		code = print_errors(o) ? EXIT_FAIL : EXIT_OK;
 		for (; code == EXIT_OK && optind < argc; optind++)
-			printf("%s started\n", argv[optind]);
+			printf("%s %s\n", argv[optind], json_has(o,
+			    "already_running", argv[optind]) ?
+			    "already running" : "started");
 		cJSON_Delete(o);
 		return code;
 	}
@@ -510,6 +631,11 @@ cmd_start(int argc, char **argv)
 	opt.report_fd = -1;
 	if ((cfg = config_load(opt.config_path, &errs)) == NULL)
 		return print_config_errors(&errs);
+	if ((code = only ? check_only(cfg, opt.config_path, only) :
+	    check_local(cfg, opt.config_path)) != EXIT_OK) {
+		config_free(cfg);
+		return code;
+	}
 	if ((run_dir = rundir_path(cfg->herd.run_dir)) == NULL) {
 		fprintf(stderr, "herdctl: out of memory\n");
 		config_free(cfg);
@@ -611,11 +737,12 @@ process_gone(pid_t pid)
 	return p[2] == 'Z' || p[2] == 'X';
 }
 
-/* herdctl restart: ask the supervisor to restart these workers (or all). */
+/* herdctl restart: ask the supervisor to restart these workers (or all);
+ * name those kept stopped. */
 static int
 cmd_restart(int argc, char **argv)
 {
-	cJSON *o;
+	cJSON *o, *h;
 	char *req;
 	int nosup, code;
 
@@ -626,10 +753,38 @@ cmd_restart(int argc, char **argv)
 	if (o == NULL)
 		return EXIT_FAIL;
 	code = print_errors(o) ? EXIT_FAIL : EXIT_OK;
-	if (code == EXIT_OK)
+	if (code == EXIT_OK && json_int(o, "restarting") != 0)
 		printf("restarted\n");
+	cJSON_ArrayForEach(h, cJSON_GetObjectItem(o, "held"))
+		if (cJSON_IsString(h))
+			printf("%s: stopped by \"herdctl stop %s\", kept"
+			    " stopped (herdctl start %s runs it)\n",
+			    h->valuestring, h->valuestring, h->valuestring);
 	cJSON_Delete(o);
 	return code;
+}
+
+/* 0 when the supervisor that answers runs our INI; else -1, said: reload
+ * re-reads the supervisor's own file, never the one named here. */
+static int
+same_config(void)
+{
+	const char *mine = config_path(), *its;
+	cJSON *o;
+	int nosup, rc = 0;
+
+	if ((o = request("ping", 5000, &nosup)) == NULL)
+		return -1;
+	its = json_str(o, "config", NULL);
+	if (its != NULL && strcmp(its, mine) != 0) {
+		fprintf(stderr, "herdctl: the supervisor runs %s, not %s;"
+		    " nothing reloaded (reload re-reads the supervisor's own"
+		    " file: edit that one, or \"herdctl stop\" and start"
+		    " with -c %s)\n", its, mine, mine);
+		rc = -1;
+	}
+	cJSON_Delete(o);
+	return rc;
 }
 
 /* herdctl reload: ask the supervisor to reload; print each action but keep. */
@@ -639,11 +794,10 @@ cmd_reload(int argc, char **argv)
 	cJSON *o, *a;
 	int nosup, code;
 
-	(void)argv;
-	if (argc != 1) {
-		fprintf(stderr, "usage: herdctl [-c FILE] reload\n");
+	if (no_arguments(argc, argv) == -1)
 		return EXIT_USAGE;
-	}
+	if (same_config() == -1)
+		return EXIT_FAIL;
 	o = request("reload", 60000, &nosup);
 	if (o == NULL)
 		return EXIT_FAIL;
@@ -718,6 +872,10 @@ print_notes(const cJSON *servers)
 		    cJSON_IsString(cJSON_GetObjectItem(s, "error")))
 			printf("%s: %s: %s\n", json_str(s, "name", "?"), state,
 			    json_str(s, "error", "?"));
+		else if (strcmp(state, "fatal") == 0)
+			printf("%s: fatal: %s, no reason reported (see its log"
+			    " lines)\n", json_str(s, "name", "?"),
+			    json_str(s, "last_exit", "no exit"));
 		print_down_links(s);
 		if (strcmp(persist_state(s), "failing") == 0) {
 			p = cJSON_GetObjectItem(s, "persist");
@@ -808,11 +966,8 @@ cmd_graph(int argc, char **argv)
 	char *path, *ans = NULL;
 	cJSON *o = NULL;
 
-	(void)argv;
-	if (argc != 1) {
-		fprintf(stderr, "usage: herdctl [-c FILE] graph\n");
+	if (no_arguments(argc, argv) == -1)
 		return EXIT_USAGE;
-	}
 	if ((cfg = config_load(config_path(), &errs)) == NULL)
 		return print_config_errors(&errs);
 	/* No supervisor is no error here: the configured topology, then. */
@@ -833,6 +988,59 @@ cmd_graph(int argc, char **argv)
 	return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
 }
 
+/*
+ * Take "-c FILE", "-cFILE", "--config FILE" and "--config=FILE" out of a
+ * command's arguments (argv[0] is the command), so that "herdctl check -c
+ * my.ini" works as "herdctl -c my.ini check" does; -1 (said) when the FILE
+ * is missing.
+ */
+static int
+take_config(int *argc, char **argv)
+{
+	int i, n = 1;
+
+	for (i = 1; i < *argc; i++) {
+		const char *a = argv[i];
+
+		if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
+			if (i + 1 == *argc) {
+				fprintf(stderr, "herdctl: option '%s' needs a"
+				    " FILE\n", a);
+				return -1;
+			}
+			config_arg = argv[++i];
+		} else if (strncmp(a, "--config=", 9) == 0)
+			config_arg = a + 9;
+		else if (strncmp(a, "-c", 2) == 0)
+			config_arg = a + 2;
+		else
+			argv[n++] = argv[i];
+	}
+	argv[n] = NULL;
+	*argc = n;
+	return 0;
+}
+
+/* Make $name absolute against the working directory when it is a relative
+ * path (HERD_NODE_BIN without a slash is a PATH lookup: kept); -1 on error. */
+static int
+absolute_env(const char *name)
+{
+	const char *v = getenv(name);
+	char cwd[PATH_MAX], *abs;
+	int rc;
+
+	if (v == NULL || v[0] == '\0' || v[0] == '/' ||
+	    (strcmp(name, "HERD_NODE_BIN") == 0 && strchr(v, '/') == NULL))
+		return 0;
+	if (getcwd(cwd, sizeof(cwd)) == NULL ||
+	    asprintf(&abs, "%s/%s", cwd, v) == -1)
+		return -1;
+	rc = setenv(name, abs, 1);
+	free(abs);
+	return rc;
+}
+
 /* Parse the global options and run the named command. */
 int
 main(int argc, char *argv[])
@@ -842,24 +1050,43 @@ main(int argc, char *argv[])
 		{ "help",	no_argument,		NULL, 'h' },
 		{ NULL,		0,			NULL, 0 }
 	};
+	static const char *const env_paths[] = { "HERD_CONFIG", "HERD_RUN_DIR",
+	    "HERD_DATA_DIR", "HERD_NODE_BIN" };
 	size_t i;
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "+c:h", longopts, NULL)) != -1) {
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "+:c:h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			config_arg = optarg;
 			break;
 		case 'h':
 			usage(stdout);
+		case ':':
+			fprintf(stderr, "herdctl: option '%s' needs a FILE\n",
+			    argv[optind - 1]);
+			return EXIT_USAGE;
 		default:
-			usage(stderr);
+			unknown_option(argv[optind - 1]);
+			return EXIT_USAGE;
 		}
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc < 1)
+	if (argc < 1) {
+		fprintf(stderr, "herdctl: no command given\n");
 		usage(stderr);
+	}
+	if (take_config(&argc, argv) == -1)
+		return EXIT_USAGE;
+	/* The supervisor runs from "/": a relative path means ours. */
+	for (i = 0; i < sizeof(env_paths) / sizeof(env_paths[0]); i++)
+		if (absolute_env(env_paths[i]) == -1) {
+			fprintf(stderr, "herdctl: $%s: %s\n", env_paths[i],
+			    strerror(errno));
+			return EXIT_FAIL;
+		}
 	log_init("herdctl", 1);
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(argv[0], commands[i].name) != 0)

@@ -13,9 +13,9 @@
 
 #include "herd/config.h"
 
-/* The run directory: [herd] run_dir, else $HERD_RUN_DIR if absolute, else
- * /run/herd for root, else $XDG_RUNTIME_DIR/herd, else /tmp/herd-UID.
- * Malloc'd. */
+/* The run directory: [herd] run_dir, else $HERD_RUN_DIR (a relative one
+ * against the working directory), else /run/herd for root, else
+ * $XDG_RUNTIME_DIR/herd, else /tmp/herd-UID.  Malloc'd. */
 char	*rundir_path(const char *configured);
 
 /* Create run_dir (0700, ours) and take its lock; -1 with a message in
@@ -33,5 +33,8 @@ char	*rundir_data_dir(const char *configured, const char *env, uid_t euid,
 
 /* True when the server's address is loopback or on a local interface. */
 int	 rundir_is_local(const struct herd_server *);
+
+/* This machine's addresses as "a, b, c" (malloc'd), for a message. */
+char	*rundir_local_addrs(void);
 
 #endif

@@ -142,10 +142,10 @@ def test_check_ok_and_errors(tmp_path):
                        capture_output=True, text=True)
     assert p.returncode == 1
     lines = p.stderr.splitlines()
-    assert "%s:2: bad port '0' (expected 1..65535)" % ini in lines
-    assert "%s:3: unknown key 'bogus' in [server:A]" % ini in lines
-    assert any(l.startswith("%s:6: " % ini) and "unknown neighbour 'C'" in l
-               for l in lines)
+    assert "herdctl: %s:2: bad port '0' (expected 1..65535)" % ini in lines
+    assert "herdctl: %s:3: unknown key 'bogus' in [server:A]" % ini in lines
+    assert any(l.startswith("herdctl: %s:6: " % ini) and
+               "unknown neighbour 'C'" in l for l in lines)
 
 
 def test_help_everywhere():
@@ -334,7 +334,9 @@ def test_sighup_to_supervisor_reloads(ctl_factory):
     c.start()
     c.write({"A": [], "B": ["A"]})
     os.kill(c.sup_pid, signal.SIGHUP)
-    c.wait_state("B", "running", 5)
+    # The signal is handled asynchronously: B appears once it was.
+    wait_until(lambda: c.status().get("B", {}).get("state") == "running", 5,
+               what="B running")
 
 
 def test_restart_one_at_a_time(ctl):

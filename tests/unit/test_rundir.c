@@ -1,6 +1,7 @@
 /*
  * test_rundir.c -- unit tests for the data directory's resolution order
- * (rundir_data_dir in src/rundir.c), a pure function of its inputs.
+ * (rundir_data_dir in src/rundir.c), a pure function of its inputs, and
+ * for $HERD_RUN_DIR in rundir_path.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,8 +9,11 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "herd/rundir.h"
 
@@ -78,6 +82,30 @@ test_user_default(void **state)
 	expect_dir(NULL, NULL, NULL, 1000, "", "relative", "/cwd");
 }
 
+/* $HERD_RUN_DIR: absolute as is, relative against the working directory
+ * (never ignored); [herd] run_dir wins. */
+static void
+test_run_dir_env(void **state)
+{
+	char cwd[PATH_MAX], want[PATH_MAX + 16], *got;
+
+	(void)state;
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	setenv("HERD_RUN_DIR", "/abs/run", 1);
+	got = rundir_path(NULL);
+	assert_string_equal(got, "/abs/run");
+	free(got);
+	setenv("HERD_RUN_DIR", "build/run", 1);
+	got = rundir_path(NULL);
+	snprintf(want, sizeof(want), "%s/build/run", cwd);
+	assert_string_equal(got, want);
+	free(got);
+	got = rundir_path("/conf/run");
+	assert_string_equal(got, "/conf/run");
+	free(got);
+	unsetenv("HERD_RUN_DIR");
+}
+
 int
 main(void)
 {
@@ -86,6 +114,7 @@ main(void)
 		cmocka_unit_test(test_env_second),
 		cmocka_unit_test(test_root_default),
 		cmocka_unit_test(test_user_default),
+		cmocka_unit_test(test_run_dir_env),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
