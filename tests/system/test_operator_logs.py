@@ -1,6 +1,7 @@
 """What an operator reads: start-up failures and a missing log socket on
 stderr, the supervisor following a reloaded log_socket, peer links logged
-as links, counts with their singular (issue 16)."""
+as links, counts with their singular, documented IAMATs of now (issue
+16)."""
 import json
 import os
 import re
@@ -9,7 +10,8 @@ import subprocess
 
 import pytest
 
-from conftest import NODE, SyslogReceiver, harness_factory, wait_until
+from conftest import (AT_RE, MAN_PAGES, NODE, ROOT, SyslogReceiver,
+                      exchange, harness_factory, wait_until)
 from test_herdctl import Ctl
 
 
@@ -122,3 +124,29 @@ def test_counts_of_one_are_singular(herd_factory):
     h.signal("A", 1)
     h.syslog.wait_for(r"herd-node\[%d\]: A: reloaded: 1 neighbour$"
                       % h.pid("A"))
+
+
+def test_documented_iamats_are_of_now(herd_factory):
+    """The README's and herd-node(8)'s IAMAT examples send the time of
+    now, so a newcomer's time_diff is small as shown, not years."""
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    man = open(MAN_PAGES["herd-node.8"]).read()
+    sends = [l for l in (readme + man).splitlines()
+             if "printf 'IAMAT" in l]
+    assert len(sends) >= 2, sends
+    for l in sends:
+        assert '"$(date +%s.%N)"' in l, l
+    # The quick start's command, its nc part pointed at our own server.
+    quick = next(l for l in readme.splitlines()
+                 if l.startswith("$ printf 'IAMAT"))
+    cmd = quick[2:quick.index(" | nc ")]
+    line = subprocess.run(["bash", "-c", cmd], capture_output=True,
+                          check=True, timeout=10).stdout
+    h = herd_factory(topology={"Hill": []}).start()
+    m = AT_RE.match(exchange(h.port("Hill"), line).rstrip(b"\n"))
+    assert m, line
+    assert abs(float(m.group(2))) < 60, m.group(0)
+    # The answers shown next to them are as fresh.
+    for m in re.finditer(r"^AT Hill ([+-]\d+\.\d{9}) ", readme + man,
+                         re.M):
+        assert abs(float(m.group(1))) < 1, m.group(0)
