@@ -6,7 +6,7 @@
 #   make test         install missing Debian packages, build, run all tests
 #   make graph        docs/herd.svg: the picture of etc/herd.ini
 #   make SANITIZE=1   build with AddressSanitizer + UBSan
-#   make CC=clang     build with clang
+#   make CC=clang     build with clang (in build/clang)
 
 CC	?= cc
 PREFIX	?= /usr/local
@@ -29,9 +29,22 @@ WARN	:= -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 ifeq ($(SANITIZE),1)
 OPT	+= -fsanitize=address,undefined -fno-omit-frame-pointer \
 	   -fno-sanitize-recover=undefined
-BUILD	:= build/sanitize
+FLAVOUR	:= sanitize
 else
-BUILD	:= build/normal
+FLAVOUR	:= normal
+endif
+# One build directory per flavour and compiler, so that make CC=clang after
+# make rebuilds everything: build/normal and build/sanitize for the default
+# compiler (cc, gcc), build/clang and build/clang-sanitize for CC=clang
+# (build/NAME[-sanitize] for any other CC).  BUILD=DIR picks one by hand
+# (other flag changes, OPT= or CFLAGS=, need their own BUILD= or make clean).
+CC_NAME	:= $(notdir $(firstword $(CC)))
+ifneq ($(filter cc gcc,$(CC_NAME)),)
+BUILD	:= build/$(FLAVOUR)
+else ifeq ($(FLAVOUR),normal)
+BUILD	:= build/$(CC_NAME)
+else
+BUILD	:= build/$(CC_NAME)-$(FLAVOUR)
 endif
 
 CFLAGS	+= $(OPT) $(WARN)

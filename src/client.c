@@ -150,9 +150,11 @@ client_refused(struct clients *cl)
 	cl->stats.refused++;
 	if (now_s() != cl->refused_logged) {
 		cl->refused_logged = now_s();
-		log_warnx("max_clients (%ld) reached: refused %llu"
-		    " connections so far", cl->h->max_clients,
-		    (unsigned long long)cl->stats.refused);
+		log_warnx("max_clients (%ld) reached: refused %llu %s so"
+		    " far", cl->h->max_clients,
+		    (unsigned long long)cl->stats.refused,
+		    log_plural(cl->stats.refused, "connection",
+		    "connections"));
 	}
 }
 
@@ -235,7 +237,9 @@ client_free(struct client *c)
 {
 	struct clients *cl = c->clients;
 
-	log_client(cl, "client %llu disconnected", (unsigned long long)c->id);
+	if (!c->became_peer)
+		log_client(cl, "client %llu disconnected",
+		    (unsigned long long)c->id);
 	places_queue_cancel(&c->queue);
 	if (c->dirty == 1)
 		TAILQ_REMOVE(&cl->dirty, c, dirty_entry);
@@ -402,8 +406,12 @@ client_tls_peer(struct client *c)
 	c->first_line = 0;
 	bufferevent_disable(c->bev, EV_READ);
 	if (cl->ops->peer_tls != NULL &&
-	    cl->ops->peer_tls(cl->arg, c->bev, c->addr) == 0)
+	    cl->ops->peer_tls(cl->arg, c->bev, c->addr) == 0) {
 		c->bev = NULL;
+		c->became_peer = 1;
+		log_client(cl, "connection %llu from %s became a peer link"
+		    " (TLS handshake)", (unsigned long long)c->id, c->addr);
+	}
 	client_free(c);
 	return -1;
 }
@@ -422,11 +430,21 @@ client_line(struct client *c, const char *p, size_t len)
 		c->first_line = 0;
 		if (proto_is_hello(p, len)) {
 			struct bufferevent *bev = c->bev;
+			struct proto_hello h;
+			char from[HERD_NAME_MAX + 1] = "?";
 
+			/* The line is gone once the peers took it. */
+			if (proto_parse_hello(p, len, &h) == 0)
+				log_quote(from, sizeof(from), h.from.p,
+				    h.from.len);
 			/* Hand it to the owner (the peers), or refuse it. */
 			bufferevent_disable(bev, EV_READ);
 			if (cl->ops->hello(cl->arg, bev, p, len, c->addr) == 0) {
 				c->bev = NULL;
+				c->became_peer = 1;
+				log_client(cl, "connection %llu from %s became"
+				    " the link from %s",
+				    (unsigned long long)c->id, c->addr, from);
 				client_free(c);
 				return -1;
 			}

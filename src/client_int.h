@@ -32,6 +32,8 @@ struct client {
 	int			 eof;		/* client half-closed */
 	int			 closing;	/* close once output drains */
 	int			 first_line;	/* may still be a peer HELLO */
+	int			 became_peer;	/* handed to the peers: its
+						 * end is the link's, not ours */
 	int			 tls;		/* on the tls_port */
 	int			 handshaking;	/* TLS handshake not done */
 	int			 probation;	/* on clients->probation */

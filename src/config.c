@@ -58,6 +58,9 @@ static void	finish_servers(struct loader *);
 static void	resolve_links(struct loader *);
 static void	check_ports(struct loader *);
 static void	overpass_defaults(struct loader *);
+static int	key_given(const struct loader *, enum section, const char *,
+		    size_t);
+static void	sort_errors(struct loader *);
 static char	*read_file(const char *, size_t *, struct loader *);
 
 static const struct key_def keys[] = {
@@ -110,7 +113,7 @@ cerr(struct loader *ld, int line, const char *fmt, ...)
 {
 	char msg[512], *full, **n;
 	va_list ap;
-	int r;
+	int r, *l;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -126,8 +129,36 @@ cerr(struct loader *ld, int line, const char *fmt, ...)
 		free(full);
 		return;
 	}
-	n[ld->errs->count++] = full;
 	ld->errs->msgs = n;
+	l = realloc(ld->err_lines, (ld->errs->count + 1) * sizeof(*l));
+	if (l == NULL) {
+		free(full);
+		return;
+	}
+	ld->err_lines = l;
+	l[ld->errs->count] = line > 0 ? line : 0;
+	n[ld->errs->count++] = full;
+}
+
+/* Put the errors in file order (stable: the whole file's first, then by
+ * line, each line's in the order found). */
+static void
+sort_errors(struct loader *ld)
+{
+	char **m = ld->errs->msgs, *msg;
+	size_t i, j;
+	int line;
+
+	for (i = 1; i < ld->errs->count; i++) {
+		msg = m[i];
+		line = ld->err_lines[i];
+		for (j = i; j > 0 && ld->err_lines[j - 1] > line; j--) {
+			m[j] = m[j - 1];
+			ld->err_lines[j] = ld->err_lines[j - 1];
+		}
+		m[j] = msg;
+		ld->err_lines[j] = line;
+	}
 }
 
 /* True when an error was already recorded for line. */
@@ -226,6 +257,7 @@ section_begin(struct loader *ld, const char *name, size_t len)
 {
 	struct herd_config *cfg = ld->cfg;
 	struct herd_server *s;
+	uint64_t *seen;
 	size_t i;
 
 	/* [herd] and [places] keep their keys' bits when the header repeats,
@@ -275,6 +307,13 @@ section_begin(struct loader *ld, const char *name, size_t len)
 		return;
 	}
 	cfg->servers = s;
+	if ((seen = realloc(ld->server_seen, (cfg->nservers + 1) *
+	    sizeof(*seen))) == NULL) {
+		cerr(ld, ld->lineno, "out of memory");
+		return;
+	}
+	ld->server_seen = seen;
+	seen[cfg->nservers] = 0;
 	s = &cfg->servers[cfg->nservers];
 	memset(s, 0, sizeof(*s));
 	memcpy(s->name, name, len);
@@ -307,6 +346,8 @@ handler(void *user, const char *section, const char *name, const char *value)
 			return 1;
 		}
 		ld->seen |= (uint64_t)1 << i;
+		if (ld->sec == SEC_SERVER)
+			ld->server_seen[ld->cur] |= (uint64_t)1 << i;
 		if (keys[i].set(ld, value) == -1)
 			return 1;
 		return 1;
@@ -315,7 +356,26 @@ handler(void *user, const char *section, const char *name, const char *value)
 	return 1;
 }
 
-/* Defaults and required keys of every server. */
+/*
+ * True when key name of sec was written, valid or not: in any [herd] or
+ * [places] section, or in server srv's own section (SEC_SERVER).  A
+ * key with a bad value was reported where it stands; it is not missing.
+ */
+static int
+key_given(const struct loader *ld, enum section sec, const char *name,
+    size_t srv)
+{
+	uint64_t seen = sec == SEC_SERVER ? ld->server_seen[srv] : ld->seen;
+	size_t i;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (keys[i].sec == sec && strcmp(keys[i].name, name) == 0)
+			return (seen & ((uint64_t)1 << i)) != 0;
+	return 0;
+}
+
+/* Defaults and required keys of every server (a key given with a bad
+ * value is not reported again as missing). */
 static void
 finish_servers(struct loader *ld)
 {
@@ -327,7 +387,7 @@ finish_servers(struct loader *ld)
 	for (i = 0; i < cfg->nservers; i++) {
 		struct herd_server *s = &cfg->servers[i];
 
-		if (s->port == 0)
+		if (s->port == 0 && !key_given(ld, SEC_SERVER, "port", i))
 			cerr(ld, s->line, "server '%s' has no port", s->name);
 		if (s->host[0] == '\0')
 			strcpy(s->host, "127.0.0.1");
@@ -335,8 +395,10 @@ finish_servers(struct loader *ld)
 			strcpy(s->bind, s->host);
 		if (s->metrics_bind[0] == '\0')
 			strcpy(s->metrics_bind, "127.0.0.1");
-		if (s->tls_port != 0 && (cfg->herd.tls_cert == NULL ||
-		    cfg->herd.tls_key == NULL))
+		if (s->tls_port != 0 && ((cfg->herd.tls_cert == NULL &&
+		    !key_given(ld, SEC_HERD, "tls_cert", i)) ||
+		    (cfg->herd.tls_key == NULL &&
+		    !key_given(ld, SEC_HERD, "tls_key", i))))
 			cerr(ld, s->line, "server '%s' has a tls_port but [herd]"
 			    " has no tls_cert and tls_key", s->name);
 		if (s->tls_port != 0 && s->tls_port == s->port)
@@ -596,6 +658,7 @@ load(const char *path, char *buf, size_t len, int read_it,
 		free(cfg);
 		free(buf);
 		cerr(&ld, 0, "out of memory");
+		free(ld.err_lines);
 		return NULL;
 	}
 	cfg->herd.max_line = DEFAULT_MAX_LINE;
@@ -640,6 +703,9 @@ load(const char *path, char *buf, size_t len, int read_it,
 	if (cfg->herd.log_socket == NULL && errs->count == 0 &&
 	    (cfg->herd.log_socket = strdup(DEFAULT_LOG_SOCKET)) == NULL)
 		cerr(&ld, 0, "out of memory");
+	sort_errors(&ld);
+	free(ld.err_lines);
+	free(ld.server_seen);
 	if (errs->count > 0) {
 		config_free(cfg);
 		return NULL;

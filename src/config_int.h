@@ -29,8 +29,12 @@ struct loader {
 	long			 cur;		/* current server index */
 	uint64_t	 seen;		/* keys seen in this section (in
 					 * every copy of [herd]/[places]) */
+	uint64_t		*server_seen;	/* per server: its keys given
+						 * (valid or not) */
 	struct herd_config	*cfg;
 	struct config_errors	*errs;
+	int			*err_lines;	/* line of each error (0:
+						 * the file as a whole) */
 };
 
 /* config.c: errors as file:line. */

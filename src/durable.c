@@ -84,8 +84,10 @@ durable_open(struct durable *d, struct event_base *base,
 	    persist_load(d->persist, load, load_arg, &info, err, errlen) == -1)
 		return -1;
 	d->state = PERSIST_OK;
-	log_info("loaded %zu records (%zu log entries) in %ld ms",
-	    store_count(d->store), info.log_entries, info.elapsed_ms);
+	log_info("loaded %zu %s (%zu log %s) in %ld ms",
+	    store_count(d->store), log_plural(store_count(d->store), "record",
+	    "records"), info.log_entries, log_plural(info.log_entries,
+	    "entry", "entries"), info.elapsed_ms);
 	return 0;
 }
 

@@ -61,7 +61,8 @@ listener_raise_nofile(long max_clients)
 	return fd_limit;
 }
 
-/* Listen on bind:port; NULL (logged) on failure. */
+/* Listen on bind:port; NULL with the reason in err on failure (the caller
+ * logs it). */
 struct listener *
 listener_new(struct event_base *base, const char *bind, unsigned port,
     const struct listener_ops *ops, void *arg, char *err, size_t errlen)
@@ -73,7 +74,7 @@ listener_new(struct event_base *base, const char *bind, unsigned port,
 
 	if (net_parse_addr(bind, port, &ss, &sslen, addr,
 	    sizeof(addr)) == -1) {
-		log_warnx("cannot parse listen address %s", addr);
+		snprintf(err, errlen, "cannot parse listen address %s", addr);
 		return NULL;
 	}
 	if ((l = calloc(1, sizeof(*l))) == NULL)
@@ -88,7 +89,6 @@ listener_new(struct event_base *base, const char *bind, unsigned port,
 	if (l->evl == NULL) {
 		snprintf(err, errlen, "cannot listen on %s: %s", addr,
 		    strerror(errno));
-		log_warnx("%s", err);
 		listener_free(l);
 		return NULL;
 	}
@@ -146,9 +146,10 @@ accept_error_cb(struct evconnlistener *evl, void *arg)
 		log_warnx("accept: %s", evutil_socket_error_to_string(err));
 		return;
 	}
-	log_warnx("accept: %s (%zu clients): pausing new connections for"
+	log_warnx("accept: %s (%zu %s): pausing new connections for"
 	    " 100 ms", evutil_socket_error_to_string(err),
-	    l->ops.count(l->arg));
+	    l->ops.count(l->arg), log_plural(l->ops.count(l->arg), "client",
+	    "clients"));
 	evconnlistener_disable(evl);
 	evtimer_add(l->resume_ev, &pause);
 }

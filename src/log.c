@@ -12,9 +12,14 @@
  * Lines that do not fit wait in a bounded queue that the event loop
  * drains when the socket becomes writable; only past that bound (or
  * without an event loop) is a line dropped, and drops are counted.
+ *
+ * Nothing must fail silently where no syslog listens (containers, minimal
+ * machines): a socket that cannot be reached when it is set is said once
+ * on stderr, and fatal errors always reach stderr too.
  */
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #include <poll.h>
@@ -37,7 +42,9 @@
 static const char	*log_ident = "herd";
 static char		 log_prefix[80];
 static char		 log_path[108] = "/dev/log";
+static int		 log_path_set;	/* log_set_socket() was called */
 static int		 log_stderr;
+static int		 log_stderr_journal;	/* stderr is the journal */
 static int		 log_verbose;
 static int		 log_fd = -1;
 static time_t		 log_retry;	/* next reconnect attempt */
@@ -60,33 +67,74 @@ static void	log_enqueue(const char *, size_t);
 static void	log_drain(void);
 static void	log_writable(evutil_socket_t, short, void *);
 
-static void	log_send(int, const char *, size_t);
+static int	log_send(int, const char *, size_t);
+static void	vlog_to(int, int, const char *, va_list) LOG_ATTR(3, 0);
+static void	log_stderr_line(const char *, int);
 
 /* Set the program name in lines and whether to copy them to stderr. */
 void
 log_init(const char *ident, int to_stderr)
 {
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
 	log_ident = ident;
 	log_stderr = to_stderr;
+	/* Under systemd stderr may be the journal that syslog feeds too. */
+	log_stderr_journal = js != NULL && sscanf(js, "%llu:%llu", &dev,
+	    &ino) == 2 && fstat(STDERR_FILENO, &st) == 0 &&
+	    (unsigned long long)st.st_dev == dev &&
+	    (unsigned long long)st.st_ino == ino;
 }
 
 /*
  * Use the syslog socket path (NULL = /dev/log); on a change, flush what
- * the old socket takes and reconnect on the next line.
+ * the old socket takes and connect to the new one.  When it cannot be
+ * reached, say so once on stderr: lines sent there would be lost.
  */
 void
 log_set_socket(const char *path)
 {
+	char msg[300];
+	int err;
+
 	if (path == NULL)
 		path = "/dev/log";
-	if (strcmp(path, log_path) == 0)
+	if (log_path_set && strcmp(path, log_path) == 0)
 		return;
+	log_path_set = 1;
 	snprintf(log_path, sizeof(log_path), "%s", path);
 	log_drain();
 	if (log_fd != -1)
 		close(log_fd);
 	log_fd = -1;
 	log_retry = 0;
+	if (log_connect() == 0)
+		return;
+	err = errno;
+	snprintf(msg, sizeof(msg), "%s%scannot reach the log socket %s (%s):"
+	    " %s", log_prefix, log_prefix[0] != '\0' ? ": " : "", log_path,
+	    strerror(err), log_stderr ? "log lines go to stderr only" :
+	    "log lines are lost (--stderr copies them to stderr)");
+	log_stderr_line(msg, (int)strlen(msg));
+}
+
+/* True when the syslog socket is reachable now (for status reports). */
+int
+log_socket_ok(void)
+{
+	return log_connect() == 0;
+}
+
+/*
+ * "one" when n is 1, else "many": "%zu %s", n, log_plural(n, "record",
+ * "records") writes "1 record", "0 records", "2 records".
+ */
+const char *
+log_plural(unsigned long long n, const char *one, const char *many)
+{
+	return n == 1 ? one : many;
 }
 
 /* Set the prefix of every line (NULL = none). */
@@ -167,9 +215,12 @@ log_connect(void)
 	log_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (log_fd == -1 || connect(log_fd, (struct sockaddr *)&sun,
 	    sizeof(sun)) == -1) {
+		int err = errno;
+
 		if (log_fd != -1)
 			close(log_fd);
 		log_fd = -1;
+		errno = err;
 		return -1;
 	}
 	if (log_ev != NULL)
@@ -274,8 +325,9 @@ log_flush(int timeout_ms)
 	log_base = NULL;
 }
 
-/* Format and send one message, queueing it when syslog is busy. */
-static void
+/* Format and send one message, queueing it when syslog is busy; -1 when
+ * it is dropped. */
+static int
 log_send(int pri, const char *msg, size_t len)
 {
 	char buf[LOG_LINE_MAX + 128], stamp[32];
@@ -285,19 +337,19 @@ log_send(int pri, const char *msg, size_t len)
 
 	if (log_connect() == -1) {
 		log_drops++;
-		return;
+		return -1;
 	}
 	localtime_r(&now, &tm);
 	strftime(stamp, sizeof(stamp), "%b %e %H:%M:%S", &tm);
 	n = snprintf(buf, sizeof(buf), "<%d>%s %s[%ld]: %.*s",
 	    FACILITY | pri, stamp, log_ident, (long)getpid(), (int)len, msg);
 	if (n < 0)
-		return;
+		return -1;
 	if ((size_t)n >= sizeof(buf))
 		n = sizeof(buf) - 1;
 	if (!STAILQ_EMPTY(&log_queue)) {
 		log_enqueue(buf, (size_t)n);	/* keep the order */
-		return;
+		return 0;
 	}
 	if (send(log_fd, buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) == -1) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)
@@ -307,8 +359,25 @@ log_send(int pri, const char *msg, size_t len)
 			log_drops++;
 			close(log_fd);
 			log_fd = -1;
+			return -1;
 		}
 	}
+	return 0;
+}
+
+/* Write one line of n bytes to stderr, stamped like syslog's. */
+static void
+log_stderr_line(const char *msg, int n)
+{
+	struct timespec ts;
+	struct tm tm;
+	char stamp[32];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	localtime_r(&ts.tv_sec, &tm);
+	strftime(stamp, sizeof(stamp), "%H:%M:%S", &tm);
+	fprintf(stderr, "%s.%03ld %s[%ld]: %.*s\n", stamp,
+	    ts.tv_nsec / 1000000, log_ident, (long)getpid(), n, msg);
 }
 
 /*
@@ -317,6 +386,14 @@ log_send(int pri, const char *msg, size_t len)
  */
 void
 vlog(int pri, const char *fmt, va_list ap)
+{
+	vlog_to(pri, log_stderr, fmt, ap);
+}
+
+/* vlog(), to stderr as well when to_stderr (1: always; 2: unless syslog
+ * took the line and stderr is the journal, which would show it twice). */
+static void
+vlog_to(int pri, int to_stderr, const char *fmt, va_list ap)
 {
 	char msg[LOG_LINE_MAX];
 	int n, off = 0;
@@ -332,45 +409,46 @@ vlog(int pri, const char *fmt, va_list ap)
 	n += off;
 	if ((size_t)n >= sizeof(msg))
 		n = sizeof(msg) - 1;
-	log_send(pri, msg, (size_t)n);
-	if (log_stderr) {
-		struct timespec ts;
-		struct tm tm;
-		char stamp[32];
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		localtime_r(&ts.tv_sec, &tm);
-		strftime(stamp, sizeof(stamp), "%H:%M:%S", &tm);
-		fprintf(stderr, "%s.%03ld %s[%ld]: %.*s\n", stamp,
-		    ts.tv_nsec / 1000000, log_ident, (long)getpid(), n, msg);
-	}
+	if (log_send(pri, msg, (size_t)n) == 0 && to_stderr == 2 &&
+	    log_stderr_journal && !log_stderr)
+		to_stderr = 0;
+	if (to_stderr)
+		log_stderr_line(msg, n);
 	errno = saved;
 }
 
-#define LOG_FN(fn, pri)					\
+/* fn(fmt, ...): a line at pri, also on stderr as to_stderr says. */
+#define LOG_FN(fn, pri, to_stderr)				\
 void								\
 fn(const char *fmt, ...)					\
 {								\
 	va_list ap;						\
 								\
 	va_start(ap, fmt);					\
-	vlog(pri, fmt, ap);					\
+	vlog_to(pri, to_stderr, fmt, ap);			\
 	va_end(ap);						\
 }
 
-LOG_FN(log_warnx, LOG_WARNING)
-LOG_FN(log_info, LOG_INFO)
-LOG_FN(log_debug, LOG_DEBUG)
+LOG_FN(log_warnx, LOG_WARNING, log_stderr)
+LOG_FN(log_info, LOG_INFO, log_stderr)
+LOG_FN(log_debug, LOG_DEBUG, log_stderr)
+/*
+ * log_failx(): a fatal error (the process stops, or will not start),
+ * logged as a warning and written to stderr even without --stderr, so
+ * that it is seen where no syslog listens.
+ */
+LOG_FN(log_failx, LOG_WARNING, 2)
 
-/* Log at pri with ": strerror(errno)" appended. */
+/* Log at pri with ": strerror(errno)" appended (to stderr too when
+ * to_stderr). */
 static void
-vlog_errno(int pri, const char *fmt, va_list ap)
+vlog_errno(int pri, int to_stderr, const char *fmt, va_list ap)
 {
 	char f[512];
 	int saved = errno;
 
 	snprintf(f, sizeof(f), "%s: %s", fmt, strerror(saved));
-	vlog(pri, f, ap);
+	vlog_to(pri, to_stderr, f, ap);
 }
 
 /* Log a warning with ": strerror(errno)" appended. */
@@ -380,32 +458,32 @@ log_warn(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vlog_errno(LOG_WARNING, fmt, ap);
+	vlog_errno(LOG_WARNING, log_stderr, fmt, ap);
 	va_end(ap);
 }
 
-/* Log at LOG_CRIT with ": strerror(errno)" appended, send what is queued,
- * and exit 1. */
+/* Log at LOG_CRIT with ": strerror(errno)" appended (on stderr too), send
+ * what is queued, and exit 1. */
 void
 fatal(const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	vlog_errno(LOG_CRIT, fmt, ap);
+	vlog_errno(LOG_CRIT, 2, fmt, ap);
 	va_end(ap);
 	log_flush(1000);	/* the queue may hold this very line */
 	exit(1);
 }
 
-/* Log at LOG_CRIT, send what is queued, and exit 1. */
+/* Log at LOG_CRIT (on stderr too), send what is queued, and exit 1. */
 void
 fatalx(const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	vlog(LOG_CRIT, fmt, ap);
+	vlog_to(LOG_CRIT, 2, fmt, ap);
 	va_end(ap);
 	log_flush(1000);	/* the queue may hold this very line */
 	exit(1);

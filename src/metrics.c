@@ -281,8 +281,9 @@ accept_cb(void *arg, int fd, const struct sockaddr *sa)
 		m->refused++;
 		if ((now = time(NULL)) != m->refused_logged) {
 			m->refused_logged = now;
-			log_warnx("metrics: %zu connections open, closed a new"
+			log_warnx("metrics: %zu %s open, closed a new"
 			    " one (%llu so far)", m->nconns,
+			    log_plural(m->nconns, "connection", "connections"),
 			    (unsigned long long)m->refused);
 		}
 		return;

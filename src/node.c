@@ -536,9 +536,9 @@ node_reload(struct node *n)
 	n->cfg = cfg;
 	n->self = self;
 	if (!auth_keys_equal(&keys, &n->keys))
-		log_info("reload: the peer secret changed (%zu secret%s); links"
+		log_info("reload: the peer secret changed (%zu %s); links"
 		    " re-authenticate as they reconnect", keys.n,
-		    keys.n == 1 ? "" : "s");
+		    log_plural(keys.n, "secret", "secrets"));
 	n->keys = keys;
 	explicit_bzero(&keys, sizeof(keys));
 	log_set_socket(cfg->herd.log_socket);
@@ -547,7 +547,8 @@ node_reload(struct node *n)
 	places_configure(n->places, &cfg->places);
 	peers_configure(n->peers, cfg, self);
 	node_pipe_peers(&n->pipe, n->peers);
-	log_info("reloaded: %zu neighbours", peers_count(n->peers));
+	log_info("reloaded: %zu %s", peers_count(n->peers),
+	    log_plural(peers_count(n->peers), "neighbour", "neighbours"));
 	node_pipe_send(&n->pipe, "RELOADED ok\n");
 	return;
 fail:
@@ -711,29 +712,25 @@ node_new(const char *config_path, const char *name, const char *data_dir,
 		    " (and more)" : "");
 		config_errors_free(&errs);
 		*code = HERD_EXIT_CONFIG;
-		goto fail;
+		goto printed;
 	}
 	if ((n->self = config_server(n->cfg, name)) == NULL) {
 		snprintf(n->failure, sizeof(n->failure), "%s: no [server:%s]"
 		    " section", config_path, name);
 		fprintf(stderr, "%s\n", n->failure);
 		*code = HERD_EXIT_CONFIG;
-		goto fail;
+		goto printed;
 	}
 	snprintf(n->name, sizeof(n->name), "%s", name);
 	log_set_prefix(n->name);
 	log_set_socket(n->cfg->herd.log_socket);
 	if (auth_load_peer_keys(n->cfg->herd.secret_file, &n->keys,
 	    n->failure, sizeof(n->failure)) == -1) {
-		fprintf(stderr, "%s\n", n->failure);
-		log_warnx("%s", n->failure);
 		*code = HERD_EXIT_CONFIG;
 		goto fail;
 	}
 	if (n->self->tls_port != 0 && (n->tls = tls_client_new(&n->cfg->herd,
 	    n->failure, sizeof(n->failure))) == NULL) {
-		fprintf(stderr, "%s\n", n->failure);
-		log_warnx("%s", n->failure);
 		*code = HERD_EXIT_CONFIG;
 		goto fail;
 	}
@@ -766,8 +763,6 @@ node_new(const char *config_path, const char *name, const char *data_dir,
 		fatal("durable_new");
 	if (durable_open(n->durable, n->base, &n->cfg->herd, n->data_dir,
 	    n->name, load_record_cb, n, n->failure, sizeof(n->failure)) == -1) {
-		fprintf(stderr, "%s\n", n->failure);
-		log_warnx("%s", n->failure);
 		*code = HERD_EXIT_CONFIG;
 		goto fail;
 	}
@@ -808,7 +803,8 @@ node_new(const char *config_path, const char *name, const char *data_dir,
 		*code = HERD_EXIT_UNAVAILABLE;
 		goto fail;
 	}
-	log_info("started: %zu neighbours, config %s", peers_count(n->peers),
+	log_info("started: %zu %s, config %s", peers_count(n->peers),
+	    log_plural(peers_count(n->peers), "neighbour", "neighbours"),
 	    config_path);
 	if (ready_fd >= 0) {
 		/* Ready only now that signals are handled.  Keep the pipe:
@@ -822,6 +818,9 @@ node_new(const char *config_path, const char *name, const char *data_dir,
 	node_pipe_peers(&n->pipe, n->peers);
 	return n;
 fail:
+	/* Seen by whoever started us, even where no syslog listens. */
+	log_failx("%s", n->failure);
+printed:
 	if (ready_fd >= 0) {
 		char msg[300];
 		int len;

@@ -31,6 +31,9 @@ _Static_assert(PROTO_BUCKETS == STORE_BUCKETS, "one bucket numbering");
  * record by record (the fingerprints would cost as much). */
 #define PRINTS_MAX	65536
 
+/* "record" or "records" after a count. */
+#define RECORDS(n)	log_plural((n), "record", "records")
+
 /* The neighbour's fingerprints of one bucket, as its PRINTS lines come. */
 struct sync_prints {
 	uint32_t	 bucket;
@@ -122,8 +125,8 @@ full_fill(struct peer_conn *c)
 		if ((r = store_next(ps->store, &c->cursor)) == NULL) {
 			c->syncing = 0;
 			evbuffer_add_printf(out, "SYNCED %zu\n", c->synced);
-			log_info("peer %s: sync sent %zu records",
-			    c->link->name, c->synced);
+			log_info("peer %s: sync sent %zu %s",
+			    c->link->name, c->synced, RECORDS(c->synced));
 			return;
 		}
 		send_record(c, r);
@@ -175,11 +178,13 @@ push_fill(struct peer_conn *c)
 		c->syncing = 0;
 		if (c->pushed) {
 			evbuffer_add_printf(out, "SYNCED %zu\n", c->synced);
-			log_info("peer %s: sync sent %zu records (by"
-			    " difference)", c->link->name, c->synced);
+			log_info("peer %s: sync sent %zu %s (by"
+			    " difference)", c->link->name, c->synced,
+			    RECORDS(c->synced));
 		} else
-			log_debug("peer %s: sync sent %zu records (by"
-			    " difference)", c->link->name, c->synced);
+			log_debug("peer %s: sync sent %zu %s (by"
+			    " difference)", c->link->name, c->synced,
+			    RECORDS(c->synced));
 		c->synced = 0;
 		c->pushed = 0;
 	}
@@ -469,8 +474,9 @@ peer_sync_digest(struct peer_link *l, unsigned long count, uint64_t digest)
 	    digest != store_digest(ps->store)) {
 		if ((out = peer_link_conn(l)) == NULL || out->syncing)
 			return;
-		log_info("peer %s: stores differ (%lu records there,"
-		    " %zu here): %s", l->name, count, store_count(ps->store),
+		log_info("peer %s: stores differ (%lu %s there,"
+		    " %zu here): %s", l->name, count, RECORDS(count),
+		    store_count(ps->store),
 		    out->version == 2 ? "comparing digests" :
 		    "re-sending ours");
 		peer_sync_start(out);
@@ -483,8 +489,8 @@ peer_sync_received(struct peer_link *l, unsigned long count)
 {
 	const struct peers *ps = l->peers;
 
-	log_info("peer %s: sync received (%lu records sent; %zu held"
-	    " here)", l->name, count, store_count(ps->store));
+	log_info("peer %s: sync received (%lu %s sent; %zu held"
+	    " here)", l->name, count, RECORDS(count), store_count(ps->store));
 	ps->ops->synced(ps->arg);
 }
 

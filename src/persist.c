@@ -261,9 +261,10 @@ load_file(struct persist *p, const struct pfile *f, int last,
 		goto done;
 	}
 	if (end.kind == JOURNAL_TORN) {
-		log_warnx("%s/%s: torn tail cut at offset %zu: %zu entries"
+		log_warnx("%s/%s: torn tail cut at offset %zu: %zu %s"
 		    " (%zu bytes) dropped", p->dir, name, end.cut,
-		    end.entries_dropped, end.bytes_dropped);
+		    end.entries_dropped, log_plural(end.entries_dropped,
+		    "entry", "entries"), end.bytes_dropped);
 		info->cut_entries += end.entries_dropped;
 		info->cut_bytes += end.bytes_dropped;
 		if (ftruncate(fd, (off_t)end.cut) == -1) {

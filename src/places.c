@@ -239,8 +239,9 @@ places_shutdown(struct places *pl)
 		query_free(q);
 	}
 	if (n > 0)
-		log_info("places: shutting down: %zu queries in flight"
-		    " answered UNKNOWN_ERROR", n);
+		log_info("places: shutting down: %zu %s in flight"
+		    " answered UNKNOWN_ERROR", n, log_plural(n, "query",
+		    "queries"));
 }
 
 /* --- per-client reply queue ----------------------------------------------- */
@@ -450,8 +451,9 @@ places_query(struct places *pl, struct places_queue *q,
 		if (time(NULL) != pl->refused_logged) {
 			pl->refused_logged = time(NULL);
 			log_warnx("places: max_in_flight (%ld) and %ld waiting:"
-			    " refused %lu queries so far", pl->max_in_flight,
-			    PLACES_WAITING_FACTOR * pl->max_in_flight, pl->refused);
+			    " refused %lu %s so far", pl->max_in_flight,
+			    PLACES_WAITING_FACTOR * pl->max_in_flight, pl->refused,
+			    log_plural(pl->refused, "query", "queries"));
 		}
 		entry_fail(e, "OVER_QUERY_LIMIT", "too many places queries"
 		    " in flight");

@@ -193,8 +193,9 @@ accept_fd(void *arg, int fd, const struct sockaddr *sa)
 		s->refused++;
 		if ((now = time(NULL)) != s->refused_logged) {
 			s->refused_logged = now;
-			log_warnx("status page: %zu connections open, refused"
-			    " %lu so far", s->nconns, s->refused);
+			log_warnx("status page: %zu %s open, refused"
+			    " %lu so far", s->nconns, log_plural(s->nconns,
+			    "connection", "connections"), s->refused);
 		}
 		return;
 	}

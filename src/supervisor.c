@@ -237,6 +237,10 @@ cmd_status(struct supervisor *sv, struct control_conn *c, int argc,
 	cJSON_AddBoolToObject(o, "ok", 1);
 	cJSON_AddNumberToObject(o, "supervisor_pid", sv->pid);
 	cJSON_AddStringToObject(o, "config", sv->opt->config_path);
+	/* Where the log lines go: "socket missing" means nowhere. */
+	cJSON_AddStringToObject(o, "log_socket", sv->cfg->herd.log_socket);
+	cJSON_AddStringToObject(o, "log", log_socket_ok() ? "ok" :
+	    "socket missing");
 	add_status(sv, o, argc, argv);
 	reply_json(c, o);
 	cJSON_Delete(o);
@@ -463,6 +467,7 @@ cmd_reload(struct supervisor *sv, struct control_conn *c)
 	    (unsigned long long)sdnotify_monotonic_usec());
 	config_free(sv->cfg);
 	sv->cfg = cfg;
+	log_set_socket(cfg->herd.log_socket);	/* as the workers do */
 	sv_set_data_dir(sv);
 	if (sv_http_update(sv, why, sizeof(why)) == -1)
 		log_warnx("reload: status page off: %s", why);
@@ -623,9 +628,10 @@ sv_raise_nofile(size_t nservers)
 	}
 	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want)
 		log_warnx("the descriptor limit (%llu) is too low for %zu"
-		    " servers (a status pipe each): raise LimitNOFILE /"
+		    " %s (a status pipe each): raise LimitNOFILE /"
 		    " ulimit -n to at least %llu",
 		    (unsigned long long)rl.rlim_cur, nservers,
+		    log_plural(nservers, "server", "servers"),
 		    (unsigned long long)want);
 }
 
@@ -738,7 +744,8 @@ sd_status(struct supervisor *sv)
 		n++;
 		up += w->state == W_RUNNING;
 	}
-	sdnotifyf("STATUS=%zu of %zu workers running", up, n);
+	sdnotifyf("STATUS=%zu of %zu %s running", up, n,
+	    log_plural(n, "worker", "workers"));
 }
 
 /* Tell a waiting "herdctl start" about a failure (one line each). */
@@ -816,7 +823,7 @@ supervisor_run(const struct sv_options *opt, struct herd_config *cfg)
 
 		snprintf(msg, sizeof(msg), "cannot listen on %s: %s", path,
 		    strerror(errno));
-		log_warnx("%s", msg);
+		log_failx("%s", msg);
 		report(&sv, msg);
 		code = 1;
 		goto out;
@@ -829,7 +836,7 @@ supervisor_run(const struct sv_options *opt, struct herd_config *cfg)
 
 			snprintf(msg, sizeof(msg), "cannot write %s: %s", path,
 			    strerror(errno));
-			log_warnx("%s", msg);
+			log_failx("%s", msg);
 			report(&sv, msg);
 			code = 1;
 			goto out;
@@ -838,6 +845,7 @@ supervisor_run(const struct sv_options *opt, struct herd_config *cfg)
 		log_info("generated the peer secret %s", path);
 	}
 	if (sv_http_update(&sv, path, sizeof(path)) == -1) {
+		log_failx("status page: %s", path);
 		report(&sv, path);
 		code = 1;
 		goto out;

@@ -98,8 +98,10 @@ static const struct command commands[] = {
 	{ "status", cmd_status, "status [--json] [NAME...]",
 	  "Show NAME STATE PID PORT UPTIME RESTARTS LAST-EXIT PEERS for each\n"
 	  "worker, then why those fatal or backing off are (--json:\n"
-	  "{\"servers\":[...]}, the reason in \"error\").  Exit 0 when every worker\n"
-	  "runs, 3 when some do not, 4 when no supervisor answers.\n" },
+	  "{\"servers\":[...],\"log\":\"ok\"}, the reason in \"error\"); a last\n"
+	  "line says when the log socket is missing (\"log\": \"socket\n"
+	  "missing\").  Exit 0 when every worker runs, 3 when some do not, 4\n"
+	  "when no supervisor answers.\n" },
 	{ "graph", cmd_graph, "graph",
 	  "Print the topology as Graphviz DOT (herdctl graph | dot -Tsvg >\n"
 	  "herd.svg): every server a node, every link an edge.  With a\n"
@@ -374,8 +376,9 @@ cmd_check(int argc, char **argv)
 		config_free(cfg);
 		return EXIT_FAIL;
 	}
-	printf("%s: ok (%zu servers, %zu links)\n", path, cfg->nservers,
-	    cfg->nlinks);
+	printf("%s: ok (%zu %s, %zu %s)\n", path, cfg->nservers,
+	    log_plural(cfg->nservers, "server", "servers"), cfg->nlinks,
+	    log_plural(cfg->nlinks, "link", "links"));
 	config_free(cfg);
 	return EXIT_OK;
 }
@@ -925,6 +928,9 @@ cmd_status(int argc, char **argv)
 	if (json) {
 		out = cJSON_CreateObject();
 		cJSON_AddItemReferenceToObject(out, "servers", servers);
+		if (cJSON_IsString(cJSON_GetObjectItem(o, "log")))
+			cJSON_AddStringToObject(out, "log", json_str(o, "log",
+			    "?"));
 		js = cJSON_PrintUnformatted(out);
 		printf("%s\n", js);
 		free(js);
@@ -952,6 +958,10 @@ cmd_status(int argc, char **argv)
 			    json_int(s, "peers_up"), json_int(s, "peers"));
 		}
 		print_notes(servers);
+		if (strcmp(json_str(o, "log", "ok"), "ok") != 0)
+			printf("log: %s %s: log lines are lost\n",
+			    json_str(o, "log_socket", "?"),
+			    json_str(o, "log", "?"));
 	}
 	cJSON_Delete(o);
 	return all ? EXIT_OK : EXIT_NOTALL;

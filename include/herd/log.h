@@ -8,7 +8,9 @@
  * With log_init(..., 1) each line is also copied to stderr.  Every line
  * carries the object it is about (the server name) as prefix.
  * log_warn() appends strerror(errno), log_warnx() does not;
- * fatal()/fatalx() log at LOG_CRIT and exit.
+ * fatal()/fatalx() log at LOG_CRIT and exit.  Fatal errors (fatal(),
+ * fatalx(), log_failx()) always reach stderr too, and a log socket that
+ * cannot be reached when it is set is said once on stderr.
  */
 #ifndef HERD_LOG_H
 #define HERD_LOG_H
@@ -20,8 +22,11 @@
 
 /* ident: program name; to_stderr: copy lines to stderr too. */
 void	log_init(const char *ident, int to_stderr);
-/* The syslog socket path (NULL = /dev/log). */
+/* The syslog socket path (NULL = /dev/log); unreachable: said on stderr
+ * (once per path). */
 void	log_set_socket(const char *path);
+/* Is the syslog socket reachable now? */
+int	log_socket_ok(void);
 /* Prefix of every line, e.g. the server name. */
 void	log_set_prefix(const char *prefix);
 /* Log debug lines too. */
@@ -41,6 +46,8 @@ void	log_warn(const char *, ...) LOG_ATTR(1, 2);
 void	log_warnx(const char *, ...) LOG_ATTR(1, 2);
 void	log_info(const char *, ...) LOG_ATTR(1, 2);
 void	log_debug(const char *, ...) LOG_ATTR(1, 2);
+/* A fatal start-up error: logged, and on stderr even without --stderr. */
+void	log_failx(const char *, ...) LOG_ATTR(1, 2);
 void	vlog(int pri, const char *, va_list) LOG_ATTR(2, 0);
 void	fatal(const char *, ...) LOG_ATTR(1, 2) __attribute__((noreturn));
 void	fatalx(const char *, ...) LOG_ATTR(1, 2) __attribute__((noreturn));
@@ -48,5 +55,10 @@ void	fatalx(const char *, ...) LOG_ATTR(1, 2) __attribute__((noreturn));
 /* Quote untrusted bytes for a log line: control bytes become \xHH and
  * the result is cut to fit; returns out. */
 char	*log_quote(char *out, size_t size, const char *p, size_t len);
+
+/* one when n is 1, else many: "%zu %s", n, log_plural(n, "entry",
+ * "entries"). */
+const char	*log_plural(unsigned long long n, const char *one,
+		    const char *many);
 
 #endif

@@ -128,8 +128,8 @@ def _dir_bytes(path):
 
 
 # make bench's restart row reads this line of the restarted node.
-LOADED_RE = re.compile(r"loaded (\d+) records \((\d+) log entries\) in "
-                       r"(\d+) ms")
+LOADED_RE = re.compile(r"loaded (\d+) records? \((\d+) log entr(?:y|ies)\)"
+                       r" in (\d+) ms")
 
 
 def test_load_persisted_then_restart(herd_factory, tmp_path):

@@ -211,7 +211,7 @@ def test_waiting_queue_full_is_over_query_limit(herd_factory, fake):
     assert AT_RE.match(c.readline()).group(3) == b"z"
     assert len(searches(fake)) == 5
     h.syslog.wait_for(r"A: places: max_in_flight \(1\) and 4 waiting:"
-                      r" refused 1 queries so far")
+                      r" refused 1 query so far")
     c.close()
 
 

@@ -135,7 +135,7 @@ def test_check_ok_and_errors(tmp_path):
     p = subprocess.run([HERDCTL, "-c", str(ini), "check"],
                        capture_output=True, text=True)
     assert p.returncode == 0
-    assert p.stdout == "%s: ok (2 servers, 1 links)\n" % ini
+    assert p.stdout == "%s: ok (2 servers, 1 link)\n" % ini
     ini.write_text("[server:A]\nport = 0\nbogus = 1\n[server:B]\nport = 2\n"
                    "neighbors = C\n")
     p = subprocess.run([HERDCTL, "-c", str(ini), "check"],

@@ -80,7 +80,7 @@ def test_loaded_line_and_stats_after_restart(herd_factory, tmp_path):
     a = herd.iamat("A", b"kid", LOC, b"50.0")
     herd.kill("A")
     herd.start()
-    assert re.search(r"loaded 1 records \(1 log entries\) in \d+ ms",
+    assert re.search(r"loaded 1 record \(1 log entry\) in \d+ ms",
                      herd.log("A"))
     assert held_line(herd, "A", b"kid") == a
     st = herd.stats("A")

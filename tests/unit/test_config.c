@@ -710,9 +710,35 @@ test_err_bad_port(void **state)
 		    bad[i]);
 		snprintf(want, sizeof(want), ":2: bad port '%s' (expected"
 		    " 1..65535)", bad[i]);
-		/* A server without a valid port has no port. */
-		expect_errors(text, want, ":1: server 'A' has no port", NULL);
+		/* One error per fault: a bad port is not also missing. */
+		expect_errors(text, want, NULL);
 	}
+}
+
+/* herdctl check's case: one error per fault, in file order, although
+ * "has no port" is found after the whole file was read. */
+static void
+test_err_one_per_fault(void **state)
+{
+	(void)state;
+	expect_errors("[server:Good]\nport = 12000\n"	/* 1-2 */
+	    "[server:Bad]\nport = 99999\n"		/* 3-4 */
+	    "[server:None]\nhost = 127.0.0.1\n"		/* 5-6 */
+	    "[server:Late]\nneighbors = Ghost\nport = x\n", /* 7-9 */
+	    ":4: bad port '99999' (expected 1..65535)",
+	    ":5: server 'None' has no port",
+	    ":8: server 'Late': unknown neighbour 'Ghost'",
+	    ":9: bad port 'x' (expected 1..65535)",
+	    NULL);
+	/* A bad tls_cert is reported where it stands, not as missing. */
+	expect_errors("[herd]\ntls_cert = relative.pem\n"
+	    "tls_key = /k.pem\n[server:A]\nport = 1\ntls_port = 2\n",
+	    ":2: tls_cert must be an absolute path",
+	    NULL);
+	expect_errors("[herd]\ntls_key = /k.pem\n"
+	    "[server:A]\nport = 1\ntls_port = 2\n",
+	    ":3: server 'A' has a tls_port but [herd] has no tls_cert and"
+	    " tls_key", NULL);
 }
 
 static void
@@ -982,20 +1008,19 @@ test_err_many(void **state)
 	    ":5: bad api 'classic' (expected new, legacy or overpass)",
 	    ":6: bad url 'gopher://x' (expected http:// or https://)",
 	    ":8: bad port '70000' (expected 1..65535)",
+	    ":9: server 'A': unknown neighbour 'Ghost'",
 	    ":10: syntax error (expected [section], key = value, or a ;"
 	    " comment)",
 	    ":13: bad host 'my.host' (expected a numeric IPv4 or IPv6"
 	    " address)",
 	    ":14: duplicate key 'port'",
 	    ":15: duplicate server 'B' (first defined at line 11)",
-	    ":20: unknown section [mystery] (expected [herd], [places] or"
-	    " [server:NAME])",
-	    ":7: server 'A' has no port",
 	    ":16: server 'C' has no port",
-	    ":9: server 'A': unknown neighbour 'Ghost'",
 	    ":17: server 'C' lists itself as a neighbour",
 	    ":18: server 'D': port 12000 on 127.0.0.1 is already used by"
 	    " server 'B' (line 11)",
+	    ":20: unknown section [mystery] (expected [herd], [places] or"
+	    " [server:NAME])",
 	    NULL);
 }
 
@@ -1141,6 +1166,7 @@ main(void)
 		cmocka_unit_test(test_err_duplicate_key),
 		cmocka_unit_test(test_err_bad_port),
 		cmocka_unit_test(test_err_missing_port),
+		cmocka_unit_test(test_err_one_per_fault),
 		cmocka_unit_test(test_err_neighbours),
 		cmocka_unit_test(test_err_port_clash),
 		cmocka_unit_test(test_err_metrics_and_http_clash),

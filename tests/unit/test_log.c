@@ -98,11 +98,107 @@ test_fatal_flushes_the_queue(void **state)
 	assert_int_equal(lines, BURST + 1);
 }
 
+/* Counts in log lines and herdctl output: "1 record", "2 records". */
+static void
+test_plural(void **state)
+{
+	char buf[64];
+
+	(void)state;
+	assert_string_equal(log_plural(1, "record", "records"), "record");
+	assert_string_equal(log_plural(0, "record", "records"), "records");
+	assert_string_equal(log_plural(2, "entry", "entries"), "entries");
+	assert_string_equal(log_plural(11, "link", "links"), "links");
+	assert_string_equal(log_plural(~0ULL, "link", "links"), "links");
+	snprintf(buf, sizeof(buf), "%d %s", 1, log_plural(1, "neighbour",
+	    "neighbours"));
+	assert_string_equal(buf, "1 neighbour");
+}
+
+/* In a child with stderr on a pipe and no --stderr: run fn, return what
+ * it wrote to stderr (exit status in *status). */
+static char *
+child_stderr(void (*fn)(const char *), const char *arg, int *status)
+{
+	static char out[4096];
+	size_t got = 0;
+	ssize_t n;
+	int p[2];
+	pid_t pid;
+
+	assert_int_equal(pipe(p), 0);
+	assert_true((pid = fork()) != -1);
+	if (pid == 0) {
+		close(p[0]);
+		dup2(p[1], STDERR_FILENO);
+		unsetenv("JOURNAL_STREAM");
+		log_init("test_log", 0);
+		fn(arg);
+		exit(0);
+	}
+	close(p[1]);
+	while (got < sizeof(out) - 1 &&
+	    (n = read(p[0], out + got, sizeof(out) - 1 - got)) > 0)
+		got += (size_t)n;
+	out[got] = '\0';
+	close(p[0]);
+	assert_int_equal(waitpid(pid, status, 0), pid);
+	return out;
+}
+
+/* A missing socket, set twice and then a line logged: said once. */
+static void
+set_missing_socket(const char *path)
+{
+	log_set_prefix("Hill");
+	log_set_socket(path);
+	log_set_socket(path);
+	log_info("a line nobody gets");
+	log_failx("cannot listen on 127.0.0.1:1: Address already in use");
+}
+
+/* fatalx() without --stderr and with no syslog. */
+static void
+die_silently(const char *path)
+{
+	log_set_socket(path);
+	fatalx("the last words");
+}
+
+/* Where no syslog listens, the missing socket is said once on stderr and
+ * fatal errors reach stderr even without --stderr; other lines do not. */
+static void
+test_missing_socket_said_on_stderr(void **state)
+{
+	const char *p = "/nonexistent-herd-dir/log.sock";
+	char *out, *first;
+	int status;
+
+	(void)state;
+	out = child_stderr(set_missing_socket, p, &status);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	first = strstr(out, "Hill: cannot reach the log socket "
+	    "/nonexistent-herd-dir/log.sock (No such file or directory):"
+	    " log lines are lost (--stderr copies them to stderr)\n");
+	if (first == NULL)
+		fail_msg("no notice on stderr: %s", out);
+	assert_null(strstr(first + 12, "cannot reach the log socket"));
+	assert_null(strstr(out, "a line nobody gets"));
+	assert_non_null(strstr(out, "test_log["));
+	assert_non_null(strstr(out, "Hill: cannot listen on 127.0.0.1:1:"
+	    " Address already in use\n"));
+	out = child_stderr(die_silently, p, &status);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+	assert_non_null(strstr(out, ": the last words\n"));
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fatal_flushes_the_queue),
+		cmocka_unit_test(test_plural),
+		cmocka_unit_test(test_missing_socket_said_on_stderr),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
