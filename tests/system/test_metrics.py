@@ -181,6 +181,7 @@ def test_healthz_503_during_sigterm_grace(mherd_factory):
                                for r in fake.requests()), 10,
                    what="the WHATSAT at the provider")
         h.signal("Hill", signal.SIGTERM)
+        h.syslog.wait_for(r"Hill: received SIGTERM, stopping")
         code, _, body = get(port, "/healthz")
         assert (code, body) == (503, b"stopping\n")
         assert get(port, "/metrics")[0] == 200
