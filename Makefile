@@ -18,7 +18,8 @@ SYSCONFDIR ?= /etc
 UNITDIR	?= $(PREFIX)/lib/systemd/system
 RUN_CONFIG ?= etc/herd.ini
 
-PKGS	:= libevent libevent_openssl libcurl libcjson inih libssl libcrypto
+PKGS	:= libevent libevent_openssl libcurl libcjson inih libssl libcrypto \
+	   geonames
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
 
@@ -37,7 +38,7 @@ endif
 CFLAGS	+= $(OPT) $(WARN)
 CPPFLAGS += -D_GNU_SOURCE -Iinclude $(PKG_CFLAGS)
 LDFLAGS	+= $(filter -fsanitize=%,$(OPT))
-LDLIBS	+= $(PKG_LIBS) -pthread
+LDLIBS	+= $(PKG_LIBS) -lm -pthread
 
 LIB_SRCS := $(wildcard src/*.c)
 LIB_OBJS := $(LIB_SRCS:src/%.c=$(BUILD)/src/%.o)

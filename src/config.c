@@ -22,6 +22,7 @@
 #include <ini.h>
 
 #include "herd/config.h"
+#include "herd/geonames_index.h"
 #include "config_int.h"
 
 #define CONFIG_MAX_BYTES	(4 * 1024 * 1024)
@@ -93,6 +94,8 @@ static const struct key_def keys[] = {
 	{ SEC_PLACES,	"timeout_ms",	ckey_timeout },
 	{ SEC_PLACES,	"cache_ttl_s",	ckey_cache_ttl },
 	{ SEC_PLACES,	"max_in_flight", ckey_max_in_flight },
+	{ SEC_PLACES,	"geonames_file", ckey_geonames_file },
+	{ SEC_PLACES,	"geonames_classes", ckey_geonames_classes },
 };
 
 /* One bit of struct loader's seen per key. */
@@ -527,6 +530,7 @@ load(const char *path, char *buf, size_t len, int read_it,
 	cfg->places.timeout_ms = DEFAULT_TIMEOUT_MS;
 	cfg->places.cache_ttl_s = DEFAULT_CACHE_TTL_S;
 	cfg->places.max_in_flight = DEFAULT_MAX_IN_FLIGHT;
+	cfg->places.geonames_classes = GN_CLASSES_DEFAULT;
 	ld.cfg = cfg;
 	if (read_it)
 		buf = read_file(path, &len, &ld);
@@ -616,6 +620,7 @@ config_free(struct herd_config *cfg)
 	free(cfg->herd.tls_client_ca);
 	free(cfg->places.key);
 	free(cfg->places.url);
+	free(cfg->places.geonames_file);
 	free(cfg->path);
 	free(cfg);
 }

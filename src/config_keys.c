@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "herd/config.h"
+#include "herd/geonames_index.h"
 #include "config_int.h"
 
 static int	parse_long(const char *, long, long, long *);
@@ -472,7 +473,8 @@ ckey_peer_protocol(struct loader *ld, const char *v)
 	return 0;
 }
 
-/* Set [places] api from "new" or "legacy"; -1 (reported) otherwise. */
+/* Set [places] api from "new", "legacy" or "geonames"; -1 (reported)
+ * otherwise. */
 int
 ckey_api(struct loader *ld, const char *v)
 {
@@ -480,9 +482,35 @@ ckey_api(struct loader *ld, const char *v)
 		ld->cfg->places.api = PLACES_API_NEW;
 	else if (strcmp(v, "legacy") == 0)
 		ld->cfg->places.api = PLACES_API_LEGACY;
+	else if (strcmp(v, "geonames") == 0)
+		ld->cfg->places.api = PLACES_API_GEONAMES;
 	else {
-		cerr(ld, ld->lineno, "bad api '%s' (expected new or legacy)",
-		    v);
+		cerr(ld, ld->lineno, "bad api '%s' (expected new, legacy or"
+		    " geonames)", v);
+		return -1;
+	}
+	ld->cfg->places.api_set = 1;
+	return 0;
+}
+
+/* Set [places] geonames_file from v (absolute path); -1 (reported) if
+ * bad. */
+int
+ckey_geonames_file(struct loader *ld, const char *v)
+{
+	return set_path(ld, &ld->cfg->places.geonames_file, "geonames_file",
+	    v);
+}
+
+/* Set [places] geonames_classes from letters of GeoNames feature
+ * classes; -1 (reported) if bad. */
+int
+ckey_geonames_classes(struct loader *ld, const char *v)
+{
+	if (gn_classes_parse(v, &ld->cfg->places.geonames_classes) == -1) {
+		cerr(ld, ld->lineno, "bad geonames_classes '%s' (expected"
+		    " feature class letters among A H L P R S T U V, such"
+		    " as P S L T H)", v);
 		return -1;
 	}
 	return 0;

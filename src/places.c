@@ -27,6 +27,7 @@
 #include "herd/places.h"
 #include "herd/places_json.h"
 #include "places_cache.h"
+#include "places_geonames.h"
 #include "places_http.h"
 
 #define QUERY_KEY_MAX		PLACES_CACHE_KEY_MAX
@@ -91,6 +92,9 @@ struct places {
 	unsigned long		 requests, cache_hits, coalesced, refused;
 	struct places_stats	 stats;		/* for /metrics */
 	time_t			 refused_logged;
+	struct places_geonames	*gn;		/* api geonames: its data */
+	char			*gn_file;	/* ... loaded from (NULL: built-in) */
+	uint32_t		 gn_classes;
 };
 
 static void	entry_add(struct places_entry *, const char *, size_t);
@@ -106,6 +110,9 @@ static struct query *query_new(struct places *, const char *,
 static int	query_run(struct query *);
 static void	run_waiting(struct places *);
 static void	format_radius(char *, size_t, double);
+static void	configure_geonames(struct places *, const struct herd_places *);
+static void	answer_geonames(struct places *, struct places_entry *,
+		    const struct herd_location *, double, int);
 
 /* --- lifecycle ----------------------------------------------------------- */
 
@@ -137,25 +144,28 @@ places_stats(const struct places *pl, struct places_stats *st)
 
 /*
  * Apply conf (with $HERD_PLACES_KEY over its key) and log it; another
- * api, endpoint or key empties the cache.
+ * api, endpoint or key empties the cache.  Without an api and a key,
+ * the api is geonames (the embedded default).
  */
 void
 places_configure(struct places *pl, const struct herd_places *conf)
 {
 	const char *env = getenv("HERD_PLACES_KEY");
 	const char *key = (env != NULL && *env != '\0') ? env : conf->key;
+	enum places_api api = conf->api_set || key != NULL ? conf->api :
+	    PLACES_API_GEONAMES;
 	const char *url = conf->url ? conf->url :
-	    config_places_default_url(conf->api);
+	    config_places_default_url(api);
 	int changed;
 
-	changed = pl->api != conf->api || pl->url == NULL ||
+	changed = pl->api != api || pl->url == NULL ||
 	    strcmp(pl->url, url) != 0 || (pl->key == NULL) != (key == NULL) ||
 	    (key != NULL && strcmp(pl->key, key) != 0);
 	free(pl->key);
 	free(pl->url);
 	pl->key = key ? strdup(key) : NULL;
 	pl->url = strdup(url);
-	pl->api = conf->api;
+	pl->api = api;
 	pl->timeout_ms = conf->timeout_ms;
 	pl->cache_ttl_s = conf->cache_ttl_s;
 	pl->max_in_flight = conf->max_in_flight > 0 ? conf->max_in_flight : 1;
@@ -167,12 +177,77 @@ places_configure(struct places *pl, const struct herd_places *conf)
 		places_cache_clear(&pl->cache);
 		pl->gen++;
 	}
-	log_info("places: api %s, endpoint %s, key %s, timeout %ld ms,"
-	    " cache %ld s, max_in_flight %ld",
-	    pl->api == PLACES_API_NEW ? "new" : "legacy",
-	    pl->url ? pl->url : "?", pl->key ? "set" : "NOT SET",
-	    pl->timeout_ms, pl->cache_ttl_s, pl->max_in_flight);
+	if (api == PLACES_API_GEONAMES)
+		configure_geonames(pl, conf);
+	else {
+		places_geonames_free(pl->gn);
+		pl->gn = NULL;
+		log_info("places: api %s, endpoint %s, key %s, timeout %ld ms,"
+		    " cache %ld s, max_in_flight %ld",
+		    pl->api == PLACES_API_NEW ? "new" : "legacy",
+		    pl->url ? pl->url : "?", pl->key ? "set" : "NOT SET",
+		    pl->timeout_ms, pl->cache_ttl_s, pl->max_in_flight);
+	}
 	run_waiting(pl);	/* the limit may have grown */
+}
+
+/*
+ * Load the GeoNames data of conf unless it is loaded already; when it
+ * cannot be loaded the data in use (if any) stays.  Logs the provider
+ * in one line, saying when it is the embedded default.
+ */
+static void
+configure_geonames(struct places *pl, const struct herd_places *conf)
+{
+	const char *file = conf->geonames_file;
+	struct places_geonames *g;
+
+	if (pl->gn == NULL || pl->gn_classes != conf->geonames_classes ||
+	    (pl->gn_file == NULL) != (file == NULL) ||
+	    (file != NULL && strcmp(pl->gn_file, file) != 0)) {
+		if ((g = places_geonames_load(file,
+		    conf->geonames_classes)) != NULL) {
+			places_geonames_free(pl->gn);
+			free(pl->gn_file);
+			pl->gn = g;
+			pl->gn_file = file ? strdup(file) : NULL;
+			if (file != NULL && pl->gn_file == NULL)
+				fatal("places: geonames_file");
+			pl->gn_classes = conf->geonames_classes;
+		} else if (pl->gn != NULL)
+			log_warnx("places: geonames: keeping %s",
+			    places_geonames_what(pl->gn));
+	}
+	if (pl->gn == NULL)
+		log_warnx("places: api geonames: no data loaded; WHATSAT"
+		    " answers UNKNOWN_ERROR");
+	else
+		log_info("places: api geonames%s: %u places from %s, in"
+		    " process", conf->api_set ? "" : " (the embedded default:"
+		    " no [places] api and no key configured)",
+		    places_geonames_count(pl->gn),
+		    places_geonames_what(pl->gn));
+}
+
+/* Complete e with the GeoNames answer for loc. */
+static void
+answer_geonames(struct places *pl, struct places_entry *e,
+    const struct herd_location *loc, double radius_km, int max_results)
+{
+	char *json, st[32];
+
+	if (pl->gn == NULL) {
+		entry_fail(e, "UNKNOWN_ERROR", "the GeoNames data could not"
+		    " be loaded (see the server's log)");
+		return;
+	}
+	if ((json = places_geonames_answer(pl->gn, loc->lat, loc->lon,
+	    radius_km, max_results)) == NULL)
+		fatal("places: geonames answer");	/* a reply is owed */
+	pl->stats.by_status[metrics_places_index(places_json_status_of(json,
+	    st, sizeof(st)))]++;
+	entry_answer(e, json, strlen(json));
+	free(json);
 }
 
 /* Abandon the queries in flight, empty the cache and free pl. */
@@ -191,6 +266,8 @@ places_free(struct places *pl)
 		places_http_free(pl->http);
 	free(pl->key);
 	free(pl->url);
+	places_geonames_free(pl->gn);
+	free(pl->gn_file);
 	free(pl);
 }
 
@@ -383,17 +460,21 @@ places_query(struct places *pl, struct places_queue *q,
 		entry_fail(e, "UNKNOWN_ERROR", "server shutting down");
 		return;
 	}
-	if (pl->key == NULL) {
-		entry_fail(e, "REQUEST_DENIED", "no places API key"
-		    " is configured: set key in the [places] section of"
-		    " herd.ini or the HERD_PLACES_KEY environment variable");
-		return;
-	}
 	/* Coordinates are computed here, not on every IAMAT. */
 	if (proto_parse_at(record_line(rec), rec->line_len, &at) == -1 ||
 	    proto_parse_location(at.location.p, at.location.len, loc) == -1) {
 		entry_fail(e, "UNKNOWN_ERROR", "the stored record"
 		    " cannot be read");
+		return;
+	}
+	if (pl->api == PLACES_API_GEONAMES) {
+		answer_geonames(pl, e, loc, radius_km, max_results);
+		return;
+	}
+	if (pl->key == NULL) {
+		entry_fail(e, "REQUEST_DENIED", "no places API key"
+		    " is configured: set key in the [places] section of"
+		    " herd.ini or the HERD_PLACES_KEY environment variable");
 		return;
 	}
 	snprintf(key, sizeof(key), "%d|%.6f|%.6f|%.3f|%d", pl->api,

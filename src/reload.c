@@ -66,6 +66,9 @@ globals_equal(const struct herd_config *a, const struct herd_config *b)
 	    a->places.timeout_ms == b->places.timeout_ms &&
 	    a->places.cache_ttl_s == b->places.cache_ttl_s &&
 	    a->places.max_in_flight == b->places.max_in_flight &&
+	    a->places.api_set == b->places.api_set &&
+	    str_eq(a->places.geonames_file, b->places.geonames_file) &&
+	    a->places.geonames_classes == b->places.geonames_classes &&
 	    str_eq(a->herd.log_socket, b->herd.log_socket) &&
 	    str_eq(a->herd.secret_file, b->herd.secret_file) &&
 	    a->herd.max_clients == b->herd.max_clients &&
