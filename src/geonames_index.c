@@ -24,7 +24,7 @@
 #define DEG		(M_PI / 180.0)
 
 struct gn_header {
-	char		 magic[8];
+	char		 magic[8];	/* then no padding anywhere */
 	uint32_t	 version;
 	uint32_t	 endian;
 	uint32_t	 rows, cols;
@@ -101,7 +101,9 @@ static int		 parse_coord(const char *, size_t, int, int32_t *);
 static int		 parse_id(const char *, size_t, uint32_t *);
 static uint32_t		 pool_add(struct gn_builder *, const char *, size_t);
 static uint32_t		 cell_of(int32_t, int32_t);
-static uint64_t		 checksum(const unsigned char *, size_t);
+static uint64_t		 checksum(const unsigned char *, size_t, uint64_t);
+static uint64_t		 image_checksum(const struct gn_header *,
+			    const unsigned char *, size_t);
 static void		 consider(const struct gn_index *, uint32_t, double,
 			    double, double, double, struct gn_hit *, size_t,
 			    size_t *);
@@ -198,14 +200,15 @@ parse_id(const char *s, size_t len, uint32_t *out)
 
 /*
  * A coordinate: [-]D[.D...] with at most 3 integer digits, |value| <=
- * limit; degrees * 1e7, rounded half away from zero at the 8th decimal.
+ * limit exactly; degrees * 1e7, rounded half away from zero at the 8th
+ * decimal.
  */
 static int
 parse_coord(const char *s, size_t len, int limit, int32_t *out)
 {
 	int64_t ip = 0, fp = 0;
 	size_t i = 0, nint = 0, nfrac = 0;
-	int neg = 0, round = 0;
+	int neg = 0, round = 0, beyond = 0;
 
 	if (i < len && s[i] == '-') {
 		neg = 1;
@@ -222,6 +225,7 @@ parse_coord(const char *s, size_t len, int limit, int32_t *out)
 				fp = fp * 10 + (s[i] - '0');
 			else if (nfrac == 7)
 				round = s[i] >= '5';
+			beyond |= nfrac >= 7 && s[i] != '0';
 		}
 		if (nfrac == 0)
 			return -1;
@@ -230,9 +234,11 @@ parse_coord(const char *s, size_t len, int limit, int32_t *out)
 		return -1;
 	for (; nfrac < 7; nfrac++)
 		fp *= 10;
-	fp = ip * 10000000 + fp + round;
-	if (fp > (int64_t)limit * 10000000)
+	fp = ip * 10000000 + fp;
+	if (fp > (int64_t)limit * 10000000 ||
+	    (fp == (int64_t)limit * 10000000 && beyond))
 		return -1;
+	fp += round;
 	*out = (int32_t)(neg ? -fp : fp);
 	return 0;
 }
@@ -481,11 +487,11 @@ cell_of(int32_t lat_e7, int32_t lon_e7)
 	return (uint32_t)(r * GN_COLS + c);
 }
 
-/* 64-bit FNV-1a over 8-byte words (the tail byte by byte). */
+/* 64-bit FNV-1a from h over 8-byte words (the tail byte by byte). */
 static uint64_t
-checksum(const unsigned char *p, size_t len)
+checksum(const unsigned char *p, size_t len, uint64_t h)
 {
-	uint64_t h = 0xcbf29ce484222325ull, w;
+	uint64_t w;
 	size_t i = 0;
 
 	for (; i + 8 <= len; i += 8) {
@@ -495,6 +501,19 @@ checksum(const unsigned char *p, size_t len)
 	for (; i < len; i++)
 		h = (h ^ p[i]) * 0x100000001b3ull;
 	return h;
+}
+
+/* The checksum of an image: its header (checksum field zero), then the
+ * body after it. */
+static uint64_t
+image_checksum(const struct gn_header *hdr, const unsigned char *body,
+    size_t len)
+{
+	struct gn_header h = *hdr;
+
+	h.checksum = 0;
+	return checksum(body, len, checksum((const unsigned char *)&h,
+	    sizeof(h), 0xcbf29ce484222325ull));
 }
 
 /* See geonames_index.h: counting sort of the features by cell. */
@@ -540,7 +559,7 @@ gn_builder_finish(struct gn_builder *b, const struct gn_source *src,
 	h.total_size = total;
 	if (src != NULL)
 		h.source = *src;
-	h.checksum = checksum(img + sizeof(h), total - sizeof(h));
+	h.checksum = image_checksum(&h, img + sizeof(h), total - sizeof(h));
 	memcpy(img, &h, sizeof(h));
 	*image = img;
 	*size = total;
@@ -578,7 +597,7 @@ gn_index_open(struct gn_index *ix, const void *image, size_t size,
 	    size != sizeof(h) + cells_sz + feats_sz + h.pool_size)
 		return -1;
 	*why = "checksum mismatch";
-	if (checksum(p + sizeof(h), size - sizeof(h)) != h.checksum)
+	if (image_checksum(&h, p + sizeof(h), size - sizeof(h)) != h.checksum)
 		return -1;
 	cells = (const uint32_t *)(const void *)(p + sizeof(h));
 	feats = (const struct gn_feat *)(const void *)(p + sizeof(h) +
