@@ -36,6 +36,15 @@ struct gn_header {
 	uint32_t	 pad;
 };
 
+/* A query's centre and radius, with what every feature tested needs. */
+struct gn_query {
+	double		 lat, lon, radius_km;
+	double		 dlat;		/* degrees of latitude reachable */
+	double		 dlon;		/* ... of longitude (360: any) */
+	double		 coslat;
+	double		 amax;		/* haversine term at the radius, + margin */
+};
+
 struct gn_builder {
 	struct gn_feat	*feats;
 	uint32_t	 nfeats, capfeats;
@@ -104,8 +113,8 @@ static uint32_t		 cell_of(int32_t, int32_t);
 static uint64_t		 checksum(const unsigned char *, size_t, uint64_t);
 static uint64_t		 image_checksum(const struct gn_header *,
 			    const unsigned char *, size_t);
-static void		 consider(const struct gn_index *, uint32_t, double,
-			    double, double, double, struct gn_hit *, size_t,
+static void		 consider(const struct gn_index *, uint32_t,
+			    const struct gn_query *, struct gn_hit *, size_t,
 			    size_t *);
 
 /* --- classes and types ---------------------------------------------------- */
@@ -662,20 +671,27 @@ gn_haversine_km(double lat1, double lon1, double lat2, double lon2)
 }
 
 /* Keep feature i in out (sorted, at most max, *n so far) when within
- * radius_km of lat, lon; dlat (degrees) prefilters. */
+ * the radius of q.  out[].km holds the haversine term a for now (it
+ * grows with the distance); gn_index_query() turns it into km. */
 static void
-consider(const struct gn_index *ix, uint32_t i, double lat, double lon,
-    double radius_km, double dlat, struct gn_hit *out, size_t max, size_t *n)
+consider(const struct gn_index *ix, uint32_t i, const struct gn_query *q,
+    struct gn_hit *out, size_t max, size_t *n)
 {
 	const struct gn_feat *f = &ix->feats[i];
-	double flat = f->lat_e7 / 1e7, km;
+	double flat = f->lat_e7 / 1e7, flon = f->lon_e7 / 1e7, a, sl, so, km;
+	double dl = fabs(flon - q->lon);
 	size_t k;
 
-	if (fabs(flat - lat) > dlat)
+	if (dl > 180.0)
+		dl = 360.0 - dl;
+	if (fabs(flat - q->lat) > q->dlat || dl > q->dlon)
 		return;
-	km = gn_haversine_km(lat, lon, flat, f->lon_e7 / 1e7);
-	if (km > radius_km)
+	sl = sin((flat - q->lat) * DEG / 2);
+	so = sin((flon - q->lon) * DEG / 2);
+	a = sl * sl + q->coslat * cos(flat * DEG) * so * so;
+	if (a > q->amax)
 		return;
+	km = a;
 	if (*n == max && (km > out[max - 1].km ||
 	    (km == out[max - 1].km && i > out[max - 1].feat)))
 		return;
@@ -700,7 +716,8 @@ size_t
 gn_index_query(const struct gn_index *ix, double lat, double lon,
     double radius_km, struct gn_hit *out, size_t max)
 {
-	double ang = radius_km / GN_EARTH_KM, dlat, dlon, s;
+	double ang = radius_km / GN_EARTH_KM, dlat, dlon, s, h;
+	struct gn_query q;
 	long r, r0, r1, c, c0, c1, cc;
 	uint32_t i, cell;
 	size_t n = 0;
@@ -719,12 +736,21 @@ gn_index_query(const struct gn_index *ix, double lat, double lon,
 	if (r1 >= GN_ROWS)
 		r1 = GN_ROWS - 1;
 	s = cos(lat * DEG);
+	h = sin(ang / 2);
+	q.lat = lat;
+	q.lon = lon;
+	q.radius_km = radius_km;
+	q.dlat = dlat;
+	q.coslat = s;
+	q.amax = h * h * (1 + 1e-9) + 1e-15;
 	if (lat + dlat >= 90.0 || lat - dlat <= -90.0 || s <= 0 ||
 	    sin(ang) >= s) {
 		c0 = 0;
 		c1 = GN_COLS - 1;
+		q.dlon = 360.0;
 	} else {
 		dlon = asin(sin(ang) / s) / DEG + 1e-6;
+		q.dlon = dlon;
 		c0 = (long)floor((lon - dlon + 180.0) * 2.0);
 		c1 = (long)floor((lon + dlon + 180.0) * 2.0);
 		if (c1 - c0 >= GN_COLS - 1) {
@@ -737,8 +763,15 @@ gn_index_query(const struct gn_index *ix, double lat, double lon,
 			cc = ((c % GN_COLS) + GN_COLS) % GN_COLS;
 			cell = (uint32_t)(r * GN_COLS + cc);
 			for (i = ix->cells[cell]; i < ix->cells[cell + 1]; i++)
-				consider(ix, i, lat, lon, radius_km, dlat, out,
-				    max, &n);
+				consider(ix, i, &q, out, max, &n);
 		}
-	return n;
+	/* From haversine terms to km; the margin of amax dropped. */
+	for (i = 0; i < n; i++) {
+		h = out[i].km;
+		out[i].km = 2.0 * GN_EARTH_KM * atan2(sqrt(h),
+		    sqrt(h < 1.0 ? 1.0 - h : 0));
+		if (out[i].km > radius_km)
+			break;
+	}
+	return i;
 }

@@ -24,7 +24,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <cjson/cJSON.h>
 #include <geonames.h>
 
 #include "herd/geonames_index.h"
@@ -35,6 +34,14 @@
 #define INDEX_SUFFIX	".herd-index"
 #define READ_CHUNK	(1024 * 1024)
 #define HITS_MAX	64
+#define S(lit)		(lit), (sizeof(lit) - 1)
+
+/* A growing JSON text. */
+struct jbuf {
+	char		*p;
+	size_t		 len, cap;
+	int		 oom;
+};
 
 /* The state of reading one dump. */
 struct dump_reader {
@@ -63,7 +70,11 @@ static int	open_index_file(struct places_geonames *, const char *,
 		    const struct gn_source *);
 static int	write_index_file(const char *, const unsigned char *, size_t);
 static int	use_image(struct places_geonames *, unsigned char *, size_t);
-static cJSON	*result_of(const struct places_geonames *, uint32_t);
+static void	jb_put(struct jbuf *, const char *, size_t);
+static void	jb_str(struct jbuf *, const char *);
+static void	jb_coord(struct jbuf *, int32_t);
+static void	result_of(struct jbuf *, const struct places_geonames *,
+		    uint32_t);
 
 /* An empty provider; NULL out of memory. */
 static struct places_geonames *
@@ -419,39 +430,107 @@ fail:
 	return NULL;
 }
 
-/* The legacy result object of feature i; NULL out of memory. */
-static cJSON *
-result_of(const struct places_geonames *g, uint32_t i)
+/* Append len bytes of p to j (j->oom set when memory runs out). */
+static void
+jb_put(struct jbuf *j, const char *p, size_t len)
+{
+	size_t cap;
+	char *n;
+
+	if (j->oom)
+		return;
+	if (j->len + len + 1 > j->cap) {
+		cap = j->cap ? j->cap : 8192;
+		while (cap < j->len + len + 1)
+			cap *= 2;
+		if ((n = realloc(j->p, cap)) == NULL) {
+			j->oom = 1;
+			return;
+		}
+		j->p = n;
+		j->cap = cap;
+	}
+	memcpy(j->p + j->len, p, len);
+	j->len += len;
+	j->p[j->len] = '\0';
+}
+
+/* Append s as a JSON string ("\"" and "\\" escaped, controls as
+ * \u00XX; the text is valid UTF-8, checked at load). */
+static void
+jb_str(struct jbuf *j, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s, *run;
+	char esc[8];
+
+	jb_put(j, "\"", 1);
+	for (;;) {
+		for (run = p; *p >= 0x20 && *p != '"' && *p != '\\'; p++)
+			;
+		jb_put(j, (const char *)run, (size_t)(p - run));
+		if (*p == '\0')
+			break;
+		if (*p == '"' || *p == '\\') {
+			esc[0] = '\\';
+			esc[1] = (char)*p;
+			jb_put(j, esc, 2);
+		} else {
+			snprintf(esc, sizeof(esc), "\\u%04x", *p);
+			jb_put(j, esc, 6);
+		}
+		p++;
+	}
+	jb_put(j, "\"", 1);
+}
+
+/* Append degrees * 1e7 as a JSON number, exactly: "-118.40036". */
+static void
+jb_coord(struct jbuf *j, int32_t e7)
+{
+	char buf[24];
+	int64_t v = e7 < 0 ? -(int64_t)e7 : e7;
+	int n, frac = (int)(v % 10000000);
+
+	n = snprintf(buf, sizeof(buf), "%s%ld", e7 < 0 ? "-" : "",
+	    (long)(v / 10000000));
+	if (frac != 0) {
+		n += snprintf(buf + n, sizeof(buf) - (size_t)n, ".%07d", frac);
+		while (buf[n - 1] == '0')
+			n--;
+	}
+	jb_put(j, buf, (size_t)n);
+}
+
+/* Append the legacy result object of feature i to j. */
+static void
+result_of(struct jbuf *j, const struct places_geonames *g, uint32_t i)
 {
 	const struct gn_feat *f = &g->ix.feats[i];
 	const char *const *t;
-	cJSON *r, *geo, *loc, *types;
-	char id[32];
+	char id[48];
+	int n;
 
-	snprintf(id, sizeof(id), "geonames:%u", f->id);
-	if ((r = cJSON_CreateObject()) == NULL)
-		return NULL;
 	/* Keys in the alphabetical order of Google's legacy answers. */
-	if ((geo = cJSON_AddObjectToObject(r, "geometry")) == NULL ||
-	    (loc = cJSON_AddObjectToObject(geo, "location")) == NULL ||
-	    cJSON_AddNumberToObject(loc, "lat", f->lat_e7 / 1e7) == NULL ||
-	    cJSON_AddNumberToObject(loc, "lng", f->lon_e7 / 1e7) == NULL ||
-	    cJSON_AddStringToObject(r, "name", gn_feat_name(&g->ix, i)) ==
-	    NULL ||
-	    cJSON_AddStringToObject(r, "place_id", id) == NULL ||
-	    cJSON_AddStringToObject(r, "reference", id) == NULL ||
-	    (types = cJSON_AddArrayToObject(r, "types")) == NULL)
-		goto fail;
-	for (t = gn_types(f->type); *t != NULL; t++)
-		if (!cJSON_AddItemToArray(types, cJSON_CreateString(*t)))
-			goto fail;
-	if (cJSON_AddStringToObject(r, "vicinity",
-	    gn_feat_vicinity(&g->ix, i)) == NULL)
-		goto fail;
-	return r;
-fail:
-	cJSON_Delete(r);
-	return NULL;
+	jb_put(j, S("{\"geometry\":{\"location\":{\"lat\":"));
+	jb_coord(j, f->lat_e7);
+	jb_put(j, S(",\"lng\":"));
+	jb_coord(j, f->lon_e7);
+	jb_put(j, S("}},\"name\":"));
+	jb_str(j, gn_feat_name(&g->ix, i));
+	n = snprintf(id, sizeof(id), "\"geonames:%u\"", f->id);
+	jb_put(j, S(",\"place_id\":"));
+	jb_put(j, id, (size_t)n);
+	jb_put(j, S(",\"reference\":"));
+	jb_put(j, id, (size_t)n);
+	jb_put(j, S(",\"types\":["));
+	for (t = gn_types(f->type); *t != NULL; t++) {
+		if (t != gn_types(f->type))
+			jb_put(j, ",", 1);
+		jb_str(j, *t);
+	}
+	jb_put(j, S("],\"vicinity\":"));
+	jb_str(j, gn_feat_vicinity(&g->ix, i));
+	jb_put(j, "}", 1);
 }
 
 /* See places_geonames.h: OK with the results nearest first, or
@@ -461,8 +540,7 @@ places_geonames_answer(const struct places_geonames *g, double lat,
     double lon, double radius_km, int max)
 {
 	struct gn_hit hits[HITS_MAX];
-	cJSON *root, *attr, *results, *r;
-	char *out;
+	struct jbuf j;
 	size_t n, i;
 
 	if (max <= 0)
@@ -471,27 +549,19 @@ places_geonames_answer(const struct places_geonames *g, double lat,
 	    (size_t)max < HITS_MAX ? (size_t)max : HITS_MAX);
 	if (n == 0)
 		return places_json_error("ZERO_RESULTS", NULL);
-	if ((root = cJSON_CreateObject()) == NULL)
-		return NULL;
-	if ((attr = cJSON_AddArrayToObject(root, "html_attributions")) ==
-	    NULL || !cJSON_AddItemToArray(attr,
-	    cJSON_CreateString(PLACES_GEONAMES_ATTRIBUTION)) ||
-	    (results = cJSON_AddArrayToObject(root, "results")) == NULL)
-		goto fail;
+	memset(&j, 0, sizeof(j));
+	jb_put(&j, S("{\"html_attributions\":["));
+	jb_str(&j, PLACES_GEONAMES_ATTRIBUTION);
+	jb_put(&j, S("],\"results\":["));
 	for (i = 0; i < n; i++) {
-		if ((r = result_of(g, hits[i].feat)) == NULL)
-			goto fail;
-		if (!cJSON_AddItemToArray(results, r)) {
-			cJSON_Delete(r);
-			goto fail;
-		}
+		if (i > 0)
+			jb_put(&j, ",", 1);
+		result_of(&j, g, hits[i].feat);
 	}
-	if (cJSON_AddStringToObject(root, "status", "OK") == NULL)
-		goto fail;
-	out = cJSON_PrintUnformatted(root);
-	cJSON_Delete(root);
-	return out;
-fail:
-	cJSON_Delete(root);
-	return NULL;
+	jb_put(&j, S("],\"status\":\"OK\"}"));
+	if (j.oom) {
+		free(j.p);
+		return NULL;
+	}
+	return j.p;
 }
