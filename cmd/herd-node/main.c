@@ -35,7 +35,8 @@ usage(FILE *fp, int code)
 "Signals: TERM/INT stop gracefully, HUP re-reads the INI (neighbours,\n"
 "places), USR1 logs a stats line.\n"
 "Environment: HERD_CONFIG (config path), HERD_READY_FD (write READY\n"
-"there once listening), HERD_PLACES_KEY (places API key).\n"
+"there once listening), HERD_PLACES_KEY (Google places API key; with\n"
+"neither it nor [places] api/key, WHATSAT uses built-in GeoNames data).\n"
 "Exit status: 0 stopped by signal, 64 usage, 69 cannot listen,\n"
 "78 configuration error (also a bad or locked data directory),\n"
 "1 other fatal error.\n", HERD_DEFAULT_CONFIG);
