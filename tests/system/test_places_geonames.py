@@ -292,3 +292,25 @@ def test_reload_switches_api(herd_factory, fake):
     h.syslog.wait_for(r"A: reloaded", timeout=10)
     assert names(whatsat(h.port("A"), b"r")[1]) == FOUR
     assert len(searches(fake)) == 1
+
+
+def test_reload_loads_another_file_and_keeps_data_on_failure(herd_factory,
+                                                             tmp_path):
+    dump = write_dump(tmp_path)
+    h = one_node(herd_factory)
+    h.iamat("A", b"rf", UCLA, b"1")
+    assert names(whatsat(h.port("A"), b"rf")[1]) == FOUR
+    h.places = "api = geonames\ngeonames_file = %s" % dump
+    h.write()
+    h.signal("A", signal.SIGHUP)
+    h.syslog.wait_for(r"A: places: api geonames: 6 places from %s" % dump)
+    h.syslog.wait_for(r"A: reloaded")
+    assert names(whatsat(h.port("A"), b"rf", b"1", b"1")[1]) == [
+        "UCLA Medical Center"]
+    # A file that cannot be read: the data in use stays.
+    h.places = "api = geonames\ngeonames_file = %s" % (dump + ".gone")
+    h.write()
+    h.signal("A", signal.SIGHUP)
+    h.syslog.wait_for(r"A: places: geonames: keeping %s" % dump)
+    assert names(whatsat(h.port("A"), b"rf", b"1", b"1")[1]) == [
+        "UCLA Medical Center"]
