@@ -27,6 +27,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from catch_up import free_ports  # noqa: E402  (one copy)
+
 BIN = os.environ.get("HERD_BIN", os.path.join(
     os.path.dirname(__file__), "..", "..", "bin"))
 NODE = os.path.join(BIN, "herd-node")
@@ -52,16 +55,6 @@ def write_dump(path, n):
                 str(i + 1), name, name, "", "%.5f" % lat, "%.5f" % lon,
                 cls, code, "US", "", "CA", "", "", "", str(i), "", "0",
                 "UTC", "2024-01-01"]) + "\n")
-
-
-def free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 def pss_kb(pid, path=None):
