@@ -21,7 +21,7 @@ RUN_CONFIG ?= etc/herd.ini
 PKGS	:= libevent libevent_openssl libcurl libcjson inih libssl libcrypto \
 	   geonames
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS)) -lm
 
 OPT	?= -O2 -g
 WARN	:= -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
@@ -38,7 +38,7 @@ endif
 CFLAGS	+= $(OPT) $(WARN)
 CPPFLAGS += -D_GNU_SOURCE -Iinclude $(PKG_CFLAGS)
 LDFLAGS	+= $(filter -fsanitize=%,$(OPT))
-LDLIBS	+= $(PKG_LIBS) -lm -pthread
+LDLIBS	+= $(PKG_LIBS) -pthread
 
 LIB_SRCS := $(wildcard src/*.c)
 LIB_OBJS := $(LIB_SRCS:src/%.c=$(BUILD)/src/%.o)
