@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -375,6 +376,7 @@ places_geonames_load(const char *file, uint32_t classes)
 		    use_image(g, image, size) == -1)
 			goto fail;
 		gn_builder_free(b);
+		malloc_trim(0);		/* the builder's memory, back */
 		return g;
 	}
 	if (stat(file, &st) == -1) {
@@ -421,6 +423,7 @@ done:
 	if (lockfd != -1)
 		close(lockfd);
 	gn_builder_free(b);
+	malloc_trim(0);		/* the builder's memory, back */
 	return g;
 fail:
 	if (lockfd != -1)
