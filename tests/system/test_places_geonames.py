@@ -211,10 +211,11 @@ def test_index_file_shared_and_hostile_index_rebuilt(herd_factory,
     h.syslog.wait_for(r"B: places: geonames: .*herd-index: checksum "
                       r"mismatch; rebuilding it")
     h.syslog.wait_for(r"B: places: api geonames: 6 places .*built, shared")
-    h.iamat("B", b"s2", UCLA, b"1")
+    at = h.iamat("B", b"s2", UCLA, b"1")
     assert names(whatsat(h.port("B"), b"s2", b"1", b"1")[1]) == [
         "UCLA Medical Center"]
     # A's mapping of the replaced file still answers.
+    h.wait_record("A", b"s2", at)
     assert names(whatsat(h.port("A"), b"s2", b"1", b"1")[1]) == [
         "UCLA Medical Center"]
 
