@@ -18,9 +18,10 @@ SYSCONFDIR ?= /etc
 UNITDIR	?= $(PREFIX)/lib/systemd/system
 RUN_CONFIG ?= etc/herd.ini
 
-PKGS	:= libevent libevent_openssl libcurl libcjson inih libssl libcrypto
+PKGS	:= libevent libevent_openssl libcurl libcjson inih libssl libcrypto \
+	   geonames
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS)) -lm
 
 OPT	?= -O2 -g
 WARN	:= -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \

@@ -22,6 +22,7 @@
 #include <ini.h>
 
 #include "herd/config.h"
+#include "herd/geonames_index.h"
 #include "config_int.h"
 
 #define CONFIG_MAX_BYTES	(4 * 1024 * 1024)
@@ -101,6 +102,8 @@ static const struct key_def keys[] = {
 	{ SEC_PLACES,	"max_in_flight", ckey_max_in_flight },
 	{ SEC_PLACES,	"user_agent",	ckey_user_agent },
 	{ SEC_PLACES,	"backoff_s",	ckey_backoff },
+	{ SEC_PLACES,	"geonames_file", ckey_geonames_file },
+	{ SEC_PLACES,	"geonames_classes", ckey_geonames_classes },
 };
 
 /* One bit of struct loader's seen per key. */
@@ -679,6 +682,7 @@ load(const char *path, char *buf, size_t len, int read_it,
 	cfg->places.cache_ttl_s = DEFAULT_CACHE_TTL_S;
 	cfg->places.max_in_flight = DEFAULT_MAX_IN_FLIGHT;
 	cfg->places.backoff_s = DEFAULT_BACKOFF_S;
+	cfg->places.geonames_classes = GN_CLASSES_DEFAULT;
 	ld.cfg = cfg;
 	if (read_it)
 		buf = read_file(path, &len, &ld);
@@ -773,6 +777,7 @@ config_free(struct herd_config *cfg)
 	free(cfg->places.key);
 	free(cfg->places.url);
 	free(cfg->places.user_agent);
+	free(cfg->places.geonames_file);
 	free(cfg->path);
 	free(cfg);
 }

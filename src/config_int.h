@@ -62,6 +62,8 @@ int	ckey_line_timeout(struct loader *, const char *);
 int	ckey_reconcile(struct loader *, const char *);
 int	ckey_log_requests(struct loader *, const char *);
 int	ckey_data_dir(struct loader *, const char *);
+int	ckey_geonames_file(struct loader *, const char *);
+int	ckey_geonames_classes(struct loader *, const char *);
 int	ckey_persist(struct loader *, const char *);
 int	ckey_peer_tls(struct loader *, const char *);
 int	ckey_fsync(struct loader *, const char *);

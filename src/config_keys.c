@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "herd/config.h"
+#include "herd/geonames_index.h"
 #include "config_int.h"
 
 #define USER_AGENT_MAX	200	/* bytes of [places] user_agent */
@@ -475,8 +476,8 @@ ckey_peer_protocol(struct loader *ld, const char *v)
 	return 0;
 }
 
-/* Set [places] api from "new", "legacy" or "overpass"; -1 (reported)
- * otherwise. */
+/* Set [places] api from "new", "legacy", "overpass" or "geonames"; -1
+ * (reported) otherwise. */
 int
 ckey_api(struct loader *ld, const char *v)
 {
@@ -484,11 +485,37 @@ ckey_api(struct loader *ld, const char *v)
 		ld->cfg->places.api = PLACES_API_NEW;
 	else if (strcmp(v, "legacy") == 0)
 		ld->cfg->places.api = PLACES_API_LEGACY;
+	else if (strcmp(v, "geonames") == 0)
+		ld->cfg->places.api = PLACES_API_GEONAMES;
 	else if (strcmp(v, "overpass") == 0)
 		ld->cfg->places.api = PLACES_API_OVERPASS;
 	else {
-		cerr(ld, ld->lineno, "bad api '%s' (expected new, legacy or"
-		    " overpass)", v);
+		cerr(ld, ld->lineno, "bad api '%s' (expected new, legacy,"
+		    " overpass or geonames)", v);
+		return -1;
+	}
+	ld->cfg->places.api_set = 1;
+	return 0;
+}
+
+/* Set [places] geonames_file from v (absolute path); -1 (reported) if
+ * bad. */
+int
+ckey_geonames_file(struct loader *ld, const char *v)
+{
+	return set_path(ld, &ld->cfg->places.geonames_file, "geonames_file",
+	    v);
+}
+
+/* Set [places] geonames_classes from letters of GeoNames feature
+ * classes; -1 (reported) if bad. */
+int
+ckey_geonames_classes(struct loader *ld, const char *v)
+{
+	if (gn_classes_parse(v, &ld->cfg->places.geonames_classes) == -1) {
+		cerr(ld, ld->lineno, "bad geonames_classes '%s' (expected"
+		    " feature class letters among A H L P R S T U V, such"
+		    " as P S L T H)", v);
 		return -1;
 	}
 	return 0;

@@ -31,6 +31,7 @@
 #include "herd/places_json.h"
 #include "herd/places_overpass.h"
 #include "places_cache.h"
+#include "places_geonames.h"
 #include "places_http.h"
 
 #define QUERY_KEY_MAX		PLACES_CACHE_KEY_MAX
@@ -99,6 +100,9 @@ struct places {
 	unsigned long		 requests, cache_hits, coalesced, refused;
 	struct places_stats	 stats;		/* for /metrics */
 	time_t			 refused_logged;
+	struct places_geonames	*gn;		/* api geonames: its data */
+	char			*gn_file;	/* ... loaded from (NULL: built-in) */
+	uint32_t		 gn_classes;
 };
 
 static void	entry_add(struct places_entry *, const char *, size_t);
@@ -117,6 +121,9 @@ static void	format_radius(char *, size_t, double);
 static const char *api_name(enum places_api);
 static long	backoff_left(const struct places *);
 static void	backoff_start(struct places *);
+static void	configure_geonames(struct places *, const struct herd_places *);
+static void	answer_geonames(struct places *, struct places_entry *,
+		    const struct herd_location *, double, int);
 
 /* --- lifecycle ----------------------------------------------------------- */
 
@@ -148,23 +155,26 @@ places_stats(const struct places *pl, struct places_stats *st)
 
 /*
  * Apply conf (with $HERD_PLACES_KEY over its key) and log it; another
- * api, endpoint or key empties the cache.
+ * api, endpoint or key empties the cache.  Without an api and a key,
+ * the api is geonames (the embedded default).
  */
 void
 places_configure(struct places *pl, const struct herd_places *conf)
 {
 	const char *env = getenv("HERD_PLACES_KEY");
 	const char *key = (env != NULL && *env != '\0') ? env : conf->key;
+	enum places_api api = conf->api_set || key != NULL ? conf->api :
+	    PLACES_API_GEONAMES;
 	const char *url = conf->url ? conf->url :
-	    config_places_default_url(conf->api);
+	    config_places_default_url(api);
 	int changed;
 
-	changed = pl->api != conf->api || pl->url == NULL ||
+	changed = pl->api != api || pl->url == NULL ||
 	    strcmp(pl->url, url) != 0 || (pl->key == NULL) != (key == NULL) ||
 	    (key != NULL && strcmp(pl->key, key) != 0);
 	/* Another Overpass server owes us no quiet; the same one does. */
 	if (changed && (pl->url == NULL || strcmp(pl->url, url) != 0 ||
-	    conf->api != PLACES_API_OVERPASS))
+	    api != PLACES_API_OVERPASS))
 		memset(&pl->backoff_until, 0, sizeof(pl->backoff_until));
 	free(pl->key);
 	free(pl->url);
@@ -175,7 +185,7 @@ places_configure(struct places *pl, const struct herd_places *conf)
 	    conf->user_agent : "herd/" HERD_VERSION) == -1)
 		pl->user_agent = NULL;	/* then curl's own; logged below */
 	pl->backoff_s = conf->backoff_s;
-	pl->api = conf->api;
+	pl->api = api;
 	pl->timeout_ms = conf->timeout_ms;
 	pl->cache_ttl_s = conf->cache_ttl_s;
 	pl->max_in_flight = conf->max_in_flight > 0 ? conf->max_in_flight : 1;
@@ -187,18 +197,86 @@ places_configure(struct places *pl, const struct herd_places *conf)
 		places_cache_clear(&pl->cache);
 		pl->gen++;
 	}
-	if (pl->api == PLACES_API_OVERPASS)
-		log_info("places: api overpass, endpoint %s, %s, timeout %ld"
-		    " ms, cache %ld s, max_in_flight %ld, backoff %ld s",
-		    pl->url ? pl->url : "?", pl->user_agent ? pl->user_agent :
-		    "User-Agent: NOT SET (out of memory)", pl->timeout_ms,
-		    pl->cache_ttl_s, pl->max_in_flight, pl->backoff_s);
-	else
-		log_info("places: api %s, endpoint %s, key %s, timeout %ld ms,"
-		    " cache %ld s, max_in_flight %ld", api_name(pl->api),
-		    pl->url ? pl->url : "?", pl->key ? "set" : "NOT SET",
-		    pl->timeout_ms, pl->cache_ttl_s, pl->max_in_flight);
+	if (api == PLACES_API_GEONAMES)
+		configure_geonames(pl, conf);
+	else {
+		places_geonames_free(pl->gn);
+		pl->gn = NULL;
+		if (pl->api == PLACES_API_OVERPASS)
+			log_info("places: api overpass, endpoint %s, %s,"
+			    " timeout %ld ms, cache %ld s, max_in_flight %ld,"
+			    " backoff %ld s", pl->url ? pl->url : "?",
+			    pl->user_agent ? pl->user_agent :
+			    "User-Agent: NOT SET (out of memory)",
+			    pl->timeout_ms, pl->cache_ttl_s, pl->max_in_flight,
+			    pl->backoff_s);
+		else
+			log_info("places: api %s, endpoint %s, key %s, timeout"
+			    " %ld ms, cache %ld s, max_in_flight %ld",
+			    api_name(pl->api), pl->url ? pl->url : "?",
+			    pl->key ? "set" : "NOT SET", pl->timeout_ms,
+			    pl->cache_ttl_s, pl->max_in_flight);
+	}
 	run_waiting(pl);	/* the limit may have grown */
+}
+
+/*
+ * Load the GeoNames data of conf unless it is loaded already; when it
+ * cannot be loaded the data in use (if any) stays.  Logs the provider
+ * in one line, saying when it is the embedded default.
+ */
+static void
+configure_geonames(struct places *pl, const struct herd_places *conf)
+{
+	const char *file = conf->geonames_file;
+	struct places_geonames *g;
+
+	if (pl->gn == NULL || pl->gn_classes != conf->geonames_classes ||
+	    (pl->gn_file == NULL) != (file == NULL) ||
+	    (file != NULL && strcmp(pl->gn_file, file) != 0)) {
+		if ((g = places_geonames_load(file,
+		    conf->geonames_classes)) != NULL) {
+			places_geonames_free(pl->gn);
+			free(pl->gn_file);
+			pl->gn = g;
+			pl->gn_file = file ? strdup(file) : NULL;
+			if (file != NULL && pl->gn_file == NULL)
+				fatal("places: geonames_file");
+			pl->gn_classes = conf->geonames_classes;
+		} else if (pl->gn != NULL)
+			log_warnx("places: geonames: keeping %s",
+			    places_geonames_what(pl->gn));
+	}
+	if (pl->gn == NULL)
+		log_warnx("places: api geonames: no data loaded; WHATSAT"
+		    " answers UNKNOWN_ERROR");
+	else
+		log_info("places: api geonames%s: %u places from %s, in"
+		    " process", conf->api_set ? "" : " (the embedded default:"
+		    " no [places] api and no key configured)",
+		    places_geonames_count(pl->gn),
+		    places_geonames_what(pl->gn));
+}
+
+/* Complete e with the GeoNames answer for loc. */
+static void
+answer_geonames(struct places *pl, struct places_entry *e,
+    const struct herd_location *loc, double radius_km, int max_results)
+{
+	char *json, st[32];
+
+	if (pl->gn == NULL) {
+		entry_fail(e, "UNKNOWN_ERROR", "the GeoNames data could not"
+		    " be loaded (see the server's log)");
+		return;
+	}
+	if ((json = places_geonames_answer(pl->gn, loc->lat, loc->lon,
+	    radius_km, max_results)) == NULL)
+		fatal("places: geonames answer");	/* a reply is owed */
+	pl->stats.by_status[metrics_places_index(places_json_status_of(json,
+	    st, sizeof(st)))]++;
+	entry_answer(e, json, strlen(json));
+	free(json);
 }
 
 /* Abandon the queries in flight, empty the cache and free pl. */
@@ -218,6 +296,8 @@ places_free(struct places *pl)
 	free(pl->key);
 	free(pl->url);
 	free(pl->user_agent);
+	places_geonames_free(pl->gn);
+	free(pl->gn_file);
 	free(pl);
 }
 
@@ -412,17 +492,21 @@ places_query(struct places *pl, struct places_queue *q,
 		entry_fail(e, "UNKNOWN_ERROR", "server shutting down");
 		return;
 	}
-	if (pl->key == NULL && pl->api != PLACES_API_OVERPASS) {
-		entry_fail(e, "REQUEST_DENIED", "no places API key"
-		    " is configured: set key in the [places] section of"
-		    " herd.ini or the HERD_PLACES_KEY environment variable");
-		return;
-	}
 	/* Coordinates are computed here, not on every IAMAT. */
 	if (proto_parse_at(record_line(rec), rec->line_len, &at) == -1 ||
 	    proto_parse_location(at.location.p, at.location.len, loc) == -1) {
 		entry_fail(e, "UNKNOWN_ERROR", "the stored record"
 		    " cannot be read");
+		return;
+	}
+	if (pl->api == PLACES_API_GEONAMES) {
+		answer_geonames(pl, e, loc, radius_km, max_results);
+		return;
+	}
+	if (pl->key == NULL && pl->api != PLACES_API_OVERPASS) {
+		entry_fail(e, "REQUEST_DENIED", "no places API key"
+		    " is configured: set key in the [places] section of"
+		    " herd.ini or the HERD_PLACES_KEY environment variable");
 		return;
 	}
 	snprintf(key, sizeof(key), "%d|%.6f|%.6f|%.3f|%d", pl->api,
@@ -499,6 +583,8 @@ api_name(enum places_api api)
 		return "legacy";
 	case PLACES_API_OVERPASS:
 		return "overpass";
+	case PLACES_API_GEONAMES:
+		return "geonames";
 	case PLACES_API_NEW:
 	default:
 		return "new";

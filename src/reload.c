@@ -68,6 +68,9 @@ globals_equal(const struct herd_config *a, const struct herd_config *b)
 	    a->places.max_in_flight == b->places.max_in_flight &&
 	    str_eq(a->places.user_agent, b->places.user_agent) &&
 	    a->places.backoff_s == b->places.backoff_s &&
+	    a->places.api_set == b->places.api_set &&
+	    str_eq(a->places.geonames_file, b->places.geonames_file) &&
+	    a->places.geonames_classes == b->places.geonames_classes &&
 	    str_eq(a->herd.log_socket, b->herd.log_socket) &&
 	    str_eq(a->herd.secret_file, b->herd.secret_file) &&
 	    a->herd.max_clients == b->herd.max_clients &&

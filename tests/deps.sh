@@ -5,11 +5,11 @@
 # run); no argument: also what the tests need (make test).
 set -eu
 PKGS="build-essential pkg-config libevent-dev libcurl4-openssl-dev
-libcjson-dev libinih-dev libssl-dev"
+libcjson-dev libinih-dev libssl-dev libgeonames-dev"
 if [ "${1:-}" != build ]; then
 	PKGS="$PKGS clang libclang-rt-14-dev libcmocka-dev python3
 python3-pytest python3-prometheus-client iproute2 procps mandoc strace graphviz
-chromium chromium-driver"
+chromium chromium-driver libgeonames0"
 fi
 missing=""
 for p in $PKGS; do

@@ -37,10 +37,14 @@ enum places_api {
 	PLACES_API_NEW = 0,	/* Places API (New) searchNearby */
 	PLACES_API_LEGACY,	/* Nearby Search (legacy) */
 	PLACES_API_OVERPASS,	/* OpenStreetMap's Overpass API, keyless */
+	PLACES_API_GEONAMES,	/* offline GeoNames, in process */
 };
 
 struct herd_places {
 	enum places_api	  api;
+	int		  api_set;	/* api given; else geonames without a key */
+	char		 *geonames_file; /* GeoNames dump, NULL = built-in */
+	uint32_t	  geonames_classes; /* feature classes, GN_CLASS() */
 	char		 *key;		/* NULL when unset */
 	char		 *url;		/* NULL = Google's default */
 	long		  timeout_ms;

@@ -11,7 +11,7 @@
 # BENCH_OUT.  About 30 s.
 # Knobs: SCALE_SIZES, SCALE_UPDATES, SCALE_PROBES, SCALE_SEED.
 
-.PHONY: bench bench-reference bench-scale bench-catch-up bench-tls
+.PHONY: bench bench-reference bench-scale bench-catch-up bench-tls bench-geonames
 
 BENCH_OUT ?= $(CURDIR)/build/bench
 export BENCH_OUT
@@ -41,3 +41,9 @@ bench-catch-up: all
 # alternating; writes BENCH_OUT/tls.md (also the end of `make bench`).
 bench-tls: all
 	HERD_BIN=$(CURDIR)/$(BUILD)/bin /usr/bin/python3 tests/bench/tls.py
+
+# What a 1,000,000-feature GeoNames dump costs five servers of one
+# machine (api = geonames, issue 15): load time of the first (builds the
+# index file) and the others (map it), their memory together.  ~10 s.
+bench-geonames: all
+	HERD_BIN=$(CURDIR)/$(BUILD)/bin /usr/bin/python3 tests/bench/geonames_1m.py

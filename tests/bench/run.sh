@@ -227,9 +227,13 @@ herd_ini() {
 		echo "tls_key = $TMP/tls.key"
 		echo
 		echo "[places]"
-		echo "api = new"
-		echo "key = test-key"
-		echo "url = http://127.0.0.1:$PLACES_PORT/v1/places:searchNearby"
+		if [ "${BENCH_PLACES:-}" = geonames ]; then
+			echo "api = geonames"	# issue 15's row
+		else
+			echo "api = new"
+			echo "key = test-key"
+			echo "url = http://127.0.0.1:$PLACES_PORT/v1/places:searchNearby"
+		fi
 		echo
 		for n in $NAMES; do
 			echo "[server:$n]"
@@ -544,6 +548,16 @@ run prop-load propagation -p "$HILL" --pid "${PID[Hill]}" \
     --to-port "${PORT[$FAR_NODE]}" --to-pid "${PID[$FAR_NODE]}" \
     -n "$PROP_N" --rate "$PROP_RATE" --load-conns 10
 herd_stop
+
+# --- WHATSAT against geonames (issue 15) -----------------------------------------
+# The whatsat-c50-d1 load again, on a fresh herd whose WHATSATs are
+# answered in process from the built-in GeoNames set (no provider, no
+# cache); herd-bench's random locations get OK or ZERO_RESULTS.
+BENCH_PLACES=geonames herd_start data-geonames
+run whatsat-geonames-c50-d1 whatsat -p "$HILL" --pid "${PID[Hill]}" -c 50 \
+    -d 1 -t "$BENCH_SECS" -k 100 --expect-status any
+herd_stop
+# --- end of the geonames row -------------------------------------------------------
 
 # --- persistence (issue 11) -------------------------------------------------------
 # IAMAT c=50 d=16 on fresh herds with persist = no, then fsync =
@@ -937,6 +951,9 @@ for label in order:
     elif mode == "whatsat":
         params = "c=%s d=%s, %s clients" % (d["conns"], d["depth"],
                                            d["keyspace"])
+        if label.startswith("whatsat-geonames-"):   # issue 15
+            mode = "whatsat, api = geonames"
+            params += ", answered in process (built-in GeoNames set)"
     elif mode == "propagation":
         params = "Hill→%s (%s hops), %s probes, %s" % (
             env["FAR_NODE"], env["FAR_HOPS"], d["reqs"],

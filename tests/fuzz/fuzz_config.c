@@ -86,7 +86,11 @@ check_config(const struct herd_config *cfg)
 	check(cfg->herd.max_line >= 256 && cfg->herd.max_line <= 1024 * 1024);
 	check(cfg->herd.max_output >= 4096);
 	check(cfg->places.api == PLACES_API_NEW ||
-	    cfg->places.api == PLACES_API_LEGACY);
+	    cfg->places.api == PLACES_API_LEGACY ||
+	    cfg->places.api == PLACES_API_GEONAMES);
+	check(cfg->places.geonames_classes != 0);
+	check(cfg->places.geonames_file == NULL ||
+	    cfg->places.geonames_file[0] == '/');
 	check(cfg->places.timeout_ms >= 100 &&
 	    cfg->places.timeout_ms <= 600000);
 	check(cfg->places.cache_ttl_s >= 0 && cfg->places.cache_ttl_s <= 86400);

@@ -69,11 +69,18 @@ def test_make_run_foreground_and_ctrl_c(tmp_path):
                 return None
         wait_until(serving, 60, interval=0.1, what="make run serving")
         herdctl = os.path.join(ROOT, "bin", "herdctl")
-        st = json.loads(subprocess.run(
-            [herdctl, "-c", str(ini), "status", "--json"],
-            capture_output=True, text=True).stdout)
+
+        def both_running():
+            st = json.loads(subprocess.run(
+                [herdctl, "-c", str(ini), "status", "--json"],
+                capture_output=True, text=True).stdout)
+            states = [v["state"] for v in st["servers"]]
+            return st if states == ["running"] * 2 else None
+        # A serving says nothing of B, which may still be loading its
+        # places data (the GeoNames set: tens of milliseconds).
+        st = wait_until(both_running, 30, interval=0.05,
+                        what="both servers running")
         pids = [s["pid"] for s in st["servers"]]
-        assert [s["state"] for s in st["servers"]] == ["running"] * 2
         os.killpg(p.pid, signal.SIGINT)          # Ctrl-C in the terminal
         out = p.communicate(timeout=30)[0].decode()
     finally:

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "herd/config.h"
+#include "herd/geonames_index.h"
 
 #ifndef HERD_TOP_DIR
 #define HERD_TOP_DIR	"."
@@ -891,9 +892,11 @@ test_err_bad_values(void **state)
 	    ":3: bad bind 'example.com' (expected a numeric IPv4 or IPv6"
 	    " address, or *)", NULL);
 	expect_errors("[places]\napi = old\n[server:A]\nport = 1\n",
-	    ":2: bad api 'old' (expected new, legacy or overpass)", NULL);
+	    ":2: bad api 'old' (expected new, legacy, overpass or"
+	    " geonames)", NULL);
 	expect_errors("[places]\napi = New\n[server:A]\nport = 1\n",
-	    ":2: bad api 'New' (expected new, legacy or overpass)", NULL);
+	    ":2: bad api 'New' (expected new, legacy, overpass or"
+	    " geonames)", NULL);
 	expect_errors("[places]\nurl = ftp://example.com/\n[server:A]\n"
 	    "port = 1\n",
 	    ":2: bad url 'ftp://example.com/' (expected http:// or"
@@ -944,6 +947,35 @@ test_places_max_in_flight(void **state)
 	    ":2: bad max_in_flight '8x' (expected requests, 1..1024)", NULL);
 	expect_errors("[herd]\nmax_in_flight = 8\n[server:A]\nport = 1\n",
 	    ":2: unknown key 'max_in_flight' in [herd]", NULL);
+}
+
+static void
+test_places_geonames_keys(void **state)
+{
+	struct herd_config *cfg;
+
+	(void)state;
+	cfg = load_ok("[server:A]\nport = 1\n");
+	assert_int_equal(cfg->places.api_set, 0);
+	assert_null(cfg->places.geonames_file);
+	assert_int_equal(cfg->places.geonames_classes, GN_CLASSES_DEFAULT);
+	config_free(cfg);
+	cfg = load_ok("[places]\napi = geonames\ngeonames_file = /d/a.txt\n"
+	    "geonames_classes = S,P\n[server:A]\nport = 1\n");
+	assert_int_equal(cfg->places.api, PLACES_API_GEONAMES);
+	assert_int_equal(cfg->places.api_set, 1);
+	assert_string_equal(cfg->places.geonames_file, "/d/a.txt");
+	assert_int_equal(cfg->places.geonames_classes,
+	    GN_CLASS('S') | GN_CLASS('P'));
+	config_free(cfg);
+	cfg = load_ok("[places]\napi = new\n[server:A]\nport = 1\n");
+	assert_int_equal(cfg->places.api_set, 1);
+	config_free(cfg);
+	expect_errors("[places]\ngeonames_classes = P Q\n[server:A]\n"
+	    "port = 1\n", ":2: bad geonames_classes 'P Q' (expected feature"
+	    " class letters among A H L P R S T U V, such as P S L T H)", NULL);
+	expect_errors("[places]\ngeonames_file = rel.txt\n[server:A]\n"
+	    "port = 1\n", ":2: geonames_file must be an absolute path", NULL);
 }
 
 static void
@@ -1005,7 +1037,8 @@ test_err_many(void **state)
 	    "[mystery]\n",				/* 20 */
 	    ":1: key 'stray' outside any section",
 	    ":3: bad max_line '10' (expected bytes, 256..1048576)",
-	    ":5: bad api 'classic' (expected new, legacy or overpass)",
+	    ":5: bad api 'classic' (expected new, legacy, overpass or"
+	    " geonames)",
 	    ":6: bad url 'gopher://x' (expected http:// or https://)",
 	    ":8: bad port '70000' (expected 1..65535)",
 	    ":9: server 'A': unknown neighbour 'Ghost'",
@@ -1173,6 +1206,7 @@ main(void)
 		cmocka_unit_test(test_port_no_clash),
 		cmocka_unit_test(test_err_bad_values),
 		cmocka_unit_test(test_places_max_in_flight),
+		cmocka_unit_test(test_places_geonames_keys),
 		cmocka_unit_test(test_err_syntax),
 		cmocka_unit_test(test_err_empty),
 		cmocka_unit_test(test_err_many),

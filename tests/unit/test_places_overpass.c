@@ -418,7 +418,8 @@ test_config_keys(void **state)
 	    "t.ini:2: bad backoff_s '3601' (expected seconds, 0 = none,"
 	    " 0..3600)");
 	expect_error("[places]\napi = osm\n[server:A]\nport = 1\n",
-	    "t.ini:2: bad api 'osm' (expected new, legacy or overpass)");
+	    "t.ini:2: bad api 'osm' (expected new, legacy, overpass or"
+	    " geonames)");
 }
 
 int
