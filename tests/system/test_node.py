@@ -150,7 +150,9 @@ def test_stale_iamat_gets_stored_newer_record(herd_factory):
     flooded.  F, a neighbour played by the test, reads every line A sends
     it: between the newer record and a later marker (floods on one link
     keep their order) nothing carries the stale one.  The real neighbour
-    B counts exactly one flood in (the marker) and keeps the newer one."""
+    B keeps the newer one.  (B's flood counter is no witness: a second
+    connection of the A-B link coming up late gets a catch-up of A's
+    store, which counts too.)"""
     h = herd_factory(topology={"A": ["B", "F"], "B": [], "F": []})
     h.start("A", "B")
     f = fake_peer(h.port("A"), "F", "A")
@@ -159,14 +161,12 @@ def test_stale_iamat_gets_stored_newer_record(herd_factory):
     new = h.iamat("A", b"st", LOC, b"2000.5")
     f.lines_until(lambda l: l == new, "the flood of the newer record")
     h.wait_record("B", b"st", new)
-    flood_in = int(h.stats("B")["flood_in"])
     old = h.iamat("A", b"st", b"+1+1", b"1999")
     assert old == new
     marker = h.iamat("A", b"marker", LOC, b"1")
     seen = f.lines_until(lambda l: l == marker, "the flood of the marker")
     assert at_lines_for(seen, b"st") == [], seen
     h.wait_record("B", b"marker", marker)
-    assert int(h.stats("B")["flood_in"]) == flood_in + 1
     assert h.whatsat_line("B", b"st") == new
     f.close()
 
