@@ -110,6 +110,7 @@ static void	persist_state_cb(void *);
 static int	load_record_cb(void *, const char *, size_t,
 		    const struct proto_at *);
 static void	node_persist_report(struct node *);
+static void	node_pipe_ready(struct node *);
 static void	accept_cb(void *, int, const struct sockaddr *);
 static void	tls_accept_cb(void *, int, const struct sockaddr *);
 static size_t	clients_count_cb(void *);
@@ -275,6 +276,18 @@ node_persist_report(struct node *n)
 
 	durable_report_line(n->durable, line, sizeof(line));
 	node_pipe_send(&n->pipe, line);
+}
+
+/* "READY" and the first PERSIST line in one write: the supervisor reads
+ * both before it answers a waiting `herdctl start`. */
+static void
+node_pipe_ready(struct node *n)
+{
+	char line[96], both[128];
+
+	durable_report_line(n->durable, line, sizeof(line));
+	snprintf(both, sizeof(both), "READY\n%s", line);
+	node_pipe_send(&n->pipe, both);
 }
 
 /* A neighbour's AT line: merge it (not flooded back to it). */
@@ -812,9 +825,8 @@ node_new(const char *config_path, const char *name, const char *data_dir,
 		(void)fcntl(ready_fd, F_SETFD, FD_CLOEXEC);
 		(void)fcntl(ready_fd, F_SETFL, O_NONBLOCK);
 		n->pipe.fd = ready_fd;
-		node_pipe_send(&n->pipe, "READY\n");
+		node_pipe_ready(n);
 	}
-	node_persist_report(n);
 	node_pipe_peers(&n->pipe, n->peers);
 	return n;
 fail:

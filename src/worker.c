@@ -40,6 +40,7 @@ static void	worker_status_cb(evutil_socket_t, short, void *);
 static void	worker_line(struct worker *, char *);
 static void	worker_link_line(struct worker *, const char *);
 static void	worker_persist_off(struct worker *);
+static void	worker_ready(struct worker *);
 
 /* Set up an empty table reporting to ops; see worker.h. */
 void
@@ -461,6 +462,22 @@ worker_link_up(const struct worker *w, const char *name)
 	return -1;
 }
 
+/*
+ * w said READY.  Acted on only once every line of the same read is
+ * applied: a node writes READY and its PERSIST line in one write, so a
+ * `herdctl start` answered from here is followed by a status showing
+ * the persistence state, not "off".
+ */
+static void
+worker_ready(struct worker *w)
+{
+	if (w->state == W_STARTING)
+		w->state = W_RUNNING;
+	w->ready_gen = w->gen;
+	log_info("%s: ready (pid %ld)", w->name, (long)w->pid);
+	w->table->ops->ready(w, w->table->arg);
+}
+
 /* Apply a status line from w: READY, PEERS up total, RECORDS n, LOAD
  * clients lines, FAIL why, or RELOADED ok|error why (its answer to SIGHUP). */
 static void
@@ -470,11 +487,8 @@ worker_line(struct worker *w, char *line)
 	unsigned long long lines;
 
 	if (strcmp(line, "READY") == 0) {
-		if (w->state == W_STARTING)
-			w->state = W_RUNNING;
-		w->ready_gen = w->gen;
-		log_info("%s: ready (pid %ld)", w->name, (long)w->pid);
-		w->table->ops->ready(w, w->table->arg);
+		if (!w->said_ready)
+			w->said_ready = 1;	/* acted on after the read */
 	} else if (sscanf(line, "PEERS %lu %lu", &up, &total) == 2) {
 		w->peers_up = up;
 	} else if (strncmp(line, "LINK ", 5) == 0) {
@@ -541,6 +555,10 @@ worker_status_cb(evutil_socket_t fd, short what, void *arg)
 		w->slen -= (size_t)(p - w->sbuf);
 		memmove(w->sbuf, p, w->slen);
 	}
+	if (w->said_ready == 1) {
+		w->said_ready = 2;
+		worker_ready(w);
+	}
 	if (n == 0 && w->status_ev != NULL) {
 		/* EOF: the worker is exiting; SIGCHLD tells the rest. */
 		event_del(w->status_ev);
@@ -597,13 +615,14 @@ worker_json(const struct worker *w)
 	return o;
 }
 
-/* No persistence known (yet): "off", fsync "-", lag 0. */
+/* No persistence known (yet): "off", fsync "-", lag 0; nothing said. */
 static void
 worker_persist_off(struct worker *w)
 {
 	snprintf(w->persist.state, sizeof(w->persist.state), "off");
 	snprintf(w->persist.fsync, sizeof(w->persist.fsync), "-");
 	w->persist.lag_ms = 0;
+	w->said_ready = 0;	/* a new incarnation's READY is to come */
 }
 
 /* Parse a PERSIST status line into p; the words and the number are

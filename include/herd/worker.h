@@ -73,6 +73,7 @@ struct worker {
 	unsigned long		 clients;	/* ... */
 	unsigned long long	 requests;	/* client lines since start */
 	struct worker_persist	 persist;	/* as last reported */
+	int			 said_ready;	/* READY: 1 read, 2 acted on */
 	enum worker_state	 state;
 	pid_t			 pid;
 	unsigned		 gen;		/* incarnations spawned */
