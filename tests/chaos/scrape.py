@@ -147,7 +147,8 @@ def check_scrapes(j, scrapes, acks, wall_off, stops, sigterms, attacks,
     acks_of = {}
     for t_send, t_done, server in acks:
         acks_of.setdefault(server, []).append((t_send, t_done))
-    n_ok = n_excused = peer_seen = peer_down = 0
+    n_ok = n_excused = peer_seen = n_stopping = 0
+    peer_down = []           # (t, server, peer) of quiet links at 0
 
     def attacked(t, server):
         return any(a - 1 <= t <= b + 1 for a, b, s in attacks if s == server)
@@ -161,6 +162,7 @@ def check_scrapes(j, scrapes, acks, wall_off, stops, sigterms, attacks,
                 j.excused(sc.t_end, servers=[server], kinds=stops)
             # (l) /healthz and /metrics answer while the server serves.
             if sc.health is not None and sc.health[0] == 503:
+                n_stopping += 1
                 if sc.health[1] != b"stopping\n" or not (
                         j.excused(sc.t_start, servers=[server],
                                   kinds=sigterms)):
@@ -223,12 +225,16 @@ def check_scrapes(j, scrapes, acks, wall_off, stops, sigterms, attacks,
             # herd_peer_up: info only during the run (rule l checks it
             # after the settle).
             for peer, v in m["peer_up"].items():
-                if quiet_links(server, peer, sc.t_start):
+                if sc.t_start > 5 and quiet_links(server, peer, sc.t_start):
                     peer_seen += 1
-                    peer_down += v != 1
+                    if v != 1:
+                        peer_down.append((sc.t_start, server, peer))
+    peer_down.sort()
     return ("scrapes: %d with metrics, %d failed while excused (stopped or "
-            "attacked); herd_peer_up of quiet links: %d seen, %d at 0"
-            % (n_ok, n_excused, peer_seen, peer_down))
+            "attacked), %d /healthz 503; herd_peer_up of quiet links after 5 s: %d seen, %d "
+            "at 0%s" % (n_ok, n_excused, n_stopping, peer_seen, len(peer_down),
+                        "".join(" (%.2f %s->%s)" % x
+                                for x in peer_down[:4])))
 
 
 def check_final(scraper, names, nbrs):
