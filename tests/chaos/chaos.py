@@ -1677,7 +1677,8 @@ def main():
                     help="only these event kinds, comma-separated (%s)"
                     % ",".join(k for k, _ in Schedule.KINDS))
     ap.add_argument("--set", default=os.environ.get("CHAOS_SET"),
-                    help="override drawn settings: reconcile_s=0,midline=0")
+                    help="override drawn settings: reconcile_s=0,midline=0,"
+                    "places=overpass")
     ap.add_argument("--keep", action="store_true",
                     help="keep the run directory even on success")
     args = ap.parse_args()
