@@ -11,7 +11,8 @@ Clients and attackers talk to `bind` directly.  On a schedule drawn from
 the seed, the run breaks links (blackhole without FIN, reset, delay,
 throttle), kills, pauses and restarts servers, crashes the whole herd
 (kill -9 of every worker, and of the supervisor, at once), reloads
-topology changes, and sends hostile traffic, while clients send IAMATs
+topology changes, fails the places provider, and sends hostile traffic
+(also at every server's metrics port), while clients send IAMATs
 with unique timestamps and poll WHATSATs.  Every server keeps its records
 in its own data directory, under an fsync policy drawn from the seed.
 Then it heals everything, waits for the herd to settle and checks:
@@ -30,11 +31,22 @@ Then it heals everything, waits for the herd to settle and checks:
   (g) a server closes a well-behaved client only when it is stopped;
   (h) a node closes an authenticated link connection only for a reason
       the run caused (a fault on that link, a restart, a reload);
-  (i) no server restarts unless the run made it.
+  (i) no server restarts unless the run made it;
+  (j) no /metrics counter goes back within one process lifetime, and a
+      process keeps its process_start_time_seconds;
+  (k) herd_requests_total{command="IAMAT"} is at least the IAMATs the
+      server acknowledged in that lifetime before the scrape;
+  (l) /healthz says 200 ok and /metrics answers while the server serves
+      (503 stopping only after a SIGTERM); after the settle herd_peer_up
+      is 1 for exactly the configured neighbours;
+  (m) the metrics port survives slowloris, huge heads, POST bodies and
+      1,100 connections at once, answering 431/405 as promised;
+  (n) every WHATSAT answer is one legacy-shaped JSON object, in order,
+      whichever provider (fake Google or fake Overpass, seed-chosen).
 
 The seed is printed first; a failure prints the seed, the schedule and
 each violated rule with the exact client/server/record, and exits 1.
-Python 3 standard library only.
+Python 3 standard library, plus python3-prometheus-client (scrape.py).
 """
 
 import argparse
@@ -60,6 +72,9 @@ sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 from proxy import LinkProxy, rst_close  # noqa: E402
 from fake_places import FakePlaces  # noqa: E402
+from fake_overpass import FakeOverpass  # noqa: E402
+from scrape import (METRICS_KINDS, Scraper, check_final,  # noqa: E402
+                    check_scrapes, hostile_metrics)
 from procs import alive, gone  # noqa: E402
 from topology import DEFAULT_TOPOLOGY  # noqa: E402
 
@@ -82,6 +97,11 @@ STOPS = ("kill", "term", "isolate", "backlog", "crash")
 # Events that kill -9 servers (so may drop an IAMAT they had not answered).
 KILLS = ("kill", "isolate", "crash")
 FSYNC = ("always", "everysec", "no")
+PLACES = ("google", "overpass")
+# Events that SIGTERM a server (its /healthz may say 503 stopping).
+SIGTERMS = ("term", "backlog")
+LEGACY_STATUS = ("OK", "ZERO_RESULTS", "OVER_QUERY_LIMIT", "REQUEST_DENIED",
+                 "INVALID_REQUEST", "UNKNOWN_ERROR")
 
 
 def links_of(topo):
@@ -152,6 +172,12 @@ class Journal:
         self.link_closes = []     # (t, link, closer, why)
         self.violations = []
         self.pid_changes = []     # (t, server, old, new)
+        self.ack_times = []       # (t_send, t_reply, server) of each ack
+        self.mattacks = []        # (start, end, server): metrics port
+        self.info = []            # lines for the report, not violations
+        self.whatsat_status = collections.Counter()
+        # Journal time of a wall-clock time w: w - self.wall_off.
+        self.wall_off = time.time() - time.monotonic() + t0
 
     def now(self):
         """Seconds since the start of the run."""
@@ -213,6 +239,8 @@ class Herd:
             self.addr[name] = ("127.0.0.%d" % (2 * k + 3),
                                "127.0.0.%d" % (2 * k + 2))
         self.port = {n: free_port(list(self.addr[n])) for n in NAMES}
+        # Each server's metrics port, on its own bind address.
+        self.mport = {n: free_port([self.addr[n][1]]) for n in NAMES}
         self.links = links_of(TOPOLOGY)
         self.ini = os.path.join(tmp, "herd.ini")
         self.run_dir = os.path.join(tmp, "run")
@@ -234,7 +262,11 @@ class Herd:
         self.sup_pid = None
         self.pids = set()         # every pid the run ever saw
         self.cur_pid = {}
-        self.places = FakePlaces(key=KEY).start()
+        # The fake places provider of the run's api (rule n).
+        if settings["places"] == "overpass":
+            self.places = FakeOverpass().start()
+        else:
+            self.places = FakePlaces(key=KEY).start()
         self.proxy = LinkProxy(
             {n: (self.addr[n][0], self.addr[n][1], self.port[n])
              for n in NAMES}, on_close=self._link_closed)
@@ -259,6 +291,10 @@ class Herd:
                     return
                 f.write(b"%.3f " % self.j.now() + b + b"\n")
 
+    def metrics_addr(self, name):
+        """Where name's metrics port listens."""
+        return (self.addr[name][1], self.mport[name])
+
     def _link_closed(self, t, link, closer, why):
         """The proxy saw a node close an authenticated link connection."""
         with self.j.lock:
@@ -274,14 +310,21 @@ class Herd:
                "line_timeout_s = %d" % s["line_timeout_s"],
                "data_dir = %s" % self.data_dir, "persist = yes",
                "fsync = %s" % s["fsync"], "",
-               "[places]", "api = new", "url = %s" % self.places.url_new,
-               "key = %s" % KEY, "timeout_ms = 4000", "cache_ttl_s = 30",
-               ""]
+               "[places]", "timeout_ms = 4000", "cache_ttl_s = 30"]
+        if s["places"] == "overpass":
+            out += ["api = overpass", "url = %s" % self.places.url,
+                    "user_agent = herd-chaos/1.0 (tests/chaos)",
+                    "backoff_s = 2", ""]
+        else:
+            out += ["api = new", "url = %s" % self.places.url_new,
+                    "key = %s" % KEY, ""]
         topo = topo_from_links(self.links)
         for n in NAMES:
             out += ["[server:%s]" % n, "port = %d" % self.port[n],
                     "host = %s" % self.addr[n][0],
-                    "bind = %s" % self.addr[n][1]]
+                    "bind = %s" % self.addr[n][1],
+                    "metrics_port = %d" % self.mport[n],
+                    "metrics_bind = %s" % self.addr[n][1]]
             if topo[n]:
                 out.append("neighbors = %s" % " ".join(topo[n]))
             out.append("")
@@ -541,9 +584,28 @@ class Clients:
                                  % (server, origin, reply))
             with self.j.lock:
                 self.j.acked.append((t0, cid, t, server))
+                self.j.ack_times.append((t0, self.j.now(), server))
         elif got[0] != cid or float(got[1]) < float(t):
             self.j.violation("b", "IAMAT %s %s to %s got %r"
                              % (cid, t, server, reply))
+
+    def check_json(self, line, server, what):
+        """Rule (n): the second line of a WHATSAT reply is one
+        legacy-shaped Nearby Search answer, whatever the provider."""
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            obj = None
+        if not isinstance(obj, dict) or \
+                obj.get("status") not in LEGACY_STATUS or \
+                not isinstance(obj.get("results", []), list) or \
+                (obj.get("status") == "OK" and
+                 not isinstance(obj.get("results"), list)):
+            self.j.violation("n", "%s from %s: not one legacy-shaped JSON "
+                             "answer: %r" % (what, server, line[:200]))
+            return
+        with self.j.lock:
+            self.j.whatsat_status[obj["status"]] += 1
 
     def one_whatsat(self, conn, cid):
         """Send one WHATSAT and check the AT line of its reply."""
@@ -554,7 +616,7 @@ class Clients:
             self.j.observe(t0, conn.name, cid, None)   # holds nothing
             return
         self.check_at(first, conn.name, t0, "WHATSAT reply")
-        conn.readline()
+        self.check_json(conn.readline(), conn.name, "WHATSAT reply")
         if conn.readline() != b"":
             self.j.violation("b", "WHATSAT reply from %s does not end in an"
                              " empty line" % conn.name)
@@ -630,8 +692,12 @@ class Clients:
                     self.j.observe(t0, target, wcid, None)
                 else:
                     self.check_at(first, target, t0, "WHATSAT reply")
-                    conn.readline()
-                    conn.readline()
+                    self.check_json(conn.readline(), target,
+                                    "pipelined WHATSAT reply")
+                    if conn.readline() != b"":
+                        self.j.violation("n", "pipelined WHATSAT reply from"
+                                         " %s does not end in an empty "
+                                         "line" % target)
                 self.account(conn.readline(), rec, target, t0)
             except (EOFError, ConnectionResetError):
                 with self.j.lock:
@@ -752,7 +818,8 @@ class Schedule:
 
     KINDS = [("blackhole", 4), ("reset", 2), ("delay", 2), ("throttle", 2),
              ("kill", 2), ("sigstop", 2), ("restart", 3), ("isolate", 3),
-             ("reload", 2), ("hostile", 5), ("backlog", 1), ("crash", 2)]
+             ("reload", 2), ("hostile", 5), ("backlog", 1), ("crash", 2),
+             ("mhostile", 3), ("places", 2)]
 
     def __init__(self, rng, seconds, only=None):
         self.rng = rng
@@ -788,6 +855,8 @@ class Chaos:
         for kv in (args.set or "").split(","):
             if kv.strip():
                 k, _, v = (x.strip() for x in kv.partition("="))
+                if k == "places":
+                    continue        # set below, after the schedule's draw
                 if k not in self.settings:
                     raise SystemExit("chaos: unknown setting %r" % k)
                 if k == "fsync" and v not in FSYNC:
@@ -796,6 +865,15 @@ class Chaos:
                 self.settings[k] = v if k == "fsync" else int(v)
         self.schedule = Schedule(random.Random(s.random()), args.seconds,
                                  args.kinds.split(",") if args.kinds else None)
+        self.settings["places"] = "overpass" if s.random() < 0.4 \
+            else "google"
+        for kv in (args.set or "").split(","):
+            k, _, v = (x.strip() for x in kv.partition("="))
+            if k == "places":
+                if v not in PLACES:
+                    raise SystemExit("chaos: places is one of %s"
+                                     % ", ".join(PLACES))
+                self.settings[k] = v
         self.threads = []
         self.busy = set()
         self.busy_lock = threading.Lock()
@@ -1234,6 +1312,51 @@ class Chaos:
                 self.j.violation(rule, text)
         self.j.end(ev)
 
+    def ev_mhostile(self, r):
+        """Hostile traffic at a random server's metrics port (rule m):
+        slowloris, a huge head, a POST with a body, 1,100 connections at
+        once; afterwards /metrics answers again."""
+        kind = r.choice(METRICS_KINDS)
+        name = r.choice(NAMES)
+        ev = self.j.event("hostile", "hostile %s at %s's metrics port"
+                          % (kind, name), end=1e9)
+        t_open = self.j.now()
+        bad = hostile_metrics(self.h.metrics_addr(name), r, kind)
+        t_close = self.j.now()
+        with self.j.lock:
+            self.j.mattacks.append((t_open, t_close, name))
+        for rule, text in bad:
+            if not (self.j.excused(t_open, servers=[name],
+                                   kinds=STOPS + ("stop",)) or
+                    self.j.excused(t_close, servers=[name],
+                                   kinds=STOPS + ("stop",))):
+                self.j.violation(rule, "%s at %s (%.2f-%.2f): %s"
+                                 % (kind, name, t_open, t_close, text))
+        self.j.end(ev)
+
+    def ev_places(self, r):
+        """The places provider fails for a while (Overpass: 429 and its
+        backoff among them); every WHATSAT still gets one legacy-shaped
+        answer, in order (rule n)."""
+        if self.settings["places"] == "overpass":
+            modes = ["http429", "http429", "rate_limited", "http504",
+                     "garbage", "remark", "slow"]
+        else:
+            modes = ["http429", "http500", "garbage", "drop", "slow"]
+        if not self.claim(["places"]):
+            return
+        try:
+            mode, dur = r.choice(modes), r.uniform(1.0, 4.0)
+            ev = self.j.event("places", "places provider: %s for %.1fs"
+                              % (mode, dur), end=1e9)
+            self.h.places.set_mode(mode, delay_s=0.5 if mode == "slow"
+                                   else 0)
+            time.sleep(dur)
+            self.h.places.set_mode("ok", delay_s=0)
+            self.j.end(ev)
+        finally:
+            self.release(["places"])
+
     # -- the run -------------------------------------------------------
 
     def run(self):
@@ -1251,6 +1374,8 @@ class Chaos:
         try:
             self.h = Herd(tmp, a.bin, self.settings, self.j)
             self.h.start()
+            self.scraper = Scraper(self.h, self.j, NAMES)
+            self.scraper.start()
             self.clients = Clients(self.h, random.Random(self.rng.random()),
                                    self.j, time.monotonic() + a.seconds)
             self.clients.start(self.settings["workers"],
@@ -1259,6 +1384,7 @@ class Chaos:
             self.clients.stop()
             for t in self.threads:
                 t.join(60)
+            self.scraper.stop()
             self.heal_and_check()
         except KeyboardInterrupt:
             self.j.violation("harness", "interrupted")
@@ -1268,6 +1394,8 @@ class Chaos:
             if self.h is not None:
                 if hasattr(self, "clients"):
                     self.clients.running = False
+                if hasattr(self, "scraper"):
+                    self.scraper.stop()
                 survivors = self.h.close()
                 for rep in self.h.sanitizer_reports():
                     self.j.violation("sanitizer", rep)
@@ -1314,8 +1442,31 @@ class Chaos:
             self.args.settle - max(0, deadline - time.monotonic())))
         for rule, text in problems:
             self.j.violation(rule, text)
+        if not problems:
+            for rule, text in check_final(self.scraper, NAMES, self.nbrs):
+                self.j.violation(rule, text)
         self.check_history()
         self.check_unanswered()
+        self.check_metrics()
+
+    def check_metrics(self):
+        """Rules (j), (k), (l) over the scrapes of the run."""
+        j = self.j
+        with j.lock:
+            acks = list(j.ack_times)
+            attacks = list(j.mattacks)
+        with self.scraper.lock:
+            scrapes = list(self.scraper.scrapes)
+
+        def quiet_links(server, peer, t):
+            # Up and unfaulted for a while (or a reload near): info only.
+            return not j.excused(t, servers=[server, peer],
+                                 links=[tuple(sorted((server, peer)))])
+        info = check_scrapes(j, scrapes, acks, j.wall_off,
+                             STOPS + ("stop",), SIGTERMS, attacks,
+                             quiet_links)
+        with j.lock:
+            j.info.append(info)
 
     def whatsat_first(self, name, cid):
         """The AT line (or '?' line) name holds for cid, or None."""
@@ -1482,6 +1633,11 @@ class Chaos:
             n_sent, n_acked = len(j.sent), len(j.acked)
         print("chaos: %d IAMATs sent, %d acknowledged, %d events"
               % (n_sent, n_acked, len(j.events)), flush=True)
+        print("chaos: WHATSAT answers by status (%s): %s"
+              % (self.settings["places"],
+                 json.dumps(dict(j.whatsat_status), sort_keys=True)))
+        for line in j.info:
+            print("chaos: %s" % line, flush=True)
         if not j.violations:
             print("chaos: seed %d: ok" % self.seed)
             if not self.args.keep:
@@ -1521,7 +1677,8 @@ def main():
                     help="only these event kinds, comma-separated (%s)"
                     % ",".join(k for k, _ in Schedule.KINDS))
     ap.add_argument("--set", default=os.environ.get("CHAOS_SET"),
-                    help="override drawn settings: reconcile_s=0,midline=0")
+                    help="override drawn settings: reconcile_s=0,midline=0,"
+                    "places=overpass")
     ap.add_argument("--keep", action="store_true",
                     help="keep the run directory even on success")
     args = ap.parse_args()
