@@ -1,7 +1,8 @@
 /*
  * supervisor_status.c -- what the supervisor says about its workers: the
  * status JSON (control "status", the status page's /status.json), the
- * status page itself, and systemd's one-line STATUS.
+ * status page opened on [herd] http (status_http.c serves it), and
+ * systemd's one-line STATUS.
  */
 #include <stdio.h>
 #include <stdlib.h>
