@@ -100,6 +100,11 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs cmocka)
 
+# herdctl's status rendering is pure: its unit test links those objects.
+$(BUILD)/tests/test_herdctl_status: $(BUILD)/cmd/herdctl/status.o \
+    $(BUILD)/cmd/herdctl/json.o
+$(BUILD)/tests/unit/test_herdctl_status.o: cmd/herdctl/herdctl.h
+
 deps:
 	@tests/deps.sh
 
