@@ -24,7 +24,7 @@ struct http_conn {
 	struct status_http	*srv;
 	struct bufferevent	*bev;
 	int			 answered;	/* the answer is queued */
-	struct timespec		 deadline;	/* for the whole head */
+	struct timespec		 deadline;	/* for the whole connection */
 };
 
 struct status_http {
@@ -117,13 +117,14 @@ read_cb(struct bufferevent *bev, void *arg)
 	size_t len;
 	char *head;
 
-	if (c->answered) {	/* what follows the head: discarded */
-		evbuffer_drain(in, evbuffer_get_length(in));
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (now.tv_sec > c->deadline.tv_sec) {	/* a byte at a time, or
+						 * trickled after the answer */
+		conn_free(c);
 		return;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (now.tv_sec > c->deadline.tv_sec) {	/* a byte at a time */
-		conn_free(c);
+	if (c->answered) {	/* what follows the head: discarded */
+		evbuffer_drain(in, evbuffer_get_length(in));
 		return;
 	}
 	end = evbuffer_search(in, "\r\n\r\n", 4, NULL);

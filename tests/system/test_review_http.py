@@ -1,0 +1,56 @@
+"""Review of the two small HTTP servers (a server's metrics_port, the
+supervisor's [herd] http) against hostile clients: what each found bug
+looked like, one test each."""
+import socket
+import time
+
+import pytest
+
+from test_herdctl import ctl_factory  # noqa: F401 (fixture)
+from test_metrics import http, mherd_factory  # noqa: F401 (fixture)
+from test_status_page import http_ctl, raw
+
+
+@pytest.fixture
+def mherd(mherd_factory):  # noqa: F811
+    return mherd_factory(topology={"Hill": []}).start()
+
+
+def status_of(answer):
+    return int(answer.split(b" ", 2)[1])
+
+
+def test_status_page_bytes_after_the_answer_do_not_hold_it(
+        ctl_factory):  # noqa: F811
+    """A client that keeps trickling bytes after its answer held the
+    connection for ever (the 10 s deadline was only checked before the
+    answer, and each byte reset the idle timeout): 1,024 such clients
+    shut the page out for good.  Now the deadline bounds the whole
+    connection."""
+    c = http_ctl(ctl_factory)
+    s = socket.create_connection(("127.0.0.1", c.http_port))
+    s.sendall(b"GET /status.json HTTP/1.1\r\n\r\n")
+    s.settimeout(0.2)
+    t0 = time.monotonic()
+    closed = False
+    answer = b""
+    # The server half-closes after its answer (recv() gives b""); it is
+    # gone for good once a write of ours is refused.
+    while not closed and time.monotonic() - t0 < 40:
+        try:
+            s.sendall(b"x")
+        except OSError:
+            closed = True
+            break
+        try:
+            answer += s.recv(65536)
+        except socket.timeout:
+            pass
+        except OSError:
+            closed = True
+        time.sleep(0.5)
+    s.close()
+    assert status_of(answer) == 200
+    assert closed, "a client trickling bytes after its answer held the" \
+        " connection for 40 s"
+    assert c.sanitizer_reports() == []
