@@ -60,7 +60,8 @@ answer(struct http_conn *c, const char *status, const char *type,
 	    "X-Content-Type-Options: nosniff\r\n"
 	    "Content-Security-Policy: default-src 'none'; script-src"
 	    " 'unsafe-inline'; style-src 'unsafe-inline'; connect-src"
-	    " 'self'\r\nConnection: close\r\n\r\n", status, type, len);
+	    " 'self'\r\n%sConnection: close\r\n\r\n", status, type, len,
+	    strncmp(status, "405 ", 4) == 0 ? "Allow: GET\r\n" : "");
 	evbuffer_add(out, body, len);
 	c->answered = 1;
 }

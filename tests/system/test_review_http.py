@@ -54,3 +54,15 @@ def test_status_page_bytes_after_the_answer_do_not_hold_it(
     assert closed, "a client trickling bytes after its answer held the" \
         " connection for 40 s"
     assert c.sanitizer_reports() == []
+
+
+
+def test_status_page_405_names_allow(ctl_factory):  # noqa: F811
+    """A 405 names the allowed method (RFC 9110 15.5.6: Allow is a MUST;
+    was missing on the status page, present on metrics_port)."""
+    c = http_ctl(ctl_factory)
+    for method in (b"POST", b"HEAD", b"get"):
+        ans = raw(c.http_port, method + b" / HTTP/1.1\r\n\r\n")
+        head = ans.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+        assert status_of(ans) == 405, ans[:100]
+        assert b"Allow: GET" in head, head
