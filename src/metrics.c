@@ -370,6 +370,7 @@ mconn_route(struct mconn *c, const char *line)
 	target = sp + 1;
 	end = strchr(target, ' ');
 	tlen = end != NULL ? (size_t)(end - target) : strlen(target);
+	target = listener_http_path(target, &tlen);
 	if (memchr(target, '?', tlen) != NULL)
 		tlen = (size_t)((const char *)memchr(target, '?', tlen) -
 		    target);

@@ -79,6 +79,8 @@ serve(struct http_conn *c, char *head)
 {
 	char *sp1, *sp2, *q;
 	char *json;
+	const char *path;
+	size_t len;
 
 	if ((sp1 = strchr(head, ' ')) == NULL ||
 	    (sp2 = strchr(sp1 + 1, ' ')) == NULL ||
@@ -93,10 +95,12 @@ serve(struct http_conn *c, char *head)
 	}
 	if ((q = strchr(sp1 + 1, '?')) != NULL)
 		*q = '\0';
-	if (strcmp(sp1 + 1, "/") == 0)
+	len = strlen(sp1 + 1);
+	path = listener_http_path(sp1 + 1, &len);
+	if (len == 1 && path[0] == '/')
 		answer(c, "200 OK", "text/html; charset=utf-8",
 		    status_page_html, strlen(status_page_html));
-	else if (strcmp(sp1 + 1, "/status.json") == 0) {
+	else if (len == 12 && memcmp(path, "/status.json", 12) == 0) {
 		if ((json = c->srv->json(c->srv->arg)) == NULL) {
 			answer_error(c, "503 Service Unavailable");
 			return;

@@ -20,6 +20,47 @@ def status_of(answer):
     return int(answer.split(b" ", 2)[1])
 
 
+def test_metrics_absolute_form_target(mherd):
+    """RFC 9112 3.2.2: a server accepts a request target in absolute form
+    (was: 404)."""
+    port = mherd.mports["Hill"]
+    for target in (b"http://127.0.0.1:%d/metrics" % port,
+                   b"HTTP://x/metrics?a=1"):
+        ans = http(port, b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % target)
+        assert status_of(ans) == 200, ans[:200]
+        assert b"herd_requests_total" in ans
+    ans = http(port, b"GET http://x/healthz HTTP/1.1\r\n\r\n")
+    assert status_of(ans) == 200 and ans.endswith(b"\r\n\r\nok")
+    assert status_of(http(port, b"GET http://x/nope HTTP/1.1\r\n\r\n")) == 404
+    assert status_of(http(port, b"GET http://x HTTP/1.1\r\n\r\n")) == 404
+
+
+
+def test_status_page_absolute_form(ctl_factory):  # noqa: F811
+    """The status page takes absolute-form targets (was: 404)."""
+    c = http_ctl(ctl_factory)
+    ans = raw(c.http_port, b"GET http://127.0.0.1:%d/status.json HTTP/1.1"
+              b"\r\n\r\n" % c.http_port)
+    assert status_of(ans) == 200 and b'"servers"' in ans
+    ans = raw(c.http_port, b"GET http://x/ HTTP/1.1\r\n\r\n")
+    assert status_of(ans) == 200 and b"<html" in ans
+    assert status_of(raw(c.http_port, b"GET http://x/n HTTP/1.1\r\n\r\n")) \
+        == 404
+
+
+
+def test_status_page_405_names_allow(ctl_factory):  # noqa: F811
+    """A 405 names the allowed method (RFC 9110 15.5.6: Allow is a MUST;
+    was missing on the status page, present on metrics_port)."""
+    c = http_ctl(ctl_factory)
+    for method in (b"POST", b"HEAD", b"get"):
+        ans = raw(c.http_port, method + b" / HTTP/1.1\r\n\r\n")
+        head = ans.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+        assert status_of(ans) == 405, ans[:100]
+        assert b"Allow: GET" in head, head
+
+
+
 def test_status_page_bytes_after_the_answer_do_not_hold_it(
         ctl_factory):  # noqa: F811
     """A client that keeps trickling bytes after its answer held the
@@ -54,15 +95,3 @@ def test_status_page_bytes_after_the_answer_do_not_hold_it(
     assert closed, "a client trickling bytes after its answer held the" \
         " connection for 40 s"
     assert c.sanitizer_reports() == []
-
-
-
-def test_status_page_405_names_allow(ctl_factory):  # noqa: F811
-    """A 405 names the allowed method (RFC 9110 15.5.6: Allow is a MUST;
-    was missing on the status page, present on metrics_port)."""
-    c = http_ctl(ctl_factory)
-    for method in (b"POST", b"HEAD", b"get"):
-        ans = raw(c.http_port, method + b" / HTTP/1.1\r\n\r\n")
-        head = ans.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
-        assert status_of(ans) == 405, ans[:100]
-        assert b"Allow: GET" in head, head
