@@ -425,7 +425,9 @@ mconn_read_cb(struct bufferevent *bev, void *arg)
 		return;
 	}
 	line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF);
-	if (line == NULL) {
+	/* A NUL would cut the line that strchr() sees: refused. */
+	if (line == NULL || memchr(line, '\0', len) != NULL) {
+		free(line);
 		mconn_text(c, 400, "Bad Request", "bad request\n");
 		return;
 	}

@@ -36,6 +36,19 @@ def test_metrics_absolute_form_target(mherd):
 
 
 
+def test_metrics_nul_in_request_line_is_400(mherd):
+    """A NUL byte in the request line is a bad request, not the target
+    cut at the NUL (was: GET /metrics\\0junk answered 200)."""
+    port = mherd.mports["Hill"]
+    for line in (b"GET /metrics\0junk HTTP/1.1", b"GET /healthz\0 HTTP/1.1",
+                 b"GET\0/metrics HTTP/1.1"):
+        ans = http(port, line + b"\r\n\r\n")
+        assert status_of(ans) == 400, (line, ans[:100])
+    assert status_of(http(port, b"GET /metrics HTTP/1.1\r\n\r\n")) == 200
+    assert mherd.sanitizer_reports() == []
+
+
+
 def test_status_page_absolute_form(ctl_factory):  # noqa: F811
     """The status page takes absolute-form targets (was: 404)."""
     c = http_ctl(ctl_factory)
