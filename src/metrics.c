@@ -39,6 +39,7 @@ struct mconn {
 	struct bufferevent	*bev;
 	struct event		*deadline;
 	int			 answered;	/* closing once written */
+	size_t			 scanned;	/* head bytes searched for its end */
 	LIST_ENTRY(mconn)	 entry;
 };
 
@@ -410,14 +411,19 @@ mconn_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct mconn *c = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
-	struct evbuffer_ptr crlf, lf;
+	struct evbuffer_ptr crlf, lf, from;
 	char *line;
 	size_t len;
 
 	if (c->answered)
 		return;
-	crlf = evbuffer_search(in, "\r\n\r\n", 4, NULL);
-	lf = evbuffer_search(in, "\n\n", 2, NULL);
+	/* Only the new bytes (and 3 before them) are searched: a head sent
+	 * a byte at a time must not cost its length squared. */
+	evbuffer_ptr_set(in, &from, c->scanned > 3 ? c->scanned - 3 : 0,
+	    EVBUFFER_PTR_SET);
+	c->scanned = evbuffer_get_length(in);
+	crlf = evbuffer_search(in, "\r\n\r\n", 4, &from);
+	lf = evbuffer_search(in, "\n\n", 2, &from);
 	if (crlf.pos == -1 && lf.pos == -1) {
 		if (evbuffer_get_length(in) > METRICS_MAX_HEAD)
 			mconn_text(c, 431, "Request Header Fields Too Large",

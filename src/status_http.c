@@ -24,6 +24,7 @@ struct http_conn {
 	struct status_http	*srv;
 	struct bufferevent	*bev;
 	int			 answered;	/* the answer is queued */
+	size_t			 scanned;	/* head bytes searched for its end */
 	struct timespec		 deadline;	/* for the whole connection */
 };
 
@@ -117,7 +118,7 @@ read_cb(struct bufferevent *bev, void *arg)
 {
 	struct http_conn *c = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
-	struct evbuffer_ptr end;
+	struct evbuffer_ptr end, from;
 	struct timespec now;
 	size_t len;
 	char *head;
@@ -132,9 +133,14 @@ read_cb(struct bufferevent *bev, void *arg)
 		evbuffer_drain(in, evbuffer_get_length(in));
 		return;
 	}
-	end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
+	/* Only the new bytes (and 3 before them) are searched: a head sent
+	 * a byte at a time must not cost its length squared. */
+	evbuffer_ptr_set(in, &from, c->scanned > 3 ? c->scanned - 3 : 0,
+	    EVBUFFER_PTR_SET);
+	c->scanned = evbuffer_get_length(in);
+	end = evbuffer_search(in, "\r\n\r\n", 4, &from);
 	if (end.pos == -1)
-		end = evbuffer_search(in, "\n\n", 2, NULL);
+		end = evbuffer_search(in, "\n\n", 2, &from);
 	if (end.pos == -1) {
 		if (evbuffer_get_length(in) > STATUS_HTTP_MAX_HEAD)
 			answer_error(c, "431 Request Header Fields Too Large");
