@@ -381,8 +381,10 @@ mconn_route(struct mconn *c, const char *line)
 	}
 	memset(&s, 0, sizeof(s));
 	s.open_fds = -1;
-	m->fill(m->arg, &s);
-	if (tlen == 8 && memcmp(target, "/healthz", 8) == 0) {
+	s.health_only = tlen == 8 && memcmp(target, "/healthz", 8) == 0;
+	if (s.health_only || (tlen == 8 && memcmp(target, "/metrics", 8) == 0))
+		m->fill(m->arg, &s);
+	if (s.health_only) {
 		/* Stopping: a load balancer should send no one new here. */
 		if (s.stopping)
 			mconn_text(c, 503, "Service Unavailable", "stopping\n");

@@ -2,12 +2,15 @@
 supervisor's [herd] http) against hostile clients: what each found bug
 looked like, one test each."""
 import os
+import re
+import resource
 import socket
 import threading
 import time
 
 import pytest
 
+from conftest import wait_until
 from test_herdctl import ctl_factory  # noqa: F401 (fixture)
 from test_metrics import http, mherd_factory  # noqa: F401 (fixture)
 from test_status_page import http_ctl, raw
@@ -161,3 +164,37 @@ def test_metrics_head_search_is_linear(mherd):
 def test_status_page_head_search_is_linear(ctl_factory):  # noqa: F811
     c = http_ctl(ctl_factory)
     assert_linear_head_search(c.http_port, c.sup_pid)
+
+
+def test_healthz_walks_no_proc_per_probe(mherd):
+    """/healthz only needs to know whether the server is stopping; it
+    took a whole scrape's snapshot, whose /proc/self/fd walk costs 1 us
+    per open descriptor: with 3,000 clients connected a probe cost the
+    loop about 3 ms (a 405, which takes no snapshot: 0.04 ms)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 4000:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
+    port, mport, pid = mherd.port("Hill"), mherd.mports["Hill"], \
+        mherd.pid("Hill")
+    held = []
+    try:
+        for _ in range(3000):
+            held.append(socket.create_connection(("127.0.0.1", port)))
+        wait_until(lambda: re.search(rb"(?m)^herd_clients_connected 3000$",
+                                     http(mport, b"GET /metrics HTTP/1.1"
+                                          b"\r\n\r\n")),
+                   10, what="3000 clients")
+
+        def per_request(request, n=300):
+            c0 = cpu_seconds(pid)
+            for _ in range(n):
+                assert http(mport, request)
+            return (cpu_seconds(pid) - c0) / n
+        probe = per_request(b"GET /healthz HTTP/1.1\r\n\r\n")
+        refused = per_request(b"POST /healthz HTTP/1.1\r\n\r\n")
+        assert probe < 4 * refused + 0.0002, (
+            "CPU per request with 3000 clients: /healthz %.2f ms, a 405"
+            " %.2f ms" % (probe * 1000, refused * 1000))
+    finally:
+        for s in held:
+            s.close()
