@@ -181,6 +181,10 @@ def test_healthz_503_during_sigterm_grace(mherd_factory):
                                for r in fake.requests()), 10,
                    what="the WHATSAT at the provider")
         h.signal("Hill", signal.SIGTERM)
+        # The signal and this GET are events of the same loop, in either
+        # order: 503 once the SIGTERM is handled.
+        wait_until(lambda: get(port, "/healthz")[0] == 503, 5,
+                   what="/healthz 503")
         code, _, body = get(port, "/healthz")
         assert (code, body) == (503, b"stopping\n")
         assert get(port, "/metrics")[0] == 200
