@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <event2/event.h>
 #include <event2/listener.h>
@@ -164,4 +165,25 @@ resume_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (!l->stopped)
 		evconnlistener_enable(l->evl);
+}
+
+/* See listener.h. */
+const char *
+listener_http_path(const char *target, size_t *len)
+{
+	size_t skip;
+	const char *slash;
+
+	if (*len >= 7 && strncasecmp(target, "http://", 7) == 0)
+		skip = 7;
+	else if (*len >= 8 && strncasecmp(target, "https://", 8) == 0)
+		skip = 8;
+	else
+		return target;
+	if ((slash = memchr(target + skip, '/', *len - skip)) == NULL) {
+		*len = 1;	/* "http://host": the root */
+		return "/";
+	}
+	*len -= (size_t)(slash - target);
+	return slash;
 }

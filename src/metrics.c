@@ -39,6 +39,7 @@ struct mconn {
 	struct bufferevent	*bev;
 	struct event		*deadline;
 	int			 answered;	/* closing once written */
+	size_t			 scanned;	/* head bytes searched for its end */
 	LIST_ENTRY(mconn)	 entry;
 };
 
@@ -370,6 +371,7 @@ mconn_route(struct mconn *c, const char *line)
 	target = sp + 1;
 	end = strchr(target, ' ');
 	tlen = end != NULL ? (size_t)(end - target) : strlen(target);
+	target = listener_http_path(target, &tlen);
 	if (memchr(target, '?', tlen) != NULL)
 		tlen = (size_t)((const char *)memchr(target, '?', tlen) -
 		    target);
@@ -379,8 +381,10 @@ mconn_route(struct mconn *c, const char *line)
 	}
 	memset(&s, 0, sizeof(s));
 	s.open_fds = -1;
-	m->fill(m->arg, &s);
-	if (tlen == 8 && memcmp(target, "/healthz", 8) == 0) {
+	s.health_only = tlen == 8 && memcmp(target, "/healthz", 8) == 0;
+	if (s.health_only || (tlen == 8 && memcmp(target, "/metrics", 8) == 0))
+		m->fill(m->arg, &s);
+	if (s.health_only) {
 		/* Stopping: a load balancer should send no one new here. */
 		if (s.stopping)
 			mconn_text(c, 503, "Service Unavailable", "stopping\n");
@@ -409,14 +413,19 @@ mconn_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct mconn *c = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
-	struct evbuffer_ptr crlf, lf;
+	struct evbuffer_ptr crlf, lf, from;
 	char *line;
 	size_t len;
 
 	if (c->answered)
 		return;
-	crlf = evbuffer_search(in, "\r\n\r\n", 4, NULL);
-	lf = evbuffer_search(in, "\n\n", 2, NULL);
+	/* Only the new bytes (and 3 before them) are searched: a head sent
+	 * a byte at a time must not cost its length squared. */
+	evbuffer_ptr_set(in, &from, c->scanned > 3 ? c->scanned - 3 : 0,
+	    EVBUFFER_PTR_SET);
+	c->scanned = evbuffer_get_length(in);
+	crlf = evbuffer_search(in, "\r\n\r\n", 4, &from);
+	lf = evbuffer_search(in, "\n\n", 2, &from);
 	if (crlf.pos == -1 && lf.pos == -1) {
 		if (evbuffer_get_length(in) > METRICS_MAX_HEAD)
 			mconn_text(c, 431, "Request Header Fields Too Large",
@@ -424,7 +433,9 @@ mconn_read_cb(struct bufferevent *bev, void *arg)
 		return;
 	}
 	line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF);
-	if (line == NULL) {
+	/* A NUL would cut the line that strchr() sees: refused. */
+	if (line == NULL || memchr(line, '\0', len) != NULL) {
+		free(line);
 		mconn_text(c, 400, "Bad Request", "bad request\n");
 		return;
 	}

@@ -610,8 +610,10 @@ metrics_fill_cb(void *arg, struct metrics_snapshot *s)
 	struct node *n = arg;
 	struct node_parts p;
 
-	node_parts(n, &p);
-	node_report_metrics(&p, &n->mlinks, s);
+	if (!s->health_only) {
+		node_parts(n, &p);
+		node_report_metrics(&p, &n->mlinks, s);
+	}
 	s->stopping = n->stopping;
 }
 

@@ -8,7 +8,8 @@
  * (places_json.c): every field is type-checked, and an element without a
  * name, a known type, a positive integer id or a valid position is
  * skipped.  Overpass returns elements in id order, so they are sorted
- * here, nearest first by great-circle distance, and cut to the bound.
+ * here, nearest first by great-circle distance, and cut to the bound (an
+ * element the answer repeats counts once).
  *
  * Types: each of the element's amenity, shop, tourism and leisure tags
  * (in that order) whose value is 1..64 of a-z 0-9 _ (and not "yes")
@@ -72,6 +73,8 @@ static int		 add_type(cJSON *, const char *);
 static int		 add_types(cJSON *, const cJSON *);
 static int		 add_vicinity(cJSON *, const cJSON *);
 static cJSON		*result_of(const struct candidate *);
+static int		 seen_before(const struct candidate *, size_t,
+			    const struct candidate *);
 static char		*answer(struct candidate *, size_t, int);
 static char		*from_doc(const cJSON *, long, double, double, int);
 
@@ -358,33 +361,47 @@ result_of(const struct candidate *c)
 	return r;
 }
 
-/* The legacy answer of the n sorted candidates cut to max; NULL on OOM. */
+/* True when one of the n candidates at c is the element of x. */
+static int
+seen_before(const struct candidate *c, size_t n, const struct candidate *x)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (c[i].id == x->id && strcmp(c[i].type, x->type) == 0)
+			return 1;
+	return 0;
+}
+
+/* The legacy answer of the n sorted candidates cut to max, each element
+ * once (its nearest copy: a lying server may repeat one); NULL on OOM. */
 static char *
 answer(struct candidate *c, size_t n, int max)
 {
 	cJSON *root, *attr, *results, *r;
-	size_t i;
+	size_t i, kept = 0;
 	char *out;
 
 	if (max < 0)
 		max = 0;
-	if (n > (size_t)max)
-		n = (size_t)max;
 	if ((root = cJSON_CreateObject()) == NULL ||
 	    (attr = cJSON_AddArrayToObject(root, "html_attributions")) ==
 	    NULL || places_json_append(attr, OVERPASS_ATTRIBUTION) == -1 ||
 	    (results = cJSON_AddArrayToObject(root, "results")) == NULL)
 		goto fail;
-	for (i = 0; i < n; i++) {
-		if ((r = result_of(&c[i])) == NULL)
+	for (i = 0; i < n && kept < (size_t)max; i++) {
+		if (seen_before(c, kept, &c[i]))
+			continue;
+		c[kept++] = c[i];	/* c[0..kept): those answered */
+		if ((r = result_of(&c[kept - 1])) == NULL)
 			goto fail;
 		if (!cJSON_AddItemToArray(results, r)) {
 			cJSON_Delete(r);
 			goto fail;
 		}
 	}
-	if (cJSON_AddStringToObject(root, "status", n > 0 ? ST_OK : ST_ZERO) ==
-	    NULL)
+	if (cJSON_AddStringToObject(root, "status", kept > 0 ? ST_OK :
+	    ST_ZERO) == NULL)
 		goto fail;
 	out = cJSON_PrintUnformatted(root);
 	cJSON_Delete(root);

@@ -24,7 +24,8 @@ struct http_conn {
 	struct status_http	*srv;
 	struct bufferevent	*bev;
 	int			 answered;	/* the answer is queued */
-	struct timespec		 deadline;	/* for the whole head */
+	size_t			 scanned;	/* head bytes searched for its end */
+	struct timespec		 deadline;	/* for the whole connection */
 };
 
 struct status_http {
@@ -60,7 +61,8 @@ answer(struct http_conn *c, const char *status, const char *type,
 	    "X-Content-Type-Options: nosniff\r\n"
 	    "Content-Security-Policy: default-src 'none'; script-src"
 	    " 'unsafe-inline'; style-src 'unsafe-inline'; connect-src"
-	    " 'self'\r\nConnection: close\r\n\r\n", status, type, len);
+	    " 'self'\r\n%sConnection: close\r\n\r\n", status, type, len,
+	    strncmp(status, "405 ", 4) == 0 ? "Allow: GET\r\n" : "");
 	evbuffer_add(out, body, len);
 	c->answered = 1;
 }
@@ -78,6 +80,8 @@ serve(struct http_conn *c, char *head)
 {
 	char *sp1, *sp2, *q;
 	char *json;
+	const char *path;
+	size_t len;
 
 	if ((sp1 = strchr(head, ' ')) == NULL ||
 	    (sp2 = strchr(sp1 + 1, ' ')) == NULL ||
@@ -92,10 +96,12 @@ serve(struct http_conn *c, char *head)
 	}
 	if ((q = strchr(sp1 + 1, '?')) != NULL)
 		*q = '\0';
-	if (strcmp(sp1 + 1, "/") == 0)
+	len = strlen(sp1 + 1);
+	path = listener_http_path(sp1 + 1, &len);
+	if (len == 1 && path[0] == '/')
 		answer(c, "200 OK", "text/html; charset=utf-8",
 		    status_page_html, strlen(status_page_html));
-	else if (strcmp(sp1 + 1, "/status.json") == 0) {
+	else if (len == 12 && memcmp(path, "/status.json", 12) == 0) {
 		if ((json = c->srv->json(c->srv->arg)) == NULL) {
 			answer_error(c, "503 Service Unavailable");
 			return;
@@ -112,23 +118,29 @@ read_cb(struct bufferevent *bev, void *arg)
 {
 	struct http_conn *c = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
-	struct evbuffer_ptr end;
+	struct evbuffer_ptr end, from;
 	struct timespec now;
 	size_t len;
 	char *head;
 
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (now.tv_sec > c->deadline.tv_sec) {	/* a byte at a time, or
+						 * trickled after the answer */
+		conn_free(c);
+		return;
+	}
 	if (c->answered) {	/* what follows the head: discarded */
 		evbuffer_drain(in, evbuffer_get_length(in));
 		return;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (now.tv_sec > c->deadline.tv_sec) {	/* a byte at a time */
-		conn_free(c);
-		return;
-	}
-	end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
+	/* Only the new bytes (and 3 before them) are searched: a head sent
+	 * a byte at a time must not cost its length squared. */
+	evbuffer_ptr_set(in, &from, c->scanned > 3 ? c->scanned - 3 : 0,
+	    EVBUFFER_PTR_SET);
+	c->scanned = evbuffer_get_length(in);
+	end = evbuffer_search(in, "\r\n\r\n", 4, &from);
 	if (end.pos == -1)
-		end = evbuffer_search(in, "\n\n", 2, NULL);
+		end = evbuffer_search(in, "\n\n", 2, &from);
 	if (end.pos == -1) {
 		if (evbuffer_get_length(in) > STATUS_HTTP_MAX_HEAD)
 			answer_error(c, "431 Request Header Fields Too Large");

@@ -39,4 +39,9 @@ void		 listener_stop(struct listener *);
 /* Close the socket and free (NULL is fine). */
 void		 listener_free(struct listener *);
 
+/* The origin-form path of an HTTP request target of len bytes (len is
+ * updated): "http://host:port/metrics" -> "/metrics" (RFC 9112 3.2.2:
+ * a server accepts the absolute form too), anything else unchanged. */
+const char	*listener_http_path(const char *target, size_t *len);
+
 #endif

@@ -74,6 +74,8 @@ struct metrics_snapshot {
 	double		 persist_lag_s;
 	struct metrics_hist fsync_duration;
 	int		 stopping;	/* SIGTERM's grace: /healthz is 503 */
+	int		 health_only;	/* in: only stopping is wanted (for
+					 * /healthz: no /proc walk per probe) */
 };
 
 struct evbuffer;
@@ -83,7 +85,8 @@ struct metrics_server;
 /* Append the exposition of s to out; 0, or -1 when out of memory. */
 int	metrics_format(struct evbuffer *out, const struct metrics_snapshot *s);
 
-/* Fill s (zeroed by the caller) for a scrape. */
+/* Fill s (zeroed by the caller, but for health_only) for a scrape; with
+ * s->health_only set, only s->stopping is needed. */
 typedef void	(*metrics_fill_fn)(void *arg, struct metrics_snapshot *s);
 
 /* Listen on bind:port; NULL with err set (and logged) on failure. */

@@ -6,7 +6,8 @@
  * "/status.json" every second; "/status.json" is the owner's JSON.  Each
  * connection answers one request and closes.  Bounded: request head
  * STATUS_HTTP_MAX_HEAD bytes, sent within STATUS_HTTP_TIMEOUT_S seconds
- * (however slowly it trickles in), each read or write idle at most that
+ * (however slowly it trickles in; bytes still trickling after the answer
+ * past that end the connection too), each read or write idle at most that
  * long, at most STATUS_HTTP_MAX_CONNS connections (the excess is closed
  * at once).
  *

@@ -322,6 +322,35 @@ test_translate_prefixes(void **state)
 	}
 }
 
+/* A lying server that sends one element twice (or the same id at two
+ * places) gives it once: the nearest copy, and the bound still filled. */
+static void
+test_translate_duplicates_once(void **state)
+{
+	static const char dup[] = "{\"elements\":["
+	    "{\"type\":\"node\",\"id\":1,\"lat\":34.06893,"
+	    "\"lon\":-118.443927,\"tags\":{\"name\":\"A\"}},"
+	    "{\"type\":\"node\",\"id\":1,\"lat\":34.06893,"
+	    "\"lon\":-118.443927,\"tags\":{\"name\":\"A\"}},"
+	    "{\"type\":\"node\",\"id\":1,\"lat\":34.06894,"
+	    "\"lon\":-118.443927,\"tags\":{\"name\":\"A moved\"}},"
+	    "{\"type\":\"way\",\"id\":1,\"center\":{\"lat\":34.07,"
+	    "\"lon\":-118.445127},\"tags\":{\"name\":\"Way 1\"}},"
+	    "{\"type\":\"node\",\"id\":2,\"lat\":34.08,"
+	    "\"lon\":-118.445127,\"tags\":{\"name\":\"B\"}}]}";
+	cJSON *j;
+
+	(void)state;
+	j = legacy(S(dup), 200, 3);
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(j,
+	    "results")), 3);
+	assert_string_equal(rstr(j, 0, "place_id"), "osm:node/1");
+	assert_string_equal(rstr(j, 0, "name"), "A");
+	assert_string_equal(rstr(j, 1, "place_id"), "osm:way/1");
+	assert_string_equal(rstr(j, 2, "place_id"), "osm:node/2");
+	cJSON_Delete(j);
+}
+
 static void
 test_distance(void **state)
 {
@@ -432,6 +461,7 @@ main(void)
 		cmocka_unit_test(test_translate_zero_results),
 		cmocka_unit_test(test_translate_failures),
 		cmocka_unit_test(test_translate_prefixes),
+		cmocka_unit_test(test_translate_duplicates_once),
 		cmocka_unit_test(test_distance),
 		cmocka_unit_test(test_config_keys),
 	};
