@@ -90,33 +90,52 @@ places_overpass_fetch_count(int bound)
 	    OVERPASS_FETCH_FACTOR * bound : OVERPASS_FETCH_MIN;
 }
 
+/* Append one ring to out (len so far, cap its size): the eight
+ * statements within radius (a decimal string) and its output. */
+static size_t
+ql_ring(char *out, size_t len, size_t cap, const char *radius, double lat,
+    double lon, int fetch)
+{
+	static const char *const keys[] = {
+		"amenity", "tourism", "shop", "leisure"
+	};
+	size_t i;
+
+	len += (size_t)snprintf(out + len, cap - len, "(");
+	for (i = 0; i < 8; i++)
+		len += (size_t)snprintf(out + len, cap - len,
+		    "%s[%s](around:%s,%.6f,%.6f);", i % 2 ? "way" : "node",
+		    keys[i / 2], radius, lat, lon);
+	len += (size_t)snprintf(out + len, cap - len, ");out center %d;",
+	    fetch);
+	return len;
+}
+
 /* See places_overpass.h. */
 char *
 places_overpass_ql(double lat, double lon, const char *radius_m, int bound,
     long timeout_ms)
 {
-	static const char *const keys[] = {
-		"amenity", "tourism", "shop", "leisure"
-	};
-	char around[128], *out, *p;
-	size_t i, len, cap;
+	char radius[OVERPASS_RINGS][32], *out;
+	double r = strtod(radius_m, NULL);
+	size_t len, cap;
 	long secs = timeout_ms / 1000;
+	int n = 0, k, fetch = places_overpass_fetch_count(bound);
 
 	if (secs < 1)
 		secs = 1;
-	snprintf(around, sizeof(around), "(around:%s,%.6f,%.6f);", radius_m,
-	    lat, lon);
-	cap = 64 + 8 * (strlen(around) + 16) + 64;
+	/* The inner rings, smallest first; the outer one is radius_m. */
+	for (k = OVERPASS_RINGS - 1; k > 0; k--)
+		if (r / (double)(1 << k) >= OVERPASS_RING_MIN_M)
+			snprintf(radius[n++], sizeof(radius[0]), "%.0f",
+			    r / (double)(1 << k));
+	snprintf(radius[n++], sizeof(radius[0]), "%s", radius_m);
+	cap = 64 + (size_t)n * (8 * (strlen(radius_m) + 64) + 64);
 	if ((out = malloc(cap)) == NULL)
 		return NULL;
-	len = (size_t)snprintf(out, cap, "[out:json][timeout:%ld];(", secs);
-	for (i = 0; i < 8; i++) {
-		p = out + len;
-		len += (size_t)snprintf(p, cap - len, "%s[%s]%s",
-		    i % 2 ? "way" : "node", keys[i / 2], around);
-	}
-	snprintf(out + len, cap - len, ");out center %d;",
-	    places_overpass_fetch_count(bound));
+	len = (size_t)snprintf(out, cap, "[out:json][timeout:%ld];", secs);
+	for (k = 0; k < n; k++)
+		len = ql_ring(out, len, cap, radius[k], lat, lon, fetch);
 	return out;
 }
 

@@ -21,7 +21,11 @@ once.  Failure modes (set_mode or the control API):
   slow          ok after delay_s (default 1 s)
 
 delay_s is slept before every answer in any mode; count (default 30) is
-how many elements exist around any centre.  Control API on the same port
+how many elements exist within the query's largest radius.  A query of
+several "(...);out center N;" blocks (herd's rings) is answered block by
+block, as Overpass does: each block's N lowest ids among the elements
+within its own radius, the outputs one after the other (an element in
+two blocks appears twice).  Control API on the same port
 (never recorded):
 
   POST /_fake/mode      {"mode": ..., "delay_s": 0.5, "count": 30}
@@ -66,6 +70,7 @@ GATEWAY_TIMEOUT_PAGE = (
 GARBAGE = b'{"version":0.6,"elements":[{"type":"node","id":1,"lat":'
 AROUND_RE = re.compile(r"\(around:([0-9.]+),(-?[0-9.]+),(-?[0-9.]+)\)")
 OUT_RE = re.compile(r"out center (\d+);")
+BLOCK_RE = re.compile(r"\((.*?)\);out center (\d+);")
 TIMEOUT_RE = re.compile(r"^\[out:json\]\[timeout:(\d+)\];")
 TAGS = (("amenity", "cafe"), ("tourism", "museum"), ("shop", "bakery"),
         ("leisure", "park"), ("amenity", "restaurant"))
@@ -116,6 +121,12 @@ def elements_around(lat, lon, radius, count, named=True, unnamed=True):
                         "lon": plon, "tags": tags})
     out.sort(key=lambda e: (e["type"] != "node", e["id"]))
     return out
+
+
+def position(e):
+    """(lat, lon) of a node, or of a way's center."""
+    c = e.get("center", e)
+    return c["lat"], c["lon"]
 
 
 def answer(elements):
@@ -179,6 +190,9 @@ class _Handler(BaseHTTPRequestHandler):
         tmo = TIMEOUT_RE.search(ql)
         req["around"] = [[float(x) for x in a] for a in around]
         req["out"] = int(out.group(1)) if out else None
+        req["blocks"] = [[float(AROUND_RE.search(b).group(1)), int(n)]
+                         for b, n in BLOCK_RE.findall(ql)
+                         if AROUND_RE.search(b)]
         req["timeout"] = int(tmo.group(1)) if tmo else None
         mode, delay, count = fake._begin(req)
         try:
@@ -196,7 +210,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(400, "<p>Error: line 1: parse error</p>\n",
                        "text/html")
             return
-        radius, lat, lon = req["around"][0]
+        radius = max(a[0] for a in req["around"])
+        _, lat, lon = req["around"][0]
         if mode == "http429":
             self._send(429, RATE_LIMITED_PAGE, "text/html; charset=utf-8")
         elif mode == "rate_limited":
@@ -221,7 +236,11 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             els = [] if mode == "empty" else elements_around(
                 lat, lon, radius, count, named=mode != "unnamed")
-            self._send(200, answer(els[:req["out"]]))
+            out = []
+            for r, n in req["blocks"]:
+                out += [e for e in els
+                        if distance(lat, lon, *position(e)) <= r][:n]
+            self._send(200, answer(out))
 
     def _control(self, path, raw):
         fake = self.server.fake

@@ -21,9 +21,19 @@
 /* The elements to ask for a WHATSAT with this bound. */
 int	 places_overpass_fetch_count(int bound);
 
+/* Rings: the query asks the same within radius_m, radius_m / 2, ...,
+ * down to OVERPASS_RINGS radii none under OVERPASS_RING_MIN_M metres.
+ * Each ring's "out center M" gives its M lowest ids, but a ring with
+ * fewer than M elements gives all of them: once some ring is complete
+ * and holds bound named places, sorting the union is exact, in a city
+ * centre with thousands of elements too. */
+#define OVERPASS_RINGS		6
+#define OVERPASS_RING_MIN_M	10.0
+
 /* The Overpass QL query for amenity, tourism, shop and leisure nodes and
- * ways within radius_m metres (a decimal string) of lat,lon, with the
- * server-side timeout of timeout_ms (in whole seconds, at least 1). */
+ * ways within each ring of radius_m metres (a decimal string) of
+ * lat,lon, smallest first, with the server-side timeout of timeout_ms
+ * (in whole seconds, at least 1). */
 char	*places_overpass_ql(double lat, double lon, const char *radius_m,
 	    int bound, long timeout_ms);
 

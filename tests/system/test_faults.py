@@ -131,9 +131,7 @@ def test_kill_9_random_workers_under_load(ctl_factory):
         while not stop.is_set():
             time.sleep(rnd.uniform(0.8, 1.6))
             try:
-                pid = c.pid(rnd.choice(names))
-                if pid:
-                    os.kill(pid, signal.SIGKILL)
+                c.kill_worker(rnd.choice(names))
             except Exception as e:          # noqa: BLE001
                 errors.append(repr(e).encode())
 

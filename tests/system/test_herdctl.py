@@ -81,6 +81,24 @@ class Ctl:
     def pid(self, name):
         return self.status()[name]["pid"]
 
+    def kill_worker(self, name, sig=signal.SIGKILL):
+        """Signal name's worker by the PID status gives, only if that PID
+        is still a child of our supervisor (status can lag a death, and
+        the PID be reused by an unrelated process); True if signalled."""
+        pid = self.pid(name)
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, TypeError):
+            return False
+        if ppid != self.sup_pid:
+            return False
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return False
+        return True
+
     def worker_pids(self):
         try:
             return [s["pid"] for s in self.status().values() if s["pid"]]

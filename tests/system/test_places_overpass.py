@@ -81,10 +81,17 @@ def test_request_is_overpass_ql_with_user_agent(start, fake):
         for key in ("amenity", "tourism", "shop", "leisure"):
             assert "%s[%s](around:2500,34.068930,-118.445127);" % (
                 kind, key) in ql
-    assert req["around"] == [[2500.0, LAT, LON]] * 8
-    assert ql.endswith(");out center 50;")      # max(50, 5 x 7)
+    # Rings of 2500 m, halved down to 10 m at most 6: eight statements
+    # and max(50, 5 x 7) elements each, smallest first.
+    rings = [78.0, 156.0, 312.0, 625.0, 1250.0, 2500.0]
+    assert req["around"] == [[r, LAT, LON] for r in rings for _ in range(8)]
+    assert req["blocks"] == [[r, 50] for r in rings]
+    assert ql.endswith(");out center 50;")
     whatsat(h.port("A"), b"c", b"2.5", b"20")
     assert fake.requests()[-1]["out"] == 100     # 5 x 20
+    # A small radius has fewer rings: none under 10 m.
+    whatsat(h.port("A"), b"c", b"0.03", b"1")
+    assert fake.requests()[-1]["blocks"] == [[15.0, 50], [30.0, 50]]
 
 
 def test_answer_sorted_nearest_first_named_only_and_cut(start, fake):

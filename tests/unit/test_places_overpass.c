@@ -104,23 +104,53 @@ test_fetch_count(void **state)
 	assert_int_equal(places_overpass_fetch_count(0), 50);
 }
 
+/* How many times needle occurs in s. */
+static int
+count(const char *s, const char *needle)
+{
+	int n = 0;
+
+	while ((s = strstr(s, needle)) != NULL) {
+		n++;
+		s++;
+	}
+	return n;
+}
+
 static void
 test_ql_and_body(void **state)
 {
 	char *ql, *body;
 
 	(void)state;
-	ql = places_overpass_ql(LAT, LON, "2500", 7, 8000);
+	/* Under 20 m, one ring: the radius itself. */
+	ql = places_overpass_ql(LAT, LON, "19.5", 7, 8000);
 	assert_string_equal(ql, "[out:json][timeout:8];("
-	    "node[amenity](around:2500,34.068930,-118.445127);"
-	    "way[amenity](around:2500,34.068930,-118.445127);"
-	    "node[tourism](around:2500,34.068930,-118.445127);"
-	    "way[tourism](around:2500,34.068930,-118.445127);"
-	    "node[shop](around:2500,34.068930,-118.445127);"
-	    "way[shop](around:2500,34.068930,-118.445127);"
-	    "node[leisure](around:2500,34.068930,-118.445127);"
-	    "way[leisure](around:2500,34.068930,-118.445127);"
+	    "node[amenity](around:19.5,34.068930,-118.445127);"
+	    "way[amenity](around:19.5,34.068930,-118.445127);"
+	    "node[tourism](around:19.5,34.068930,-118.445127);"
+	    "way[tourism](around:19.5,34.068930,-118.445127);"
+	    "node[shop](around:19.5,34.068930,-118.445127);"
+	    "way[shop](around:19.5,34.068930,-118.445127);"
+	    "node[leisure](around:19.5,34.068930,-118.445127);"
+	    "way[leisure](around:19.5,34.068930,-118.445127);"
 	    ");out center 50;");
+	free(ql);
+	/* 2500 m: six rings, halving, smallest first, each with its out. */
+	ql = places_overpass_ql(LAT, LON, "2500", 7, 8000);
+	assert_true(strncmp(ql, "[out:json][timeout:8];(node[amenity]"
+	    "(around:78,34.068930,-118.445127);", 57) == 0);
+	assert_non_null(strstr(ql, ");out center 50;(node[amenity](around:"
+	    "156,"));
+	assert_non_null(strstr(ql, "way[leisure](around:2500,34.068930,"
+	    "-118.445127););out center 50;"));
+	assert_int_equal(count(ql, "out center 50;"), 6);
+	assert_int_equal(count(ql, "(around:"), 48);
+	free(ql);
+	/* 50 km, the largest: six rings, the smallest 1562 m. */
+	ql = places_overpass_ql(LAT, LON, "50000", 20, 8000);
+	assert_non_null(strstr(ql, "(around:1562,"));
+	assert_int_equal(count(ql, "out center 100;"), 6);
 	free(ql);
 	/* Timeout in whole seconds, at least 1. */
 	ql = places_overpass_ql(-1.5, 2.25, "0.5", 20, 100);
