@@ -3,12 +3,15 @@
  * translators.
  *
  * The first input byte picks max_results (1..20) and the HTTP status;
- * the rest is the body a places provider answered.  Both translators
- * (Places API (New) and legacy Nearby Search) must return compact JSON
+ * the rest is the body a places provider answered.  The three
+ * translators (Places API (New), legacy Nearby Search, Overpass) must
+ * return compact JSON
  * with no newline that is a legacy-shaped object: html_attributions and
  * results arrays (at most max results) and a status string, never a
- * success status for a failed call.  places_json_error() gets the body
- * as its message.  A broken promise is an abort().
+ * success status for a failed call.  Overpass results must also be
+ * nearest first from the query point, each named, with an osm: id given
+ * once.  places_json_error() gets the body as its message.  A broken
+ * promise is an abort().
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -18,6 +21,10 @@
 #include <cjson/cJSON.h>
 
 #include "herd/places_json.h"
+#include "herd/places_overpass.h"
+
+#define QLAT	34.068930	/* the query point of the Overpass call */
+#define QLON	-118.445127
 
 #define check(e)	((e) ? (void)0 : failed(#e, __LINE__))
 
@@ -27,6 +34,7 @@ static const long http_codes[] = { 200, 400, 403, 429, 500 };
 
 static void	failed(const char *, int) __attribute__((noreturn));
 static void	check_answer(char *, long, int);
+static void	check_overpass(char *, long, int);
 
 /* Report a broken promise and abort: a crash for libFuzzer. */
 static void
@@ -71,6 +79,41 @@ check_answer(char *out, long http, int max)
 	free(out);
 }
 
+/* Check and free an Overpass translation: the common promises, then
+ * named results nearest first, no osm: id twice. */
+static void
+check_overpass(char *out, long http, int max)
+{
+	const cJSON *res, *r, *loc, *lat, *lng, *name, *id, *o;
+	cJSON *doc;
+	double d, last = -1.0;
+
+	doc = cJSON_Parse(out);
+	check(doc != NULL);
+	res = cJSON_GetObjectItemCaseSensitive(doc, "results");
+	cJSON_ArrayForEach(r, res) {
+		name = cJSON_GetObjectItemCaseSensitive(r, "name");
+		id = cJSON_GetObjectItemCaseSensitive(r, "place_id");
+		loc = cJSON_GetObjectItemCaseSensitive(
+		    cJSON_GetObjectItemCaseSensitive(r, "geometry"), "location");
+		lat = cJSON_GetObjectItemCaseSensitive(loc, "lat");
+		lng = cJSON_GetObjectItemCaseSensitive(loc, "lng");
+		check(cJSON_IsString(name) && name->valuestring[0] != '\0');
+		check(cJSON_IsString(id) &&
+		    strncmp(id->valuestring, "osm:", 4) == 0);
+		check(cJSON_IsNumber(lat) && cJSON_IsNumber(lng));
+		d = places_overpass_distance(QLAT, QLON, lat->valuedouble,
+		    lng->valuedouble);
+		check(d >= last);
+		last = d;
+		for (o = res->child; o != r; o = o->next)
+			check(strcmp(cJSON_GetObjectItemCaseSensitive(o,
+			    "place_id")->valuestring, id->valuestring) != 0);
+	}
+	cJSON_Delete(doc);
+	check_answer(out, http, max);
+}
+
 /* libFuzzer entry point: a selector byte, then a provider's body. */
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -91,6 +134,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_answer(places_json_from_new(body, len, http, max), http, max);
 	check_answer(places_json_from_legacy(body, len, http, max), http,
 	    max);
+	check_overpass(places_overpass_to_legacy(body, len, http, QLAT, QLON,
+	    max), http, max);
 
 	/* Any bytes as an error message (the body up to a NUL). */
 	if ((msg = malloc(len + 1)) == NULL)
