@@ -103,6 +103,8 @@ struct places {
 	struct places_geonames	*gn;		/* api geonames: its data */
 	char			*gn_file;	/* ... loaded from (NULL: built-in) */
 	uint32_t		 gn_classes;
+	struct places_geonames_loader *gn_loader;	/* reloads */
+	int			 gn_async;	/* started: load in the back */
 };
 
 static void	entry_add(struct places_entry *, const char *, size_t);
@@ -124,6 +126,8 @@ static void	backoff_start(struct places *);
 static void	configure_geonames(struct places *, const struct herd_places *);
 static void	answer_geonames(struct places *, struct places_entry *,
 		    const struct herd_location *, double, int);
+static void	geonames_loaded(void *, struct places_geonames *,
+		    const char *, uint32_t);
 
 /* --- lifecycle ----------------------------------------------------------- */
 
@@ -138,11 +142,14 @@ places_new(struct event_base *base, const struct herd_places *conf)
 	TAILQ_INIT(&pl->queries);
 	TAILQ_INIT(&pl->waiting);
 	places_cache_init(&pl->cache);
-	if ((pl->http = places_http_new(base, RESPONSE_MAX)) == NULL) {
+	if ((pl->http = places_http_new(base, RESPONSE_MAX)) == NULL ||
+	    (pl->gn_loader = places_geonames_loader_new(base,
+	    geonames_loaded, pl)) == NULL) {
 		places_free(pl);
 		return NULL;
 	}
-	places_configure(pl, conf);
+	places_configure(pl, conf);	/* before serving: loads in place */
+	pl->gn_async = 1;
 	return pl;
 }
 
@@ -200,6 +207,7 @@ places_configure(struct places *pl, const struct herd_places *conf)
 	if (api == PLACES_API_GEONAMES)
 		configure_geonames(pl, conf);
 	else {
+		places_geonames_loader_cancel(pl->gn_loader);
 		places_geonames_free(pl->gn);
 		pl->gn = NULL;
 		if (pl->api == PLACES_API_OVERPASS)
@@ -220,10 +228,42 @@ places_configure(struct places *pl, const struct herd_places *conf)
 	run_waiting(pl);	/* the limit may have grown */
 }
 
+/* Take g (the data of file with classes) in place of the data in use. */
+static void
+geonames_take(struct places *pl, struct places_geonames *g, const char *file,
+    uint32_t classes)
+{
+	char *copy = NULL;
+
+	if (file != NULL && (copy = strdup(file)) == NULL)
+		fatal("places: geonames_file");
+	places_geonames_free(pl->gn);
+	free(pl->gn_file);
+	pl->gn = g;
+	pl->gn_file = copy;
+	pl->gn_classes = classes;
+}
+
+/* Log the provider in one line, saying when it is the embedded default. */
+static void
+geonames_log(const struct places *pl, int api_set)
+{
+	if (pl->gn == NULL)
+		log_warnx("places: api geonames: no data loaded; WHATSAT"
+		    " answers UNKNOWN_ERROR");
+	else
+		log_info("places: api geonames%s: %u places from %s, in"
+		    " process", api_set ? "" : " (the embedded default:"
+		    " no [places] api and no key configured)",
+		    places_geonames_count(pl->gn),
+		    places_geonames_what(pl->gn));
+}
+
 /*
  * Load the GeoNames data of conf unless it is loaded already; when it
- * cannot be loaded the data in use (if any) stays.  Logs the provider
- * in one line, saying when it is the embedded default.
+ * cannot be loaded the data in use (if any) stays.  At start it loads in
+ * place (nothing is served yet); on a reload on the loader's thread,
+ * WHATSAT answering from the data in use until geonames_loaded swaps.
  */
 static void
 configure_geonames(struct places *pl, const struct herd_places *conf)
@@ -231,31 +271,45 @@ configure_geonames(struct places *pl, const struct herd_places *conf)
 	const char *file = conf->geonames_file;
 	struct places_geonames *g;
 
-	if (pl->gn == NULL || pl->gn_classes != conf->geonames_classes ||
-	    (pl->gn_file == NULL) != (file == NULL) ||
-	    (file != NULL && strcmp(pl->gn_file, file) != 0)) {
-		if ((g = places_geonames_load(file,
-		    conf->geonames_classes)) != NULL) {
-			places_geonames_free(pl->gn);
-			free(pl->gn_file);
-			pl->gn = g;
-			pl->gn_file = file ? strdup(file) : NULL;
-			if (file != NULL && pl->gn_file == NULL)
-				fatal("places: geonames_file");
-			pl->gn_classes = conf->geonames_classes;
-		} else if (pl->gn != NULL)
+	if (pl->gn != NULL && pl->gn_classes == conf->geonames_classes &&
+	    (pl->gn_file == NULL) == (file == NULL) &&
+	    (file == NULL || strcmp(pl->gn_file, file) == 0)) {
+		places_geonames_loader_cancel(pl->gn_loader);	/* back */
+	} else if (pl->gn_async) {
+		if (places_geonames_loader_start(pl->gn_loader, file,
+		    conf->geonames_classes) == 0) {
+			log_info("places: api geonames: loading %s in the"
+			    " background; WHATSAT answers from %s meanwhile",
+			    file ? file : "the built-in set", pl->gn ?
+			    places_geonames_what(pl->gn) : "no data (an"
+			    " error)");
+			return;
+		}
+		if (pl->gn != NULL)
 			log_warnx("places: geonames: keeping %s",
 			    places_geonames_what(pl->gn));
+	} else if ((g = places_geonames_load(file,
+	    conf->geonames_classes)) != NULL)
+		geonames_take(pl, g, file, conf->geonames_classes);
+	geonames_log(pl, conf->api_set);
+}
+
+/* The loader's result (see places_geonames_done_cb): swap it in. */
+static void
+geonames_loaded(void *arg, struct places_geonames *g, const char *file,
+    uint32_t classes)
+{
+	struct places *pl = arg;
+
+	if (g != NULL)
+		geonames_take(pl, g, file, classes);
+	else {
+		if (pl->gn != NULL)
+			log_warnx("places: geonames: keeping %s: %s could not"
+			    " be loaded", places_geonames_what(pl->gn),
+			    file ? file : "the built-in set");
 	}
-	if (pl->gn == NULL)
-		log_warnx("places: api geonames: no data loaded; WHATSAT"
-		    " answers UNKNOWN_ERROR");
-	else
-		log_info("places: api geonames%s: %u places from %s, in"
-		    " process", conf->api_set ? "" : " (the embedded default:"
-		    " no [places] api and no key configured)",
-		    places_geonames_count(pl->gn),
-		    places_geonames_what(pl->gn));
+	geonames_log(pl, 1);
 }
 
 /* Complete e with the GeoNames answer for loc. */
@@ -266,8 +320,10 @@ answer_geonames(struct places *pl, struct places_entry *e,
 	char *json, st[32];
 
 	if (pl->gn == NULL) {
-		entry_fail(e, "UNKNOWN_ERROR", "the GeoNames data could not"
-		    " be loaded (see the server's log)");
+		entry_fail(e, "UNKNOWN_ERROR", places_geonames_loader_busy(
+		    pl->gn_loader) ? "the GeoNames data is being loaded" :
+		    "the GeoNames data could not be loaded (see the server's"
+		    " log)");
 		return;
 	}
 	if ((json = places_geonames_answer(pl->gn, loc->lat, loc->lon,
@@ -296,6 +352,7 @@ places_free(struct places *pl)
 	free(pl->key);
 	free(pl->url);
 	free(pl->user_agent);
+	places_geonames_loader_free(pl->gn_loader);
 	places_geonames_free(pl->gn);
 	free(pl->gn_file);
 	free(pl);

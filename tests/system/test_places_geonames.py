@@ -5,10 +5,13 @@ import math
 import os
 import signal
 import subprocess
+import threading
+import time
 
 import pytest
 
-from conftest import AT_RE, NODE, exchange
+from conftest import (AT_RE, NODE, Client, exchange, rtt_bound, rtt_worst,
+                      wait_until)
 from fake_places import FakePlaces
 
 UCLA = b"+34.068930-118.445127"
@@ -315,3 +318,174 @@ def test_reload_loads_another_file_and_keeps_data_on_failure(herd_factory,
     h.syslog.wait_for(r"A: places: geonames: keeping %s" % dump)
     assert names(whatsat(h.port("A"), b"rf", b"1", b"1")[1]) == [
         "UCLA Medical Center"]
+
+
+# --- reloads load in the background ------------------------------------
+
+
+def write_big_dump(path, n):
+    """A dump of n places, quickly: "Big Origin" at UCLA, the rest on a
+    grid over the Americas."""
+    tail = "\tP\tPPL\tUS\t\tCA\t037\t\t\t0\t\t90\tAmerica/Los_Angeles" \
+        "\t2024-01-01\n"
+    with open(path, "w") as f:
+        f.write(dump_row(9000000, "Big Origin", UCLA_DEG[0], UCLA_DEG[1],
+                         "P", "PPL") + "\n")
+        f.writelines("%d\tBig Town %d\tBig Town %d\t\t%.4f\t%.4f%s"
+                     % (9000001 + i, i, i, -50 + (i % 1000) * 0.1,
+                        -120 + (i // 1000) * 0.01, tail)
+                     for i in range(n - 1))
+    return str(path)
+
+
+def reload_to(h, places):
+    h.places = places
+    h.write()
+    h.signal("A", signal.SIGHUP)
+
+
+def nearest(h, cid):
+    """The name of the nearest place, or the error status."""
+    _, j = whatsat(h.port("A"), cid, b"1", b"1")
+    return names(j) if j["status"] == "OK" else j["status"]
+
+
+def test_reload_big_dump_does_not_stall_the_loop(herd_factory, tmp_path):
+    dump = write_dump(tmp_path)
+    h = one_node(herd_factory, "api = geonames\ngeonames_file = %s" % dump)
+    h.syslog.wait_for(r"A: places: api geonames: 6 places from")
+    h.iamat("A", b"w", UCLA, b"1")
+    old, new = ["UCLA Medical Center"], ["Big Origin"]
+    assert nearest(h, b"w") == old
+    big = write_big_dump(tmp_path / "big.txt", 300000)
+    baseline = rtt_worst(h.port("A"))
+    rtts, stop = [], threading.Event()
+
+    def measure():
+        c = Client(h.port("A"))
+        try:
+            i = 0
+            while not stop.is_set():
+                i += 1
+                t0 = time.monotonic()
+                assert AT_RE.match(c.request(b"IAMAT m +1+1 %d" % i))
+                rtts.append(time.monotonic() - t0)
+                time.sleep(0.002)
+        finally:
+            c.close()
+    t = threading.Thread(target=measure)
+    t.start()
+    try:
+        wait_until(lambda: len(rtts) >= 20, what="round trips")
+        reload_to(h, "api = geonames\ngeonames_file = %s" % big)
+        seen = []
+
+        def swapped():
+            seen.append(nearest(h, b"w"))
+            return seen[-1] == new
+        wait_until(swapped, timeout=60, interval=0.005, what="the new data")
+        n = len(rtts)
+        wait_until(lambda: len(rtts) >= n + 20, what="round trips after")
+    finally:
+        stop.set()
+        t.join()
+    # Every answer came from the old data or the new: never an error.
+    assert set(map(tuple, seen)) <= {tuple(old), tuple(new)}, seen
+    # The loop never stalled for the load (0.1 s or more on the old code,
+    # which parsed the dump in the loop).
+    worst = max(rtts)
+    print("worst round trip %.1f ms over %d (baseline %.1f ms)"
+          % (worst * 1000, len(rtts), baseline * 1000))
+    assert worst <= rtt_bound(baseline), (worst, baseline)
+    h.syslog.wait_for(r"A: places: api geonames: 300000 places from %s "
+                      r"\(index %s\.herd-index built, shared\)" % (big, big))
+    h.syslog.wait_for(r"A: places: api geonames: loading %s in the "
+                      r"background; WHATSAT answers from %s" % (big, dump))
+
+
+def fifo_writer(path, timeout=10.0):
+    """The write end of the FIFO path, once the node reads it."""
+    def opened():
+        try:
+            return os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:
+            return None
+    return wait_until(opened, timeout, what="the node to open %s" % path)
+
+
+def test_reload_latest_wins_and_old_data_answers_meanwhile(herd_factory,
+                                                          tmp_path):
+    dump = write_dump(tmp_path)
+    h = one_node(herd_factory, "api = geonames\ngeonames_file = %s" % dump)
+    h.syslog.wait_for(r"A: places: api geonames: 6 places from")
+    h.iamat("A", b"l", UCLA, b"1")
+    old = ["UCLA Medical Center"]
+    # A FIFO with no writer: its load waits in open(2), on the thread.
+    slow = str(tmp_path / "slow.txt")
+    os.mkfifo(slow)
+    reload_to(h, "api = geonames\ngeonames_file = %s" % slow)
+    h.syslog.wait_for(r"A: places: api geonames: loading %s in the "
+                      r"background" % slow)
+    h.syslog.wait_for(r"A: reloaded")
+    for i in range(3):
+        assert nearest(h, b"l") == old
+        assert AT_RE.match(h.iamat("A", b"l2", UCLA, b"%d" % (i + 1)))
+    # A second reload while the first load runs: the second wins.
+    second = tmp_path / "second"
+    second.mkdir()
+    dump2 = write_dump(second, [dump_row(7, "Second Place", UCLA_DEG[0],
+                                         UCLA_DEG[1], "P", "PPL")])
+    reload_to(h, "api = geonames\ngeonames_file = %s" % dump2)
+    h.syslog.wait_for(r"A: places: api geonames: loading %s in the "
+                      r"background" % dump2)
+    assert nearest(h, b"l") == old
+    os.close(fifo_writer(slow))		# the first load ends
+    h.syslog.wait_for(r"A: places: geonames: the load of %s abandoned: a "
+                      r"later reload wins" % slow)
+    seen = []
+
+    def swapped():
+        seen.append(nearest(h, b"l"))
+        return seen[-1] == ["Second Place"]
+    wait_until(swapped, what="the second reload's data")
+    assert all(s in (old, ["Second Place"]) for s in seen), seen
+    h.syslog.wait_for(r"A: places: api geonames: 1 places from %s" % dump2)
+    assert not any("places from %s" % slow in l for l in h.syslog.drain())
+    # Reloading back to the data in use abandons a load under way.
+    reload_to(h, "api = geonames\ngeonames_file = %s" % slow)
+    h.syslog.wait_for(r"A: places: api geonames: loading %s in the "
+                      r"background; WHATSAT answers from %s" % (slow, dump2))
+    reload_to(h, "api = geonames\ngeonames_file = %s" % dump2)
+    os.close(fifo_writer(slow))
+    h.syslog.wait_for(r"A: places: geonames: the load of %s abandoned" %
+                      slow)
+    assert nearest(h, b"l") == ["Second Place"]
+
+
+@pytest.mark.parametrize("where", ["open", "read"])
+def test_sigterm_during_a_load_exits_cleanly(herd_factory, tmp_path, where):
+    dump = write_dump(tmp_path)
+    h = one_node(herd_factory, "api = geonames\ngeonames_file = %s" % dump)
+    h.syslog.wait_for(r"A: places: api geonames: 6 places from")
+    slow = str(tmp_path / "slow.txt")
+    os.mkfifo(slow)
+    reload_to(h, "api = geonames\ngeonames_file = %s" % slow)
+    h.syslog.wait_for(r"A: places: api geonames: loading %s in the "
+                      r"background" % slow)
+    fd = None
+    if where == "read":
+        # The thread is inside the dump, a builder full, waiting for more.
+        fd = fifo_writer(slow)
+        os.set_blocking(fd, True)
+        rows = "".join(dump_row(100 + i, "Fifo %d" % i, 10 + i * 1e-3, 10,
+                                "P", "PPL") + "\n" for i in range(2000))
+        os.write(fd, rows.encode())
+    h.signal("A", signal.SIGTERM)
+    h.syslog.wait_for(r"A: received SIGTERM, stopping")
+    if fd is not None:
+        os.close(fd)		# the read ends; the thread sees the cancel
+    # One SIGTERM only: a second one, once the loop is gone, kills.
+    assert h.procs.pop("A").wait(10) == 0
+    if where == "open":		# stuck in open(2): left behind
+        h.syslog.wait_for(r"A: places: geonames: the load of %s is stuck; "
+                          r"leaving it behind" % slow)
