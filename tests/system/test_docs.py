@@ -1,0 +1,218 @@
+"""The README, the shipped etc/herd.ini and the rendered man pages, held
+to the code and to each other (issue 16: what a newcomer reads must be
+what the binaries do).
+
+- every in-page link of README.md ([x](#anchor)) names a heading;
+- the README's herd.ini format block lists every key of src/config.c,
+  and every default it, herd.ini(5) and etc/herd.ini state is the code's;
+- herd.ini(5)'s "as shipped" example is etc/herd.ini, key for key;
+- every option of herd-node --help is in the README's herd-node table;
+- herd-bench --help states each mode's own --prefix default;
+- herdctl status --help, like herdctl(8), says that failing persistence
+  also makes status exit 3;
+- the rendered man pages have balanced parentheses and print the JSON
+  they show intact (mandoc -T lint does not see either).
+
+Run: /usr/bin/python3 -m pytest -q tests/system/test_docs.py
+"""
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import BIN, MAN_PAGES, ROOT
+
+MANDOC = shutil.which("mandoc")
+needs_mandoc = pytest.mark.skipif(
+    MANDOC is None, reason="mandoc is not installed "
+    "(Debian: apt-get install mandoc)")
+
+
+def read(*path):
+    with open(os.path.join(ROOT, *path), encoding="utf-8") as f:
+        return f.read()
+
+
+def readme_prose():
+    """README.md without its fenced code blocks."""
+    return re.sub(r"^```.*?^```[^\n]*$", "", read("README.md"),
+                  flags=re.S | re.M)
+
+
+def github_anchor(heading):
+    """The anchor GitHub gives a heading: lower case, punctuation other
+    than - and _ dropped, spaces to -."""
+    h = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return h.replace(" ", "-")
+
+
+def run_help(prog, *args):
+    path = os.path.join(BIN, prog)
+    if not os.access(path, os.X_OK):
+        pytest.skip("%s is not built (run make)" % path)
+    r = subprocess.run([path, *args, "--help"], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=10)
+    assert r.returncode == 0, r.stdout
+    return r.stdout.decode()
+
+
+def test_readme_anchors_exist():
+    prose = readme_prose()
+    anchors, seen = set(), {}
+    for m in re.finditer(r"^#{1,6} (.+)$", prose, re.M):
+        a = github_anchor(m.group(1))
+        n = seen.get(a, 0)
+        anchors.add(a if n == 0 else "%s-%d" % (a, n))
+        seen[a] = n + 1
+    links = re.findall(r"\]\(#([^)\s]+)\)", prose)
+    assert len(links) >= 20, "in-page links of README.md not found"
+    bad = sorted(set(l for l in links if l not in anchors))
+    assert not bad, "README.md links to missing headings: %s" % bad
+
+
+def config_keys():
+    keys = set(re.findall(r'\{\s*SEC_[A-Z]+,\s*"([a-z_]+)"',
+                          read("src", "config.c")))
+    assert len(keys) >= 30, "key table of src/config.c not found"
+    return keys
+
+
+def code_defaults():
+    """{key: default} from src/config.c's DEFAULT_KEY macros."""
+    out = {}
+    for name, value in re.findall(r"^#define\s+DEFAULT_([A-Z_]+)\s+(.+?)"
+                                  r"\s*(?:/\*.*)?$", read("src", "config.c"),
+                                  re.M):
+        value = value.strip()
+        if value.startswith('"'):
+            out[name.lower()] = value.strip('"')
+        elif re.fullmatch(r"[\d\s()*]+", value):
+            out[name.lower()] = str(eval(value))  # 1024 * 1024 and such
+    assert {"max_line", "timeout_ms", "log_socket"} <= set(out)
+    return out
+
+
+def stated_defaults(text):
+    """{key: value} of the '; key = value' lines of an INI text."""
+    out = {}
+    for key, value in re.findall(r"^;\s*([a-z_]+)\s*=[ \t]*([^\s;]*)",
+                                 text, re.M):
+        if value:
+            out[key] = value
+    return out
+
+
+def readme_format_block():
+    text = read("README.md").split("## Configuration: herd.ini", 1)[1]
+    return text.split("```ini", 1)[1].split("```", 1)[0]
+
+
+def man_example_block():
+    """herd.ini(5)'s example of the shipped etc/herd.ini."""
+    page = read(*os.path.relpath(MAN_PAGES["herd.ini.5"], ROOT).split("/"))
+    text = page.split("as shipped in", 1)[1]
+    return text.split(".Bd -literal", 1)[1].split("\n", 1)[1] \
+        .split("\n.Ed", 1)[0]
+
+
+def test_readme_format_block_has_every_key():
+    block = readme_format_block()
+    listed = set(re.findall(r"^;?\s*([a-z_]+)\s*=", block, re.M))
+    # neighbours is the other spelling of neighbors (said under the block).
+    missing = sorted(config_keys() - listed - {"neighbours"})
+    assert not missing, "README's herd.ini block lacks: %s" % missing
+
+
+@pytest.mark.parametrize("where", ["README.md", "herd.ini.5", "etc/herd.ini"])
+def test_stated_defaults_are_the_code(where):
+    text = {"README.md": readme_format_block,
+            "herd.ini.5": man_example_block,
+            "etc/herd.ini": lambda: read("etc", "herd.ini")}[where]()
+    code = code_defaults()
+    stated = stated_defaults(text)
+    checked = {k: v for k, v in stated.items() if k in code}
+    assert len(checked) >= 5, (where, stated)
+    wrong = {k: (v, code[k]) for k, v in checked.items() if v != code[k]}
+    assert not wrong, "%s: stated default != code: %s" % (where, wrong)
+
+
+def ini_settings(text):
+    """The (section, key, value) lines of INI text, commented-out keys
+    included, comments after them dropped."""
+    out, sec = [], None
+    for line in text.splitlines():
+        m = re.match(r"^\s*\[([^\]]+)\]", line)
+        if m:
+            sec = m.group(1)
+            continue
+        m = re.match(r"^(;?)\s*([a-z_]+)\s*=[ \t]*(.*)$", line)
+        if m:
+            value = re.split(r"\s;", " " + m.group(3), 1)[0].strip()
+            out.append((sec, m.group(1), m.group(2), value))
+    return out
+
+
+def test_man_example_is_shipped_file():
+    shipped = ini_settings(read("etc", "herd.ini"))
+    example = ini_settings(man_example_block())
+    assert len(shipped) >= 20
+    assert example == shipped, "\n".join(
+        "%s %s" % (a, b) for a, b in zip(example, shipped) if a != b) or \
+        "lengths %d != %d" % (len(example), len(shipped))
+
+
+def test_herd_node_options_in_readme():
+    text = run_help("herd-node")
+    section = read("README.md").split("## herd-node", 1)[1] \
+        .split("\n## ", 1)[0]
+    synopsis = section.split("```", 2)[1]
+    for short, long in re.findall(r"^\s+-([a-z]), --([a-z-]+)", text, re.M):
+        assert "| `-%s`, `--%s" % (short, long) in section, "--" + long
+        if short != "h":
+            assert "-%s" % short in synopsis or "--%s" % long in synopsis, \
+                "synopsis lacks -" + short
+    codes = re.findall(r"\b(\d+) [a-z]", text.split("Exit status:")[1])
+    for code in codes:
+        assert re.search(r"^\| %s +\|" % code, section, re.M), "exit " + code
+
+
+def test_herd_bench_prefix_defaults():
+    general = run_help("herd-bench")
+    for mode in ("iamat", "oneshot", "whatsat", "load", "propagation",
+                 "idle", "recovery"):
+        m = re.search(r"--prefix STR\s+client id prefix \(default (\S+?)[,)]",
+                      run_help("herd-bench", mode))
+        if m is None:
+            continue
+        assert m.group(1).rstrip(";") in general, (mode, m.group(1))
+
+
+def test_status_exit_3_covers_persistence():
+    text = " ".join(run_help("herdctl", "status").split())
+    assert "3 when some do not (or their persistence is failing)" in text
+
+
+def rendered(page):
+    r = subprocess.run([MANDOC, "-T", "utf8", MAN_PAGES[page]],
+                       stdout=subprocess.PIPE, timeout=30)
+    assert r.returncode == 0
+    # Undo overstriking (bold, underline) and join the hyphenated lines.
+    text = re.sub(r".\x08", "", r.stdout.decode())
+    return " ".join(text.split())
+
+
+@needs_mandoc
+@pytest.mark.parametrize("page", sorted(MAN_PAGES))
+def test_rendered_page_balanced(page):
+    text = rendered(page)
+    assert text.count("(") == text.count(")"), page
+    assert text.count("\u2018") == text.count("\u2019"), page
+
+
+@needs_mandoc
+def test_rendered_status_json():
+    text = rendered("herdctl.8")
+    assert ('{"state": "ok"|"failing"|"off", "fsync": '
+            '"always"|"everysec"|"no"|"-", "lag_ms": N}') in text
