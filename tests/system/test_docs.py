@@ -216,3 +216,75 @@ def test_rendered_status_json():
     text = rendered("herdctl.8")
     assert ('{"state": "ok"|"failing"|"off", "fsync": '
             '"always"|"everysec"|"no"|"-", "lag_ms": N}') in text
+
+
+def test_status_pipe_lines_documented():
+    """Every line the supervisor reads from a node's HERD_READY_FD pipe
+    (src/worker.c) is in herd-node(8)'s HERD_READY_FD entry."""
+    words = set(re.findall(r'(?:strn?cmp|sscanf)\(line, "([A-Z]+)',
+                           read("src", "worker.c")))
+    assert {"READY", "FAIL", "PEERS"} <= words
+    page = read(*os.path.relpath(MAN_PAGES["herd-node.8"], ROOT).split("/"))
+    entry = page.split(".It Ev HERD_READY_FD", 1)[1].split("\n.It ", 1)[0]
+    missing = sorted(w for w in words
+                     if not re.search(r"^\.Ql %s\b" % w, entry, re.M))
+    assert not missing, "herd-node(8) HERD_READY_FD lacks: %s" % missing
+
+
+def documented_ranges():
+    """{(section, key): (min, max)} of herd.ini(5)'s "from MIN to MAX"."""
+    page = read(*os.path.relpath(MAN_PAGES["herd.ini.5"], ROOT).split("/"))
+    out, sec = {}, None
+    for chunk in re.split(r"^(?=\.Ss |\.It Cm )", page, flags=re.M):
+        m = re.match(r"\.Ss The \[(herd|places|server:NAME)\]", chunk)
+        if m:
+            sec = m.group(1).replace("NAME", "A")
+            continue
+        m = re.match(r"\.It Cm ([a-z_]+)", chunk)
+        r = re.search(r"[Ff]rom (\d+) to (\d+)", " ".join(chunk.split()))
+        if m and r and sec:
+            out[(sec, m.group(1))] = (int(r.group(1)), int(r.group(2)))
+    return out
+
+
+def test_documented_ranges_are_the_binary(tmp_path):
+    """herdctl check takes each bound herd.ini(5) states and refuses the
+    value just outside it."""
+    herdctl = os.path.join(BIN, "herdctl")
+    if not os.access(herdctl, os.X_OK):
+        pytest.skip("%s is not built (run make)" % herdctl)
+    ranges = documented_ranges()
+    assert len(ranges) >= 12, ranges
+    ini = tmp_path / "r.ini"
+    wrong = []
+    for (sec, key), (lo, hi) in sorted(ranges.items()):
+        if key == "tls_port":
+            continue  # needs tls_cert and tls_key, checked at load
+        for value, ok in ((lo, True), (hi, True), (lo - 1, False),
+                          (hi + 1, False)):
+            server = "" if sec == "server:A" else "[server:A]\nport = 1\n"
+            if sec == "server:A" and key != "port":
+                server = "port = 2\n"
+            ini.write_text("[%s]\n%s = %d\n%s" % (sec, key, value, server))
+            r = subprocess.run([herdctl, "-c", str(ini), "check"],
+                               stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, timeout=10)
+            if (r.returncode == 0) != ok:
+                wrong.append("%s = %d: %s" % (key, value,
+                                              r.stdout.decode().strip()))
+    assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.parametrize("where", ["README.md", "etc/herd.ini"])
+def test_ini_comment_ranges_agree(where):
+    """A range '(MIN..MAX)' in the comment of a key line of the README's
+    herd.ini block or of etc/herd.ini is herd.ini(5)'s."""
+    text = readme_format_block() if where == "README.md" \
+        else read("etc", "herd.ini")
+    ranges = {k: v for (_, k), v in documented_ranges().items()}
+    found = 0
+    for key, lo, hi in re.findall(r"^;?\s*([a-z_]+)\s*=[^;\n]*;.*?\((\d+)"
+                                  r"\.\.(\d+)\)", text, re.M):
+        found += 1
+        assert ranges.get(key) == (int(lo), int(hi)), (where, key, lo, hi)
+    assert found >= 2, where
