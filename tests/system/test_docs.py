@@ -15,14 +15,17 @@ what the binaries do).
 
 Run: /usr/bin/python3 -m pytest -q tests/system/test_docs.py
 """
+import glob
 import os
 import re
 import shutil
+import json
 import subprocess
+import time
 
 import pytest
 
-from conftest import BIN, MAN_PAGES, ROOT
+from conftest import BIN, MAN_PAGES, ROOT, exchange
 
 MANDOC = shutil.which("mandoc")
 needs_mandoc = pytest.mark.skipif(
@@ -288,3 +291,75 @@ def test_ini_comment_ranges_agree(where):
         found += 1
         assert ranges.get(key) == (int(lo), int(hi)), (where, key, lo, hi)
     assert found >= 2, where
+
+
+def test_readme_paths_and_make_targets_exist():
+    """Every repository path the README names exists (a glob matches
+    something), and every `make TARGET` it shows is a target."""
+    text = read("README.md")
+    paths = set(re.findall(r"(?<![\w/])((?:tests|docs|etc|systemd|cmd|src"
+                           r"|include)/[\w./*-]*[\w*])", text))
+    assert len(paths) >= 30
+    missing = sorted(p for p in paths
+                     if not glob.glob(os.path.join(ROOT, p + "*")))
+    assert not missing, "README names missing files: %s" % missing
+    makefiles = [os.path.join(ROOT, "Makefile")] + \
+        glob.glob(os.path.join(ROOT, "tests", "*", "*.mk"))
+    defined = set()
+    for mk in makefiles:
+        with open(mk) as f:
+            defined |= set(re.findall(r"^([a-z][\w-]*):", f.read(), re.M))
+    shown = set(re.findall(r"\bmake ([a-z][\w-]*)", text))
+    assert len(shown) >= 10
+    assert shown <= defined, sorted(shown - defined)
+
+
+def readme_example_answer(after):
+    """The JSON line the README shows after the first WHATSAT command
+    following the text `after`, and that command's radius and bound."""
+    text = read("README.md").split(after, 1)[1]
+    m = re.search(r"^\$ printf 'WHATSAT (\S+) (\S+) (\S+)\\n'.*\n"
+                  r"AT [^\n]*\n(\{[^\n]*\})$", text, re.M)
+    assert m, "no WHATSAT example after %r" % after
+    return m.group(1).encode(), m.group(2).encode(), m.group(3).encode(), \
+        json.loads(m.group(4))
+
+
+def answer_of(port, cid, radius, bound):
+    raw = exchange(port, b"WHATSAT %s %s %s\n" % (cid, radius, bound),
+                   timeout=10)
+    assert raw.endswith(b"\n\n"), raw[-80:]
+    return json.loads(raw.split(b"\n", 2)[1])
+
+
+LOC = b"+34.068930-118.445127"
+
+
+def test_quick_start_answer_is_real(herd_factory):
+    """The quick start's WHATSAT answer (built-in GeoNames) is the one a
+    server gives today, byte for byte once parsed."""
+    cid, radius, bound, shown = readme_example_answer("## Quick start")
+    h = herd_factory(topology={"Hill": []}).start()
+    h.iamat("Hill", cid, LOC, b"%.9f" % time.time())
+    assert answer_of(h.port("Hill"), cid, radius, bound) == shown
+
+
+def test_overpass_worked_example_is_real(herd_factory):
+    """The Overpass worked example, against tests/fake_overpass.py as
+    the README says, gives the answer it shows and logs its lines."""
+    from fake_overpass import FakeOverpass
+    cid, radius, bound, shown = readme_example_answer(
+        "Worked example, against the fake Overpass server")
+    fake = FakeOverpass().start()
+    try:
+        h = herd_factory(topology={"Hill": []},
+                         places="api = overpass\nurl = %s" % fake.url)
+        h.start()
+        h.iamat("Hill", cid, LOC, b"%.9f" % time.time())
+        assert answer_of(h.port("Hill"), cid, radius, bound) == shown
+        said = read("README.md").split("and the server logs", 1)[1]
+        size = re.search(r"HTTP 200, OK, (\d+) bytes", said).group(1)
+        h.syslog.wait_for(r"Hill: places: POST \S+ -> HTTP 200, OK, %s "
+                          r"bytes in \d+ ms" % size)
+    finally:
+        fake.stop()
