@@ -19,6 +19,7 @@ import glob
 import os
 import re
 import shutil
+import signal
 import json
 import subprocess
 import time
@@ -363,3 +364,16 @@ def test_overpass_worked_example_is_real(herd_factory):
                           r"bytes in \d+ ms" % size)
     finally:
         fake.stop()
+
+
+def test_stats_line_keys_documented(herd_factory):
+    """The README's SIGUSR1 stats line has the keys a node logs, in its
+    order."""
+    row = next(l for l in read("README.md").splitlines()
+               if l.startswith("| SIGUSR1 | log one stats line"))
+    shown = re.findall(r"\b([a-z_]+)=", row.split("`")[1])
+    h = herd_factory(topology={"A": []}).start()
+    h.signal("A", signal.SIGUSR1)
+    line = h.syslog.wait_for(r"A: stats: ")[-1]
+    logged = re.findall(r"\b([a-z_]+)=", line.split("stats: ", 1)[1])
+    assert shown == logged
