@@ -377,3 +377,29 @@ def test_stats_line_keys_documented(herd_factory):
     line = h.syslog.wait_for(r"A: stats: ")[-1]
     logged = re.findall(r"\b([a-z_]+)=", line.split("stats: ", 1)[1])
     assert shown == logged
+
+
+def test_readme_contents_lists_every_section():
+    prose = readme_prose()
+    sections = [github_anchor(h) for h in
+                re.findall(r"^## (.+)$", prose, re.M) if h != "Contents"]
+    contents = prose.split("## Contents", 1)[1].split("\n## ", 1)[0]
+    assert re.findall(r"^- \[[^\]]+\]\(#([^)]+)\)", contents, re.M) == \
+        sections
+
+
+def test_architecture_names_every_source_file():
+    """Every .c and *_int.h of src/ and cmd/herdctl/ is named in the
+    README's Architecture map (cmd_*.c as a group)."""
+    arch = read("README.md").split("## Architecture", 1)[1]
+    missing = []
+    for d in ("src", os.path.join("cmd", "herdctl")):
+        for f in sorted(os.listdir(os.path.join(ROOT, d))):
+            if not f.endswith((".c", "_int.h")):
+                continue
+            if f.startswith("cmd_") and "cmd_*.c" in arch:
+                continue
+            if not re.search(r"(?<![\w])%s(?![\w])" % re.escape(f), arch) \
+                    and not (f.endswith("_int.h") and "*_int.h" in arch):
+                missing.append(os.path.join(d, f))
+    assert not missing, "not in README's Architecture: %s" % missing
