@@ -104,7 +104,8 @@ usage(FILE *fp)
 	    "secret_file the servers get HERD_SECRET_FILE=RUN_DIR/secret.\n");
 	fprintf(fp, "\nExit status: 0 success, 1 failure (start: also when"
 	    " no server is on this\nmachine), 2 usage error (also an unknown"
-	    " --only name); status: 3 not all\nrunning, 4 no supervisor.\n");
+	    " --only name); status: 3 not all\nrunning (or persistence failing),"
+	    " 4 no supervisor.\n");
 	exit(fp == stdout ? EXIT_OK : EXIT_USAGE);
 }
 

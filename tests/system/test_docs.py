@@ -196,6 +196,8 @@ def test_herd_bench_prefix_defaults():
 def test_status_exit_3_covers_persistence():
     text = " ".join(run_help("herdctl", "status").split())
     assert "3 when some do not (or their persistence is failing)" in text
+    text = " ".join(run_help("herdctl").split())
+    assert "3 not all running (or persistence failing)" in text
 
 
 def rendered(page):
