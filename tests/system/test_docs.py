@@ -405,3 +405,28 @@ def test_architecture_names_every_source_file():
                     and not (f.endswith("_int.h") and "*_int.h" in arch):
                 missing.append(os.path.join(d, f))
     assert not missing, "not in README's Architecture: %s" % missing
+
+
+@pytest.fixture
+def ctl_factory(tmp_path):
+    from conftest import harness_factory
+    from test_herdctl import Ctl
+    yield from harness_factory(tmp_path, Ctl, "ctl")
+
+
+def test_status_json_keys_documented(ctl_factory):
+    """Every key of a server in herdctl status --json is in the README's
+    status row or the paragraph after it, and in herdctl(8)."""
+    c = ctl_factory(topology={"A": ["B"], "B": []})
+    c.start()
+    out = json.loads(c.run("status", "--json", check=0).stdout)
+    keys = set(out) | {k for s in out["servers"] for k in s}
+    assert {"servers", "log", "persist", "links", "data_dir"} <= keys
+    readme = read("README.md").split("| `status [NAME...] [--json]` |", 1)[1]
+    readme = readme.split("**Pictures.**", 1)[0]
+    page = read(*os.path.relpath(MAN_PAGES["herdctl.8"], ROOT).split("/"))
+    for key in sorted(keys):
+        assert re.search(r'["`]%s["`]' % key, readme), \
+            "README lacks %s" % key
+        assert re.search(r"^\.(?:Va|Ql) %s\b|\\\(dq%s\\\(dq" % (key, key),
+                         page, re.M), "herdctl.8 lacks %s" % key
