@@ -430,3 +430,13 @@ def test_status_json_keys_documented(ctl_factory):
             "README lacks %s" % key
         assert re.search(r"^\.(?:Va|Ql) %s\b|\\\(dq%s\\\(dq" % (key, key),
                          page, re.M), "herdctl.8 lacks %s" % key
+
+
+def test_readme_ci_steps_are_ci():
+    """The README's "CI (.ci/run) runs ..." sentence names the make
+    commands of .ci/run, in order."""
+    steps = re.findall(r"^(make .+)$", read(".ci", "run"), re.M)
+    assert len(steps) >= 3
+    text = read("README.md").split("CI (`.ci/run`) runs", 1)[1]
+    text = " ".join(text.split("\n\n", 1)[0].split())
+    assert re.findall(r"`(make [^`]+)`", text) == steps
