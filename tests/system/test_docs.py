@@ -440,3 +440,21 @@ def test_readme_ci_steps_are_ci():
     text = read("README.md").split("CI (`.ci/run`) runs", 1)[1]
     text = " ".join(text.split("\n\n", 1)[0].split())
     assert re.findall(r"`(make [^`]+)`", text) == steps
+
+
+def test_fatal_comes_back_as_documented(ctl_factory, tmp_path):
+    """README and herdctl(8): a fatal server is run again by
+    herdctl restart NAME (as by start NAME)."""
+    from test_herdctl import crashy_env
+    readme = " ".join(read("README.md").split())
+    assert "not restarted until `herdctl start NAME` or `restart NAME`" \
+        in readme
+    env, flag = crashy_env(tmp_path)
+    c = ctl_factory(topology={"A": []}, env=env)
+    c.start()
+    flag.write_text("78")
+    os.kill(c.pid("A"), signal.SIGKILL)
+    c.wait_state("A", "fatal", 10)
+    flag.unlink()
+    c.run("restart", "A", check=0)
+    assert c.status()["A"]["state"] == "running"
