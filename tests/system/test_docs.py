@@ -458,3 +458,33 @@ def test_fatal_comes_back_as_documented(ctl_factory, tmp_path):
     flag.unlink()
     c.run("restart", "A", check=0)
     assert c.status()["A"]["state"] == "running"
+
+
+def bench_steps():
+    """The make targets whose scripts `make bench` runs, in its order."""
+    mk = read("tests", "bench", "bench.mk")
+    recipes = dict(re.findall(r"^([a-z][\w-]*):[^\n]*\n((?:\t[^\n]*\n)+)",
+                              mk, re.M))
+    script = {t: re.search(r"tests/bench/(\S+)", r).group(1)
+              for t, r in recipes.items()
+              if t.startswith("bench-") and "tests/bench/" in r}
+    order = re.findall(r"tests/bench/(\S+)", recipes["bench"])
+    steps = [t for s in order for t, x in script.items() if x == s]
+    assert len(steps) >= 3, (order, script)
+    return steps
+
+
+def test_readme_bench_steps_in_order():
+    """Where the README lists what make bench runs, the bench-* steps
+    are bench.mk's, in its order."""
+    steps = bench_steps()
+    text = read("README.md")
+    perf = text.split("## Performance", 1)[1].split("```sh", 1)[1] \
+        .split("```", 1)[0]
+    row = next(l for l in text.splitlines() if l.startswith("| `make bench` |"))
+    for where in (perf, row):
+        shown = [t for t in re.findall(r"make (bench-[a-z-]+)", where)
+                 if t != "bench-reference"]
+        assert shown == steps, (shown, steps)
+    assert "also the second step of `make bench`" in " ".join(text.split())
+    assert steps[0] == "bench-scale"
