@@ -288,6 +288,7 @@ section_begin(struct loader *ld, const char *name, size_t len)
 	if (!ckey_valid_name(name, len)) {
 		cerr(ld, ld->lineno, "invalid server name '%.*s' (1 to %d of"
 		    " A-Z a-z 0-9 . _ -)", (int)len, name, HERD_NAME_MAX);
+		ld->bad_server = 1;
 		return;
 	}
 	for (i = 0; i < cfg->nservers; i++) {
@@ -385,7 +386,7 @@ finish_servers(struct loader *ld)
 	struct herd_config *cfg = ld->cfg;
 	size_t i;
 
-	if (cfg->nservers == 0)
+	if (cfg->nservers == 0 && !ld->bad_server)	/* one error a fault */
 		cerr(ld, 0, "no [server:NAME] section");
 	for (i = 0; i < cfg->nservers; i++) {
 		struct herd_server *s = &cfg->servers[i];

@@ -35,6 +35,8 @@ struct loader {
 	struct config_errors	*errs;
 	int			*err_lines;	/* line of each error (0:
 						 * the file as a whole) */
+	int			 bad_server;	/* a [server:...] header was
+						 * refused (reported) */
 };
 
 /* config.c: errors as file:line. */

@@ -81,8 +81,9 @@ HELP_SECS
 "  -n REQUESTS        stop after this many requests (propagation: probes)\n"
 "  -k KEYSPACE        distinct client ids (iamat 100000, whatsat 100)\n"
 HELP_TLS
-"  --prefix STR       client id prefix (default bench- ; load and\n"
-"                     recovery: r<pid>- so the records are new)\n"
+"  --prefix STR       client id prefix (default bench-; load and\n"
+"                     recovery: r<pid>-, propagation: p<pid>-, so\n"
+"                     the records are new)\n"
 HELP_SEED
 "Measuring:\n"
 HELP_PID

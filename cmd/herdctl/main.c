@@ -63,11 +63,12 @@ static const struct command commands[] = {
 	  "(exit 1), naming the file it runs.\n" },
 	{ "status", cmd_status, "status [--json] [NAME...]",
 	  "Show NAME STATE PID PORT UPTIME RESTARTS LAST-EXIT PEERS for each\n"
-	  "worker, then why those fatal or backing off are (--json:\n"
+	  "worker, then a line for each that needs a look: why it is fatal\n"
+	  "or backing off, its links down, its persistence failing (--json:\n"
 	  "{\"servers\":[...],\"log\":\"ok\"}, the reason in \"error\"); a last\n"
 	  "line says when the log socket is missing (\"log\": \"socket\n"
-	  "missing\").  Exit 0 when every worker runs, 3 when some do not, 4\n"
-	  "when no supervisor answers.\n" },
+	  "missing\").  Exit 0 when every worker runs, 3 when some do not\n"
+	  "(or their persistence is failing), 4 when no supervisor answers.\n" },
 	{ "graph", cmd_graph, "graph",
 	  "Print the topology as Graphviz DOT (herdctl graph | dot -Tsvg >\n"
 	  "herd.svg): every server a node, every link an edge.  With a\n"
@@ -103,7 +104,8 @@ usage(FILE *fp)
 	    "secret_file the servers get HERD_SECRET_FILE=RUN_DIR/secret.\n");
 	fprintf(fp, "\nExit status: 0 success, 1 failure (start: also when"
 	    " no server is on this\nmachine), 2 usage error (also an unknown"
-	    " --only name); status: 3 not all\nrunning, 4 no supervisor.\n");
+	    " --only name); status: 3 not all\nrunning (or persistence failing),"
+	    " 4 no supervisor.\n");
 	exit(fp == stdout ? EXIT_OK : EXIT_USAGE);
 }
 

@@ -731,6 +731,10 @@ test_err_one_per_fault(void **state)
 	    ":8: server 'Late': unknown neighbour 'Ghost'",
 	    ":9: bad port 'x' (expected 1..65535)",
 	    NULL);
+	/* A refused server header is not also "no [server:NAME] section". */
+	expect_errors("[server:a/b]\nport = 1\n",
+	    ":1: invalid server name 'a/b' (1 to 63 of A-Z a-z 0-9 . _ -)",
+	    NULL);
 	/* A bad tls_cert is reported where it stands, not as missing. */
 	expect_errors("[herd]\ntls_cert = relative.pem\n"
 	    "tls_key = /k.pem\n[server:A]\nport = 1\ntls_port = 2\n",
