@@ -806,6 +806,11 @@ node_new(const char *config_path, const char *name, const char *data_dir,
 		event_add(n->sweep_ev, &one);
 		node_arm_reconcile(n);
 	}
+	/* The data directory's root holds what the servers of the machine
+	 * share (the built-in GeoNames index): under herdctl, all of them. */
+	if (n->cfg->herd.persist)
+		places_share_dir(n->data_dir != NULL ? n->data_dir :
+		    n->cfg->herd.data_dir);
 	if ((n->places = places_new(n->base, &n->cfg->places)) == NULL)
 		fatalx("places_new failed");
 	n->clients = clients_new(n->base, n->name, &n->cfg->herd, n->fd_limit,

@@ -132,6 +132,13 @@ static void	geonames_loaded(void *, struct places_geonames *,
 /* --- lifecycle ----------------------------------------------------------- */
 
 /* Create the places service of a node on base from conf; NULL on error. */
+/* See places.h. */
+void
+places_share_dir(const char *dir)
+{
+	places_geonames_share_dir(dir);
+}
+
 struct places *
 places_new(struct event_base *base, const struct herd_places *conf)
 {

@@ -10,7 +10,10 @@
  * every node maps that file read-only: the pages are shared.  An index
  * file is validated as hostile input, and rebuilt when the dump's size,
  * modification time or the classes asked for differ.  When no index file
- * can be written, the node keeps a private copy in memory.
+ * can be written, the node keeps a private copy in memory.  The built-in
+ * libgeonames set is shared the same way, in the directory given to
+ * places_geonames_share_dir() (the data directory's root: every server
+ * of the machine under herdctl), as geonames-builtin.herd-index.
  */
 #include <sys/file.h>
 #include <sys/mman.h>
@@ -42,6 +45,10 @@
 #include "places_geonames.h"
 
 #define INDEX_SUFFIX	".herd-index"
+/* The built-in set's shared index, in the directory of
+ * places_geonames_share_dir(); its classes field tells it from a dump's. */
+#define BUILTIN_INDEX	"geonames-builtin.herd-index"
+#define BUILTIN_CLASSES	0xffffffffU
 #define READ_CHUNK	(1024 * 1024)
 #define HITS_MAX	64
 #define S(lit)		(lit), (sizeof(lit) - 1)
@@ -112,6 +119,8 @@ struct places_geonames {
 	size_t		 map_len;
 	char		 what[2 * 4096 + 64];
 };
+
+static char	share_dir[4000];	/* where the built-in set is shared */
 
 static void	gn_log(int, int, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
@@ -681,6 +690,102 @@ write_index_file(const char *path, const unsigned char *image, size_t size)
 }
 
 /* See places_geonames.h. */
+void
+places_geonames_share_dir(const char *dir)
+{
+	if (dir == NULL || snprintf(share_dir, sizeof(share_dir), "%s", dir) >=
+	    (int)sizeof(share_dir))
+		share_dir[0] = '\0';
+}
+
+/* What identifies the built-in set's data: its count, and a hash of a
+ * few cities spread over it (a libgeonames upgrade changes them). */
+static void
+builtin_source(struct gn_source *src)
+{
+	GeonamesCity *c;
+	const char *name;
+	gint n = geonames_get_n_cities(), k;
+	uint64_t h = 14695981039346656037ULL;	/* FNV-1a */
+	double ll[2];
+	size_t i;
+
+	for (k = 0; k < 4 && n > 0; k++) {
+		if ((c = geonames_get_city((gint)((int64_t)(n - 1) * k / 3))) ==
+		    NULL)
+			continue;
+		name = geonames_city_get_name(c);
+		ll[0] = geonames_city_get_latitude(c);
+		ll[1] = geonames_city_get_longitude(c);
+		for (i = 0; name != NULL && name[i] != '\0'; i++)
+			h = (h ^ (unsigned char)name[i]) * 1099511628211ULL;
+		for (i = 0; i < sizeof(ll); i++)
+			h = (h ^ ((const unsigned char *)ll)[i]) *
+			    1099511628211ULL;
+		geonames_city_free(c);
+	}
+	src->size = (uint64_t)n;
+	src->mtime_ns = (int64_t)(h >> 1);
+	src->classes = BUILTIN_CLASSES;
+}
+
+/*
+ * Fill g from the index file idx when it is valid and built from src;
+ * else load the data (file, or the built-in set when NULL) into b and
+ * write idx, under an flock on idx.lock so that the nodes of one machine
+ * build it once, and map it; else keep a private copy.  -1 (logged) when
+ * the data cannot be loaded.
+ */
+static int
+load_shared(struct places_geonames *g, struct gn_builder *b, const char *idx,
+    const struct gn_source *src, const char *file, uint32_t classes)
+{
+	const char *what = file ? file : "the built-in set";
+	unsigned char *image;
+	size_t size;
+	char lock[4200];
+	int lockfd = -1, r = -1;
+
+	snprintf(lock, sizeof(lock), "%s.lock", idx);
+	if ((lockfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) != -1)
+		while (flock(lockfd, LOCK_EX) == -1 && errno == EINTR)
+			;
+	if (open_index_file(g, idx, src) == 0) {
+		snprintf(g->what, sizeof(g->what), "%s (index %s, shared)",
+		    what, idx);
+		r = 0;
+		goto done;
+	}
+	if ((file ? load_dump(file, classes, b) : load_builtin(b)) == -1 ||
+	    gn_canceled() || gn_builder_finish(b, src, &image, &size) == -1) {
+		gn_log(0, 0, "places: geonames: %s: not loaded", what);
+		goto done;
+	}
+	if (gn_canceled()) {
+		free(image);
+		goto done;
+	}
+	if (lockfd != -1 && write_index_file(idx, image, size) == 0 &&
+	    open_index_file(g, idx, src) == 0) {
+		free(image);
+		snprintf(g->what, sizeof(g->what), "%s (index %s built,"
+		    " shared)", what, idx);
+		r = 0;
+		goto done;
+	}
+	gn_log(0, 0, "places: geonames: no index file %s: keeping a private"
+	    " copy in memory", idx);
+	if (use_image(g, image, size) == 0) {
+		snprintf(g->what, sizeof(g->what), "%s (in memory)", what);
+		r = 0;
+	}
+done:
+	if (lockfd != -1)
+		close(lockfd);
+	return r;
+}
+
+/* See places_geonames.h. */
 struct places_geonames *
 places_geonames_load(const char *file, uint32_t classes)
 {
@@ -690,77 +795,48 @@ places_geonames_load(const char *file, uint32_t classes)
 	struct stat st;
 	unsigned char *image;
 	size_t size;
-	char idx[4096], lock[4200];
-	int lockfd = -1;
+	char idx[4096];
 
 	if ((g = gn_new()) == NULL || (b = gn_builder_new()) == NULL) {
 		gn_log(0, 0, "places: geonames: out of memory");
 		goto fail;
 	}
 	memset(&src, 0, sizeof(src));
-	if (file == NULL) {
+	if (file == NULL && (share_dir[0] == '\0' || snprintf(idx, sizeof(idx),
+	    "%s/" BUILTIN_INDEX, share_dir) >= (int)sizeof(idx))) {
+		/* No directory to share it in: a private copy. */
 		snprintf(g->what, sizeof(g->what), "the built-in set");
 		if (load_builtin(b) == -1 ||
 		    gn_builder_finish(b, &src, &image, &size) == -1 ||
 		    use_image(g, image, size) == -1)
 			goto fail;
-		gn_builder_free(b);
-		malloc_trim(0);		/* the builder's memory, back */
-		return g;
-	}
-	if (stat(file, &st) == -1) {
-		gn_log(0, 1, "places: geonames: %s", file);
-		goto fail;
-	}
-	src.size = (uint64_t)st.st_size;
-	src.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 +
-	    st.st_mtim.tv_nsec;
-	src.classes = classes;
-	if (snprintf(idx, sizeof(idx), "%s" INDEX_SUFFIX, file) >=
-	    (int)sizeof(idx)) {
-		gn_log(0, 0, "places: geonames: %s: path too long", file);
-		goto fail;
-	}
-	snprintf(lock, sizeof(lock), "%s.lock", idx);
-	/* One node builds the index file; the others wait and map it. */
-	if ((lockfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) != -1)
-		while (flock(lockfd, LOCK_EX) == -1 && errno == EINTR)
-			;
-	if (open_index_file(g, idx, &src) == 0) {
-		snprintf(g->what, sizeof(g->what), "%s (index %s, shared)",
-		    file, idx);
 		goto done;
 	}
-	if (load_dump(file, classes, b) == -1 || gn_canceled() ||
-	    gn_builder_finish(b, &src, &image, &size) == -1) {
-		gn_log(0, 0, "places: geonames: %s: not loaded", file);
-		goto fail;
+	if (file == NULL)
+		builtin_source(&src);
+	else {
+		if (stat(file, &st) == -1) {
+			gn_log(0, 1, "places: geonames: %s", file);
+			goto fail;
+		}
+		src.size = (uint64_t)st.st_size;
+		src.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 +
+		    st.st_mtim.tv_nsec;
+		src.classes = classes;
+		if (snprintf(idx, sizeof(idx), "%s" INDEX_SUFFIX, file) >=
+		    (int)sizeof(idx)) {
+			gn_log(0, 0, "places: geonames: %s: path too long",
+			    file);
+			goto fail;
+		}
 	}
-	if (gn_canceled()) {
-		free(image);
+	if (load_shared(g, b, idx, &src, file, classes) == -1)
 		goto fail;
-	}
-	if (lockfd != -1 && write_index_file(idx, image, size) == 0 &&
-	    open_index_file(g, idx, &src) == 0) {
-		free(image);
-		snprintf(g->what, sizeof(g->what), "%s (index %s built,"
-		    " shared)", file, idx);
-		goto done;
-	}
-	gn_log(0, 0, "places: geonames: no index file %s: keeping a private"
-	    " copy in memory", idx);
-	if (use_image(g, image, size) == -1)
-		goto fail;
-	snprintf(g->what, sizeof(g->what), "%s (in memory)", file);
 done:
-	if (lockfd != -1)
-		close(lockfd);
 	gn_builder_free(b);
 	malloc_trim(0);		/* the builder's memory, back */
 	return g;
 fail:
-	if (lockfd != -1)
-		close(lockfd);
 	gn_builder_free(b);
 	places_geonames_free(g);
 	return NULL;

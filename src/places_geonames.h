@@ -23,6 +23,9 @@ struct event_base;
 typedef void	(*places_geonames_done_cb)(void *arg, struct places_geonames *g,
 		    const char *file, uint32_t classes);
 
+/* Share the built-in set's index file in dir (NULL: no sharing, each
+ * load builds a private copy); before any load. */
+void			 places_geonames_share_dir(const char *dir);
 /* Load file (NULL: the built-in libgeonames set) keeping the classes of
  * mask; NULL (logged) on failure. */
 struct places_geonames	*places_geonames_load(const char *file,

@@ -40,3 +40,16 @@ def stop_all(procs, grace=5.0):
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait(grace)
+
+
+def clean_make_env():
+    """os.environ without what an outer make hands down (MAKEFLAGS holds
+    its command-line variables, e.g. SANITIZE=1 under make test
+    SANITIZE=1), for tests that run make themselves and expect its
+    defaults."""
+    import os
+    env = dict(os.environ)
+    for k in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES",
+              "SANITIZE", "CC", "BUILD", "BENCH_OUT"):
+        env.pop(k, None)
+    return env

@@ -41,6 +41,9 @@ struct places_queue {
 	void				*arg;
 };
 
+/* Where the built-in GeoNames set's index file is shared by the servers
+ * of a machine (the data directory's root), or NULL; before places_new. */
+void		 places_share_dir(const char *dir);
 /* The places service of one node, driven by base. */
 struct places	*places_new(struct event_base *base,
 		    const struct herd_places *conf);

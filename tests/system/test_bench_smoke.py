@@ -14,6 +14,7 @@ import threading
 from conftest import BIN, alive, free_ports, write_ini, wait_until, \
     DEFAULT_TOPOLOGY
 from fake_places import FakePlaces
+from procs import clean_make_env
 
 BENCH = os.path.join(BIN, "herd-bench")
 HERDCTL = os.path.join(BIN, "herdctl")
@@ -325,7 +326,7 @@ def test_make_bench_leaves_the_tree_clean():
     def dry(*args):
         p = subprocess.run(["make", "-n", "--no-print-directory"] +
                            list(args), cwd=root, capture_output=True,
-                           text=True, timeout=120)
+                           text=True, timeout=120, env=clean_make_env())
         assert p.returncode == 0, p.stderr
         return p.stdout
     out = dry("bench")

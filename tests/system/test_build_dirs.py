@@ -6,12 +6,13 @@ import re
 import subprocess
 
 from conftest import ROOT
+from procs import clean_make_env
 
 
 def build_dirs(*args):
     """The build/... directories the objects of make -n ARGS go to."""
     p = subprocess.run(["make", "--no-print-directory", "-C", ROOT, "-n",
-                        "-B", "programs"] + list(args),
+                        "-B", "programs"] + list(args), env=clean_make_env(),
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     return set(re.findall(r"-o (build/[^/\s]+)/", p.stdout))

@@ -49,6 +49,13 @@ def check_nearest_first(j, centre, radius):
     assert all(x <= radius for x in d), d
 
 
+def damage(path):
+    """Overwrite 16 bytes in the middle of path (an index file)."""
+    with open(path, "r+b") as f:
+        f.seek(os.path.getsize(path) // 2)
+        f.write(b"\xde\xad\xbe\xef" * 4)
+
+
 def logs(h, name):
     return "\n".join(l for l in h.syslog.drain() if (" %s: " % name) in l)
 
@@ -206,10 +213,7 @@ def test_index_file_shared_and_hostile_index_rebuilt(herd_factory,
         "UCLA Medical Center"]
     h.stop("B")
     # A corrupt index is not trusted: rebuilt from the dump.
-    idx = dump + ".herd-index"
-    with open(idx, "r+b") as f:
-        f.seek(os.path.getsize(idx) // 2)
-        f.write(b"\xde\xad\xbe\xef" * 4)
+    damage(dump + ".herd-index")
     h.start("B")
     h.syslog.wait_for(r"B: places: geonames: .*herd-index: checksum "
                       r"mismatch; rebuilding it")
@@ -221,6 +225,41 @@ def test_index_file_shared_and_hostile_index_rebuilt(herd_factory,
     h.wait_record("A", b"s2", at)
     assert names(whatsat(h.port("A"), b"s2", b"1", b"1")[1]) == [
         "UCLA Medical Center"]
+
+
+def test_builtin_set_shared_in_the_data_directory(herd_factory, tmp_path):
+    """With a data directory (always under herdctl), the first server
+    builds the built-in set's index file in its root and the others map
+    it (no 50 copies, no 50 libgeonames loads for a big herd); a damaged
+    one is rebuilt.  Without one, each server keeps a private copy."""
+    data = tmp_path / "data"
+    h = herd_factory(topology={"A": ["B"], "B": ["A"]},
+                     herd_extra="data_dir = %s\n" % data)
+    idx = str(data / "geonames-builtin.herd-index")
+    h.start("A")
+    h.syslog.wait_for(r"A: places: api geonames .*: \d+ places from the "
+                      r"built-in set \(index %s built, shared\)" % idx)
+    h.start("B")
+    h.syslog.wait_for(r"B: places: api geonames .*: \d+ places from the "
+                      r"built-in set \(index %s, shared\)" % idx)
+    at = h.iamat("B", b"kiwi", UCLA, b"1")
+    assert names(whatsat(h.port("B"), b"kiwi")[1]) == FOUR
+    h.stop("B")
+    damage(idx)
+    h.start("B")
+    h.syslog.wait_for(r"B: places: geonames: .*builtin.herd-index: "
+                      r"checksum mismatch; rebuilding it")
+    h.syslog.wait_for(r"B: places: api geonames .*built, shared\)")
+    assert names(whatsat(h.port("B"), b"kiwi")[1]) == FOUR
+    h.wait_record("A", b"kiwi", at)
+    assert names(whatsat(h.port("A"), b"kiwi")[1]) == FOUR
+    # persist = no: nothing shared, a private copy.
+    h2 = herd_factory(topology={"C": []}, herd_extra="data_dir = %s\n"
+                      "persist = no\n" % (tmp_path / "d2"))
+    h2.start()
+    h2.syslog.wait_for(r"C: places: api geonames .*: \d+ places from the "
+                       r"built-in set, in process")
+    assert not (tmp_path / "d2").exists()
 
 
 def test_unreadable_file_answers_unknown_error(herd_factory, tmp_path):
