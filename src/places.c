@@ -31,14 +31,12 @@
 #include "herd/places_json.h"
 #include "herd/places_overpass.h"
 #include "places_cache.h"
+#include "places_entry.h"
 #include "places_geonames.h"
 #include "places_http.h"
 
 #define QUERY_KEY_MAX		PLACES_CACHE_KEY_MAX
 #define RESPONSE_MAX		(4 * 1024 * 1024)
-/* The answer when not even an error answer can be allocated. */
-#define OOM_JSON	"{\"html_attributions\":[],\"results\":[]," \
-	"\"status\":\"UNKNOWN_ERROR\"}"
 
 #define FIELD_MASK "places.id,places.displayName,places.formattedAddress," \
 	"places.shortFormattedAddress,places.location,places.viewport," \
@@ -46,20 +44,6 @@
 	"places.businessStatus,places.currentOpeningHours," \
 	"places.regularOpeningHours,places.priceLevel,places.iconMaskBaseUri," \
 	"places.iconBackgroundColor,places.plusCode,places.photos"
-
-struct query;
-
-/* One reply in a client's queue; waits on a query until it is ready. */
-struct places_entry {
-	TAILQ_ENTRY(places_entry)	 entry;		/* in the client queue */
-	TAILQ_ENTRY(places_entry)	 wentry;	/* in query->waiters */
-	struct places_queue		*queue;
-	struct query			*query;		/* NULL once answered */
-	int				 ready;
-	char				*data;
-	size_t				 len;
-	size_t				 cap;
-};
 
 TAILQ_HEAD(waiter_list, places_entry);
 
@@ -107,10 +91,6 @@ struct places {
 	int			 gn_async;	/* started: load in the back */
 };
 
-static void	entry_add(struct places_entry *, const char *, size_t);
-static void	entry_answer(struct places_entry *, const char *, size_t);
-static void	entry_fail(struct places_entry *, const char *, const char *);
-static void	queue_flush(struct places_queue *);
 static void	query_finish(void *, const struct places_http_result *);
 static void	query_free(struct query *);
 static void	query_fail_all(struct query *, const char *, const char *);
@@ -390,87 +370,6 @@ places_shutdown(struct places *pl)
 
 /* --- per-client reply queue ----------------------------------------------- */
 
-/* Start q empty, handing each complete reply to done(arg, ...). */
-void
-places_queue_init(struct places_queue *q, places_done_cb done, void *arg)
-{
-	TAILQ_INIT(&q->entries);
-	q->bytes = 0;
-	q->done = done;
-	q->arg = arg;
-}
-
-/* True when q holds no reply. */
-int
-places_queue_empty(const struct places_queue *q)
-{
-	return TAILQ_EMPTY(&q->entries);
-}
-
-/* The reply bytes q holds. */
-size_t
-places_queue_bytes(const struct places_queue *q)
-{
-	return q->bytes;
-}
-
-/* Append len bytes of p to e, counting them in its queue; out of memory
- * is fatal. */
-static void
-entry_add(struct places_entry *e, const char *p, size_t len)
-{
-	char *d;
-	size_t cap;
-
-	if (e->len + len > e->cap) {
-		cap = e->cap ? e->cap : 256;
-		while (cap < e->len + len)
-			cap *= 2;
-		if ((d = realloc(e->data, cap)) == NULL)
-			fatal("places: reply");	/* a reply is owed */
-		e->data = d;
-		e->cap = cap;
-	}
-	memcpy(e->data + e->len, p, len);
-	e->len += len;
-	if (e->queue != NULL)
-		e->queue->bytes += len;
-}
-
-/*
- * Queue p behind the pending replies, in the last entry if it is
- * complete, else in a new one; the queue is not flushed here.
- */
-void
-places_queue_append(struct places_queue *q, const char *p, size_t len)
-{
-	struct places_entry *e = TAILQ_LAST(&q->entries, places_entry_q);
-
-	if (e == NULL || !e->ready) {
-		if ((e = calloc(1, sizeof(*e))) == NULL)
-			fatal("places_queue_append");	/* a reply is owed */
-		e->ready = 1;
-		e->queue = q;
-		TAILQ_INSERT_TAIL(&q->entries, e, entry);
-	}
-	entry_add(e, p, len);
-}
-
-/* Hand every complete entry at the head to the done callback. */
-static void
-queue_flush(struct places_queue *q)
-{
-	struct places_entry *e;
-
-	while ((e = TAILQ_FIRST(&q->entries)) != NULL && e->ready) {
-		TAILQ_REMOVE(&q->entries, e, entry);
-		q->bytes -= e->len;
-		q->done(q->arg, e->data, e->len);
-		free(e->data);
-		free(e);
-	}
-}
-
 /*
  * Free every entry of q, detaching those still waiting on a query; a
  * query left with no waiter is abandoned, so a departed client holds
@@ -497,31 +396,6 @@ places_queue_cancel(struct places_queue *q)
 		free(e);
 	}
 	q->bytes = 0;
-}
-
-/* Complete a WHATSAT entry with a legacy-shaped error answer. */
-static void
-entry_fail(struct places_entry *e, const char *status, const char *message)
-{
-	char *json = places_json_error(status, message);
-
-	if (json == NULL) {
-		entry_answer(e, OOM_JSON, strlen(OOM_JSON));
-		return;
-	}
-	entry_answer(e, json, strlen(json));
-	free(json);
-}
-
-/* Complete a WHATSAT entry with its JSON and flush its queue. */
-static void
-entry_answer(struct places_entry *e, const char *json, size_t len)
-{
-	entry_add(e, json, len);
-	entry_add(e, "\n\n", 2);
-	e->ready = 1;
-	e->query = NULL;
-	queue_flush(e->queue);
 }
 
 /* --- queries --------------------------------------------------------- */
