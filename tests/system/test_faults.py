@@ -315,9 +315,13 @@ def test_partition_heals_and_converges(tmp_path):
             m = AT_RE.match(line)
             return bool(m and m.group(5) == stamp)
 
-        first = net.ask("A", port, "IAMAT p %s 100" % LOC.decode()).strip()
-        wait_until(lambda: AT_RE.match(first) and holds("C", "p", b"100"),
-                   5, interval=0.1, what="initial flood A -> C")
+        # The nodes are not waited for: A may not listen yet (a node
+        # loads its GeoNames set first, slow under ASan), so ask again.
+        wait_until(lambda: AT_RE.match(net.ask(
+            "A", port, "IAMAT p %s 100" % LOC.decode()).strip()), 20,
+            interval=0.1, what="A answering")
+        wait_until(lambda: holds("C", "p", b"100"), 20, interval=0.1,
+                   what="initial flood A -> C")
         net.cut("A")
         assert AT_RE.match(net.ask("A", port, "IAMAT p %s 300"
                                    % LOC.decode()).strip())
