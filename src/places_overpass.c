@@ -24,10 +24,10 @@
 
 #include <cjson/cJSON.h>
 
+#include "herd/geonames_index.h"
 #include "herd/places_json.h"
 #include "herd/places_overpass.h"
 
-#define EARTH_RADIUS_M	6371008.8	/* mean radius */
 #define ID_MAX		9007199254740992.0	/* 2^53: exact in a double */
 #define TYPE_MAX	64
 #define REMARK_MAX	200
@@ -173,18 +173,11 @@ places_overpass_body(double lat, double lon, const char *radius_m, int bound,
 	return out;
 }
 
-/* See places_overpass.h (haversine). */
+/* See places_overpass.h: the GeoNames provider's haversine, in metres. */
 double
 places_overpass_distance(double lat1, double lon1, double lat2, double lon2)
 {
-	double p1 = lat1 * M_PI / 180.0, p2 = lat2 * M_PI / 180.0;
-	double dp = p2 - p1, dl = (lon2 - lon1) * M_PI / 180.0;
-	double a = sin(dp / 2) * sin(dp / 2) +
-	    cos(p1) * cos(p2) * sin(dl / 2) * sin(dl / 2);
-
-	if (a > 1.0)
-		a = 1.0;
-	return 2.0 * EARTH_RADIUS_M * asin(sqrt(a));
+	return 1000.0 * gn_haversine_km(lat1, lon1, lat2, lon2);
 }
 
 /* True when the len bytes at p hold needle. */
